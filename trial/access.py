@@ -1,0 +1,199 @@
+"""The one place that decides "may this user see / do this", for pages, API and admin alike.
+
+What a role may do is the matrix below (documented in the README). Whether a role sees
+allocations and whether it sees every site are trial configuration (``Role`` rows).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Model, QuerySet
+
+from trial.models import Role, RoleCode, Site, StaffProfile, Trial
+
+
+class Perm(enum.StrEnum):
+    VIEW_DASHBOARD = "view_dashboard"
+    VIEW_PARTICIPANTS = "view_participants"
+    SCREEN_ENROL = "screen_enrol"
+    RANDOMISE = "randomise"
+    WITHDRAW = "withdraw"
+    DELIVER_SESSIONS = "deliver_sessions"
+    ENTER_FOLLOWUP = "enter_followup"
+    REPORT_ADVERSE_EVENTS = "report_adverse_events"
+    MANAGE_QUERIES = "manage_queries"
+    VIEW_AUDIT = "view_audit"
+    CONFIGURE_TRIAL = "configure_trial"
+    MANAGE_STAFF = "manage_staff"
+    MANAGE_RANDOMISATION_LIST = "manage_randomisation_list"
+    EMERGENCY_UNBLIND = "emergency_unblind"
+    LOCK_DATABASE = "lock_database"
+    CREATE_RELEASE = "create_release"
+
+
+_ALL = frozenset(Perm)
+ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
+    RoleCode.COORDINATOR: frozenset(
+        {
+            Perm.VIEW_DASHBOARD,
+            Perm.VIEW_PARTICIPANTS,
+            Perm.SCREEN_ENROL,
+            Perm.RANDOMISE,
+            Perm.WITHDRAW,
+            Perm.ENTER_FOLLOWUP,
+            Perm.REPORT_ADVERSE_EVENTS,
+        }
+    ),
+    RoleCode.PHYSIOTHERAPIST: frozenset(
+        {Perm.VIEW_DASHBOARD, Perm.VIEW_PARTICIPANTS, Perm.DELIVER_SESSIONS, Perm.REPORT_ADVERSE_EVENTS}
+    ),
+    RoleCode.INVESTIGATOR: frozenset(
+        {
+            Perm.VIEW_DASHBOARD,
+            Perm.VIEW_PARTICIPANTS,
+            Perm.REPORT_ADVERSE_EVENTS,
+            Perm.VIEW_AUDIT,
+            Perm.EMERGENCY_UNBLIND,
+            Perm.LOCK_DATABASE,
+            Perm.CREATE_RELEASE,
+        }
+    ),
+    RoleCode.DATA_MANAGER: frozenset(
+        {Perm.VIEW_DASHBOARD, Perm.VIEW_PARTICIPANTS, Perm.MANAGE_QUERIES, Perm.VIEW_AUDIT, Perm.REPORT_ADVERSE_EVENTS}
+    ),
+    RoleCode.STATISTICIAN: frozenset(
+        {Perm.VIEW_DASHBOARD, Perm.VIEW_PARTICIPANTS, Perm.MANAGE_RANDOMISATION_LIST, Perm.CREATE_RELEASE}
+    ),
+    RoleCode.ADMIN: frozenset({Perm.VIEW_DASHBOARD, Perm.VIEW_AUDIT, Perm.CONFIGURE_TRIAL, Perm.MANAGE_STAFF}),
+}
+
+# Shipped defaults for the per-trial Role rows (WalkBack's: coordinators and physiotherapists
+# see arms; investigators, data managers and statisticians are blinded until lock).
+DEFAULT_ROLE_SETTINGS: dict[str, dict[str, bool]] = {
+    RoleCode.COORDINATOR: {"sees_allocation": True, "sees_allocation_after_lock": True, "trial_wide": False},
+    RoleCode.PHYSIOTHERAPIST: {"sees_allocation": True, "sees_allocation_after_lock": True, "trial_wide": False},
+    RoleCode.INVESTIGATOR: {"sees_allocation": False, "sees_allocation_after_lock": True, "trial_wide": True},
+    RoleCode.DATA_MANAGER: {"sees_allocation": False, "sees_allocation_after_lock": False, "trial_wide": True},
+    RoleCode.STATISTICIAN: {"sees_allocation": False, "sees_allocation_after_lock": True, "trial_wide": True},
+    RoleCode.ADMIN: {"sees_allocation": False, "sees_allocation_after_lock": False, "trial_wide": True},
+}
+
+
+@dataclass(frozen=True)
+class Access:
+    """What one user may do in one trial, computed once per request."""
+
+    role: str | None
+    perms: frozenset[Perm]
+    trial_wide: bool
+    sees_allocation: bool
+    site_ids: frozenset[int]
+
+    @property
+    def is_staff_member(self) -> bool:
+        return self.role is not None
+
+
+NO_ACCESS = Access(role=None, perms=frozenset(), trial_wide=False, sees_allocation=False, site_ids=frozenset())
+_CACHE_ATTR = "_trial_access"
+
+
+def access_for(user: AbstractBaseUser | AnonymousUser | Any, trial: Trial | None) -> Access:
+    """Compute (and cache on the user object) what ``user`` may do in ``trial``."""
+    if user is None or not getattr(user, "is_authenticated", False) or not getattr(user, "is_active", False):
+        return NO_ACCESS
+    cache: dict[int | None, Access] = user.__dict__.setdefault(_CACHE_ATTR, {})
+    key = trial.pk if trial else None
+    if key in cache:
+        return cache[key]
+    profile = StaffProfile.objects.filter(user=user).prefetch_related("sites").first()
+    if profile is None:
+        access = _superuser_access(trial) if getattr(user, "is_superuser", False) else NO_ACCESS
+    else:
+        role_row = Role.objects.filter(trial=trial, code=profile.role).first() if trial else None
+        defaults = DEFAULT_ROLE_SETTINGS[profile.role]
+        locked = bool(trial and trial.data_locked_at)
+        if role_row is not None:
+            sees = role_row.sees_allocation_after_lock if locked else role_row.sees_allocation
+            trial_wide = role_row.trial_wide
+        else:
+            sees = defaults["sees_allocation_after_lock"] if locked else defaults["sees_allocation"]
+            trial_wide = defaults["trial_wide"]
+        site_ids = frozenset(s.pk for s in profile.sites.all() if trial is None or s.trial_id == trial.pk)
+        access = Access(
+            role=profile.role,
+            perms=ROLE_PERMISSIONS[profile.role],
+            trial_wide=trial_wide,
+            sees_allocation=sees,
+            site_ids=site_ids,
+        )
+    cache[key] = access
+    return access
+
+
+def _superuser_access(trial: Trial | None) -> Access:
+    # A superuser made with createsuperuser and no staff profile acts as an administrator.
+    defaults = DEFAULT_ROLE_SETTINGS[RoleCode.ADMIN]
+    return Access(
+        role=RoleCode.ADMIN,
+        perms=ROLE_PERMISSIONS[RoleCode.ADMIN],
+        trial_wide=True,
+        sees_allocation=defaults["sees_allocation"],
+        site_ids=frozenset(),
+    )
+
+
+def forget(user: Any) -> None:
+    """Drop the cached access (after a role or site change in the same request)."""
+    user.__dict__.pop(_CACHE_ATTR, None)
+
+
+def has_perm(user: Any, perm: Perm, *, trial: Trial | None) -> bool:
+    return perm in access_for(user, trial).perms
+
+
+def can_see_allocation(user: Any, *, trial: Trial | None) -> bool:
+    return access_for(user, trial).sees_allocation
+
+
+def visible_sites(user: Any, *, trial: Trial) -> QuerySet[Site]:
+    access = access_for(user, trial)
+    sites = Site.objects.filter(trial=trial)
+    if not access.is_staff_member:
+        return sites.none()
+    if access.trial_wide:
+        return sites
+    return sites.filter(pk__in=access.site_ids)
+
+
+def may_see_site(user: Any, *, trial: Trial, site_id: int | None) -> bool:
+    access = access_for(user, trial)
+    if not access.is_staff_member:
+        return False
+    return access.trial_wide or site_id in access.site_ids
+
+
+def can_view_record(user: Any, obj: Model, *, trial: Trial) -> bool:
+    """Whether ``user`` may open ``obj`` (and so its history)."""
+    access = access_for(user, trial)
+    if not access.is_staff_member:
+        return False
+    if isinstance(obj, (StaffProfile,)) or obj._meta.label_lower in {"auth.user", "trial.securityevent"}:
+        return Perm.MANAGE_STAFF in access.perms or Perm.VIEW_AUDIT in access.perms
+    site_id = _site_id_of(obj)
+    if site_id is not None:
+        return Perm.VIEW_PARTICIPANTS in access.perms and may_see_site(user, trial=trial, site_id=site_id)
+    # Trial configuration (arms, strata, criteria, sites, roles) is visible to every staff member.
+    return obj._meta.app_label == "trial"
+
+
+def _site_id_of(obj: Model) -> int | None:
+    """A clinical record names its site directly or through its participant."""
+    if hasattr(obj, "site_for_access"):
+        value = obj.site_for_access()
+        return int(value) if value is not None else None
+    return None

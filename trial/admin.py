@@ -1,0 +1,172 @@
+"""Django admin for trial configuration. Saves go through services, access through ``trial.access``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import Model
+from django.http import HttpRequest
+
+from trial import access, services
+from trial.access import Perm
+from trial.errors import ApplicationError
+from trial.models import (
+    Arm,
+    EligibilityCriterion,
+    Role,
+    SecurityEvent,
+    Site,
+    StaffProfile,
+    StratificationFactor,
+    StratumLevel,
+    Trial,
+)
+from trial.selectors import trial_get_current_or_none
+
+admin.site.site_header = "Trial configuration"
+admin.site.site_title = "Trial configuration"
+
+
+class ConfigurationAdmin(admin.ModelAdmin):
+    """Only roles that may configure the trial see or change it; structural edits freeze at randomisation."""
+
+    structural_fields: frozenset[str] = frozenset()
+
+    def _allowed(self, request: HttpRequest) -> bool:
+        return access.has_perm(request.user, Perm.CONFIGURE_TRIAL, trial=trial_get_current_or_none())
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self._allowed(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._allowed(request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return self._allowed(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._allowed(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._allowed(request)
+
+    def save_model(self, request: HttpRequest, obj: Model, form: Any, change: bool) -> None:
+        # Adding an arm or factor is structural; adding a site or criterion is not.
+        structural = bool(self.structural_fields) and (not change or bool(self.structural_fields & set(form.changed_data)))
+        services.configuration_record_save(obj=obj, changed_fields=form.changed_data, structural=structural)
+
+    def delete_model(self, request: HttpRequest, obj: Model) -> None:
+        services.configuration_record_delete(obj=obj, structural=bool(self.structural_fields))
+
+    def changeform_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().changeform_view(request, *args, **kwargs)
+        except ApplicationError as exc:
+            self.message_user(request, exc.message, level=messages.ERROR)
+            from django.shortcuts import redirect
+
+            return redirect(request.path)
+
+    def delete_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().delete_view(request, *args, **kwargs)
+        except ApplicationError as exc:
+            self.message_user(request, exc.message, level=messages.ERROR)
+            from django.shortcuts import redirect
+
+            return redirect(request.path)
+
+
+@admin.register(Trial)
+class TrialAdmin(ConfigurationAdmin):
+    list_display = ["name", "code", "registration", "timezone", "recruitment_target", "followup_end"]
+    readonly_fields = ["data_locked_at", "created_at", "updated_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Site)
+class SiteAdmin(ConfigurationAdmin):
+    list_display = ["code", "name", "timezone", "active"]
+    list_filter = ["active"]
+
+
+@admin.register(Arm)
+class ArmAdmin(ConfigurationAdmin):
+    list_display = ["code", "name", "ratio", "order"]
+    structural_fields = frozenset({"code", "ratio", "trial"})
+
+
+class StratumLevelInline(admin.TabularInline):
+    model = StratumLevel
+    extra = 0
+
+
+@admin.register(StratificationFactor)
+class StratificationFactorAdmin(ConfigurationAdmin):
+    list_display = ["code", "label", "order"]
+    structural_fields = frozenset({"code", "trial"})
+    inlines = [StratumLevelInline]
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        if formset.has_changed():
+            services.configuration_ensure_mutable(trial=form.instance.trial, what="Stratum levels")
+        super().save_formset(request, form, formset, change)
+
+
+@admin.register(EligibilityCriterion)
+class EligibilityCriterionAdmin(ConfigurationAdmin):
+    list_display = ["code", "kind", "text", "active", "order"]
+    list_filter = ["kind", "active"]
+
+
+@admin.register(Role)
+class RoleAdmin(ConfigurationAdmin):
+    list_display = ["code", "sees_allocation", "sees_allocation_after_lock", "trial_wide"]
+
+
+@admin.register(StaffProfile)
+class StaffProfileAdmin(ConfigurationAdmin):
+    list_display = ["user", "role"]
+    list_filter = ["role", "sites"]
+    filter_horizontal = ["sites"]
+
+    def _allowed(self, request: HttpRequest) -> bool:
+        return access.has_perm(request.user, Perm.MANAGE_STAFF, trial=trial_get_current_or_none())
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        profile = form.instance
+        services.security_event_record(
+            kind="role_changed",
+            user=request.user,
+            username=profile.user.get_username(),
+            detail={"staff": profile.user.get_username(), "role": profile.role, "sites": sorted(s.code for s in profile.sites.all()), "via": "admin"},
+        )
+
+
+@admin.register(SecurityEvent)
+class SecurityEventAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "kind", "username", "ip_address"]
+    list_filter = ["kind"]
+    search_fields = ["username"]
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return access.has_perm(request.user, Perm.VIEW_AUDIT, trial=trial_get_current_or_none())
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.has_module_permission(request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -1,0 +1,59 @@
+"""One error shape for every 4xx: ``{"detail": str, "errors": {field: [messages]}}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions
+from rest_framework.response import Response
+from rest_framework.serializers import as_serializer_error
+from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
+
+from trial.errors import ApplicationError
+
+
+def _flatten(errors: Any) -> dict[str, list[str]]:
+    if isinstance(errors, dict):
+        out: dict[str, list[str]] = {}
+        for key, value in errors.items():
+            if isinstance(value, dict):
+                for sub_key, messages in _flatten(value).items():
+                    out[f"{key}.{sub_key}"] = messages
+            elif isinstance(value, list) and value and isinstance(value[0], dict):
+                for index, item in enumerate(value):
+                    for sub_key, messages in _flatten(item).items():
+                        out[f"{key}[{index}].{sub_key}"] = messages
+            else:
+                out[str(key)] = [str(v) for v in (value if isinstance(value, list) else [value])]
+        return out
+    return {"non_field_errors": [str(v) for v in (errors if isinstance(errors, list) else [errors])]}
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, ApplicationError):
+        set_rollback()
+        return Response({"detail": exc.message, "errors": exc.errors, **exc.extra}, status=exc.status)
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(as_serializer_error(exc))
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        errors = _flatten(response.data)
+        first = next(iter(errors.items()), None)
+        detail = "Some of the data sent is not valid"
+        if first:
+            detail += f": {first[0]}: {first[1][0]}" if first[0] != "non_field_errors" else f": {first[1][0]}"
+        response.data = {"detail": detail, "errors": errors}
+    else:
+        detail = response.data.get("detail", "") if isinstance(response.data, dict) else response.data
+        response.data = {"detail": str(detail), "errors": {}}
+    return response

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+
+class ArmOutput(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+    ratio = serializers.IntegerField()
+
+
+class SiteOutput(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+
+
+class LevelOutput(serializers.Serializer):
+    code = serializers.CharField()
+    label = serializers.CharField()
+
+
+class FactorOutput(serializers.Serializer):
+    code = serializers.CharField()
+    label = serializers.CharField()
+    levels = LevelOutput(many=True, source="levels.all")
+
+
+class CriterionOutput(serializers.Serializer):
+    code = serializers.CharField()
+    text = serializers.CharField()
+    kind = serializers.CharField()
+
+
+class TrialOutput(serializers.Serializer):
+    name = serializers.CharField()
+    registration = serializers.CharField()
+    timezone = serializers.CharField()
+    recruitment_target = serializers.IntegerField()
+    recruitment_start = serializers.DateField()
+    recruitment_end = serializers.DateField()
+    followup_end = serializers.DateField()
+    arms = ArmOutput(many=True, source="arms.all")
+    sites = SiteOutput(many=True, source="sites.all")
+    strata = FactorOutput(many=True, source="strata.all")
+    eligibility = CriterionOutput(many=True, source="eligibility.all")
+
+
+class TokenInput(serializers.Serializer):
+    username = serializers.CharField()
+    password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
+
+
+class TokenOutput(serializers.Serializer):
+    token = serializers.CharField()
+
+
+class MeOutput(serializers.Serializer):
+    username = serializers.CharField()
+    role = serializers.CharField(allow_null=True)
+    sites = serializers.ListField(child=serializers.CharField())
+    trial_wide = serializers.BooleanField()
+    sees_allocation = serializers.BooleanField()
+    permissions = serializers.ListField(child=serializers.CharField())

@@ -1,0 +1,19 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+class TrialConfig(AppConfig):
+    name = "trial"
+    verbose_name = "Trial configuration"
+
+    def ready(self) -> None:
+        from trial import audit
+
+        audit.connect_signals()
+        post_migrate.connect(_sync_periodic_tasks, sender=self)
+
+
+def _sync_periodic_tasks(**kwargs: object) -> None:
+    from trial.services import periodic_tasks_sync
+
+    periodic_tasks_sync()

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from django.urls import reverse
+
+from trial import access
+from trial.access import Perm
+
+
+def navigation(request: HttpRequest) -> dict[str, Any]:
+    """The navigation a user's role allows."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"nav_items": [], "nav_role": None}
+    trial = getattr(request, "trial", None)
+    acc = access.access_for(user, trial)
+    items = []
+    if Perm.VIEW_DASHBOARD in acc.perms:
+        items.append(("Dashboard", reverse("dashboard")))
+    if Perm.VIEW_AUDIT in acc.perms:
+        items.append(("Audit trail", reverse("audit-log")))
+    if Perm.CONFIGURE_TRIAL in acc.perms:
+        items.append(("Configuration", reverse("admin:index")))
+    items.append(("API", reverse("api-docs")))
+    role_label = dict(access.RoleCode.choices).get(acc.role or "", None)
+    return {"nav_items": items, "nav_role": role_label, "nav_trial": trial}

@@ -1,0 +1,39 @@
+"""Domain errors: services raise these; the API and pages turn them into clear messages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ApplicationError(Exception):
+    """An expected refusal, shown to the user as it is. ``status`` is the HTTP status the API uses."""
+
+    status = 400
+
+    def __init__(self, message: str, *, errors: dict[str, list[str]] | None = None, extra: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.errors = errors or {}
+        self.extra = extra or {}
+
+
+class NotAllowed(ApplicationError):
+    status = 403
+
+
+class NotFound(ApplicationError):
+    status = 404
+
+
+class Conflict(ApplicationError):
+    status = 409
+
+
+class DataLocked(ApplicationError):
+    """The trial's data may not change (the database is locked)."""
+
+    status = 423
+
+
+class ConfigurationFrozen(Conflict):
+    """Arms, ratios and strata cannot change once anyone is randomised."""

@@ -1,0 +1,251 @@
+"""Trial configuration as data: one row set per trial, changed through services only."""
+
+from __future__ import annotations
+
+import zoneinfo
+
+import pghistory
+import pgtrigger
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import models
+
+
+def validate_timezone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"'{value}' is not a known time zone (expected e.g. 'Australia/Sydney').")
+
+
+class RoleCode(models.TextChoices):
+    COORDINATOR = "coordinator", "Coordinator"
+    PHYSIOTHERAPIST = "physiotherapist", "Physiotherapist"
+    INVESTIGATOR = "investigator", "Investigator"
+    DATA_MANAGER = "data_manager", "Data manager"
+    STATISTICIAN = "statistician", "Statistician"
+    ADMIN = "admin", "Administrator"
+
+
+class CriterionKind(models.TextChoices):
+    INCLUSION = "inclusion", "Inclusion"
+    EXCLUSION = "exclusion", "Exclusion"
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class Trial(models.Model):
+    code = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=200)
+    registration = models.CharField(max_length=60, blank=True, help_text="Registry id, e.g. ACTRN12619001134112.")
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    recruitment_target = models.PositiveIntegerField()
+    recruitment_start = models.DateField()
+    recruitment_end = models.DateField()
+    followup_end = models.DateField(help_text="Common end of follow-up for every participant.")
+    min_followup_months = models.PositiveSmallIntegerField(default=12)
+    max_followup_months = models.PositiveSmallIntegerField(default=36)
+    # Set by the database-lock service; the write guard refuses clinical writes while it is set.
+    data_locked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(recruitment_end__gte=models.F("recruitment_start")),
+                name="trial_recruitment_end_after_start",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(followup_end__gte=models.F("recruitment_end")),
+                name="trial_followup_end_after_recruitment_end",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(max_followup_months__gte=models.F("min_followup_months")),
+                name="trial_followup_months_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class Site(models.Model):
+    trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="sites")
+    code = models.CharField(max_length=12, help_text="Short upper-case code used in study ids, e.g. SYD.")
+    name = models.CharField(max_length=200)
+    timezone = models.CharField(max_length=64, validators=[validate_timezone])
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [
+            models.UniqueConstraint(fields=["trial", "code"], name="site_code_unique_per_trial"),
+            models.CheckConstraint(condition=models.Q(code__regex=r"^[A-Z0-9]{2,12}$"), name="site_code_format"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class Arm(models.Model):
+    trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="arms")
+    code = models.SlugField(max_length=30)
+    name = models.CharField(max_length=120)
+    description = models.TextField(blank=True)
+    ratio = models.PositiveSmallIntegerField(default=1, help_text="Allocation ratio weight, e.g. 1 for 1:1.")
+    order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["order", "code"]
+        constraints = [
+            models.UniqueConstraint(fields=["trial", "code"], name="arm_code_unique_per_trial"),
+            models.CheckConstraint(condition=models.Q(ratio__gte=1), name="arm_ratio_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class StratificationFactor(models.Model):
+    trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="strata")
+    code = models.SlugField(max_length=40)
+    label = models.CharField(max_length=200)
+    order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["order", "code"]
+        constraints = [models.UniqueConstraint(fields=["trial", "code"], name="factor_code_unique_per_trial")]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class StratumLevel(models.Model):
+    factor = models.ForeignKey(StratificationFactor, on_delete=models.PROTECT, related_name="levels")
+    code = models.SlugField(max_length=40)
+    label = models.CharField(max_length=200)
+    order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["order", "code"]
+        constraints = [models.UniqueConstraint(fields=["factor", "code"], name="level_code_unique_per_factor")]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class EligibilityCriterion(models.Model):
+    trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="eligibility")
+    code = models.SlugField(max_length=40)
+    text = models.CharField(max_length=400)
+    kind = models.CharField(max_length=10, choices=CriterionKind.choices)
+    order = models.PositiveSmallIntegerField(default=0)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["order", "code"]
+        verbose_name_plural = "eligibility criteria"
+        constraints = [
+            models.UniqueConstraint(fields=["trial", "code"], name="criterion_code_unique_per_trial"),
+            models.CheckConstraint(condition=models.Q(kind__in=CriterionKind.values), name="criterion_kind_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.text}"
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class Role(models.Model):
+    """Per-trial settings of a role; what each role may do is in ``trial.access``."""
+
+    trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="roles")
+    code = models.CharField(max_length=20, choices=RoleCode.choices)
+    sees_allocation = models.BooleanField(
+        default=False, help_text="Whether this role sees participants' arms before the database lock."
+    )
+    sees_allocation_after_lock = models.BooleanField(
+        default=True, help_text="Whether this role sees arms once the database is locked."
+    )
+    trial_wide = models.BooleanField(default=False, help_text="Sees every site, not only the staff member's own.")
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [
+            models.UniqueConstraint(fields=["trial", "code"], name="role_unique_per_trial"),
+            models.CheckConstraint(condition=models.Q(code__in=RoleCode.values), name="role_code_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return self.get_code_display()
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class StaffProfile(models.Model):
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="staff")
+    role = models.CharField(max_length=20, choices=RoleCode.choices)
+    sites = models.ManyToManyField(Site, related_name="staff", blank=True)
+    timezone = models.CharField(max_length=64, blank=True, validators=[validate_timezone])
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(role__in=RoleCode.values), name="staff_role_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user.get_username()} ({self.get_role_display()})"
+
+
+class SecurityEventKind(models.TextChoices):
+    LOGIN = "login", "Logged in"
+    LOGOUT = "logout", "Logged out"
+    LOGIN_FAILED = "login_failed", "Failed login"
+    TOKEN_ISSUED = "token_issued", "API token issued"
+    ROLE_CHANGED = "role_changed", "Role or sites changed"
+    PASSWORD_CHANGED = "password_changed", "Password changed"
+    DOWNLOAD = "download", "Download"
+    CONFIGURATION = "configuration", "Configuration applied"
+
+
+@pghistory.track(pghistory.InsertEvent())
+class SecurityEvent(models.Model):
+    """Events that change no clinical row (logins, downloads): written once, never changed."""
+
+    kind = models.CharField(max_length=20, choices=SecurityEventKind.choices)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
+    username = models.CharField(max_length=150, blank=True, help_text="As typed, for failed logins.")
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        triggers = [pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete)]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.username} {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class Heartbeat(models.Model):
+    """Last time each background process proved it works (beat -> broker -> worker -> database)."""
+
+    name = models.CharField(max_length=60, unique=True)
+    last_seen = models.DateTimeField()
+    runs = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.last_seen:%Y-%m-%d %H:%M:%S}"
+
+
+# Account changes (role, activation, e-mail) are audited too; the password hash never is.
+UserEvent = pghistory.create_event_model(
+    get_user_model(),
+    pghistory.InsertEvent(),
+    pghistory.UpdateEvent(),
+    exclude=["password", "last_login"],
+    model_name="UserEvent",
+    app_label="trial",
+)

@@ -1,0 +1,126 @@
+"""Trial presets: configuration as data. WalkBack is the first; another two-arm trial is another preset."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ArmSpec:
+    code: str
+    name: str
+    ratio: int
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class LevelSpec:
+    code: str
+    label: str
+
+
+@dataclass(frozen=True)
+class FactorSpec:
+    code: str
+    label: str
+    levels: tuple[LevelSpec, ...]
+
+
+@dataclass(frozen=True)
+class CriterionSpec:
+    code: str
+    text: str
+    kind: str  # "inclusion" or "exclusion"
+
+
+@dataclass(frozen=True)
+class SiteSpec:
+    code: str
+    name: str
+    timezone: str
+
+
+@dataclass(frozen=True)
+class TrialPreset:
+    code: str
+    name: str
+    registration: str
+    timezone: str
+    recruitment_target: int
+    recruitment_months: int
+    followup_after_recruitment_months: int
+    min_followup_months: int
+    max_followup_months: int
+    arms: tuple[ArmSpec, ...]
+    strata: tuple[FactorSpec, ...]
+    eligibility: tuple[CriterionSpec, ...]
+    sites: tuple[SiteSpec, ...]
+    role_overrides: dict[str, dict[str, bool]] = field(default_factory=dict)
+
+
+WALKBACK = TrialPreset(
+    code="walkback",
+    name="WalkBack",
+    registration="ACTRN12619001134112",
+    timezone="Australia/Sydney",
+    recruitment_target=701,
+    # WalkBack recruited Sep 2019 - Jun 2022 (33 months); follow-up ended 12 months later.
+    recruitment_months=33,
+    followup_after_recruitment_months=12,
+    min_followup_months=12,
+    max_followup_months=36,
+    arms=(
+        ArmSpec(
+            code="walking",
+            name="Walking and education programme",
+            ratio=1,
+            description=(
+                "Individualised, progressive walking programme with six physiotherapist-led "
+                "education sessions over six months."
+            ),
+        ),
+        ArmSpec(code="control", name="No intervention (control)", ratio=1, description="No study treatment."),
+    ),
+    strata=(
+        FactorSpec(
+            code="prior_episodes_gt2",
+            label="More than two previous episodes of low back pain",
+            levels=(LevelSpec("yes", "Yes"), LevelSpec("no", "No")),
+        ),
+        FactorSpec(
+            code="referral",
+            label="Referral method",
+            levels=(
+                LevelSpec("community", "Community advertising"),
+                LevelSpec("clinician", "Clinician referral"),
+            ),
+        ),
+    ),
+    eligibility=(
+        CriterionSpec("age_18_plus", "Aged 18 years or older", "inclusion"),
+        CriterionSpec(
+            "recent_episode",
+            "An episode of non-specific low back pain that lasted at least 24 hours and interfered "
+            "with daily activities, within the last 6 months",
+            "inclusion",
+        ),
+        CriterionSpec("recovered", "Recovered from that episode at enrolment", "inclusion"),
+        CriterionSpec("able_to_walk", "Able to walk", "inclusion"),
+        CriterionSpec(
+            "already_active",
+            "Already walking for exercise, or doing other moderate-to-vigorous activity, 3 or more times a week",
+            "exclusion",
+        ),
+        CriterionSpec("walking_prevented", "A condition that prevents walking", "exclusion"),
+        CriterionSpec("recent_spinal_surgery", "Spinal surgery within the last 6 months", "exclusion"),
+    ),
+    sites=(
+        SiteSpec("SYD", "Sydney CBD Physiotherapy", "Australia/Sydney"),
+        SiteSpec("NCL", "Newcastle Physiotherapy", "Australia/Sydney"),
+        SiteSpec("WOL", "Wollongong Physiotherapy", "Australia/Sydney"),
+        SiteSpec("BNE", "Brisbane Northside Physiotherapy", "Australia/Brisbane"),
+        SiteSpec("GCT", "Gold Coast Physiotherapy", "Australia/Brisbane"),
+    ),
+)
+
+PRESETS: dict[str, TrialPreset] = {WALKBACK.code: WALKBACK}

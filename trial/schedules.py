@@ -1,0 +1,22 @@
+"""Periodic work, kept as rows in django-celery-beat's tables (visible and editable in admin).
+
+Work that is due later lives in the database and a sweep below finds it; nothing is queued
+days ahead with countdown/eta.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PeriodicSpec:
+    name: str
+    task: str
+    every_seconds: int
+    kwargs: str = "{}"
+
+
+PERIODIC_TASKS: tuple[PeriodicSpec, ...] = (
+    PeriodicSpec(name="Heartbeat (worker and beat alive)", task="trial.heartbeat", every_seconds=60),
+)

@@ -1,0 +1,354 @@
+"""Writes to trial configuration, staff and the audit trail. Each is one transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+import pghistory
+from dateutil.relativedelta import relativedelta
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from trial import access
+from trial.errors import ApplicationError, ConfigurationFrozen
+from trial.guard import ensure_writable
+from trial.models import (
+    Arm,
+    EligibilityCriterion,
+    Heartbeat,
+    Role,
+    RoleCode,
+    SecurityEvent,
+    SecurityEventKind,
+    Site,
+    StaffProfile,
+    StratificationFactor,
+    StratumLevel,
+    Trial,
+)
+from trial.presets import TrialPreset
+from trial.selectors import trial_has_randomised
+
+
+def configuration_ensure_mutable(*, trial: Trial, what: str) -> None:
+    """Arms, ratios and strata are fixed once anyone is randomised: changing them would break the allocation."""
+    if trial_has_randomised(trial=trial):
+        raise ConfigurationFrozen(
+            f"{what} cannot change: participants have already been randomised in {trial.name}, "
+            "and changing arms, ratios or strata now would invalidate their allocation."
+        )
+
+
+def _save_changed(obj: Any, values: dict[str, Any]) -> bool:
+    """Assign values; save only what differs. Returns whether anything changed."""
+    changed = [name for name, value in values.items() if getattr(obj, name) != value]
+    for name in changed:
+        setattr(obj, name, values[name])
+    if changed:
+        obj.full_clean()
+        obj.save(update_fields=changed)
+    return bool(changed)
+
+
+@transaction.atomic
+def trial_apply_preset(*, preset: TrialPreset, today: dt.date | None = None) -> Trial:
+    """Create or update a trial from a preset; running it again changes nothing.
+
+    Dates are set only when the trial is created, relative to ``today``, keeping the preset's
+    shape (recruitment length, follow-up after recruitment).
+    """
+    today = today or timezone.localdate()
+    with pghistory.context(actor=f"preset:{preset.code}", reason=f"Apply the {preset.name} preset"):
+        trial = Trial.objects.select_for_update().filter(code=preset.code).first()
+        if trial is None:
+            recruitment_end = today + relativedelta(months=preset.recruitment_months)
+            trial = Trial(
+                code=preset.code,
+                recruitment_start=today,
+                recruitment_end=recruitment_end,
+                followup_end=recruitment_end + relativedelta(months=preset.followup_after_recruitment_months),
+                name=preset.name,
+                registration=preset.registration,
+                timezone=preset.timezone,
+                recruitment_target=preset.recruitment_target,
+                min_followup_months=preset.min_followup_months,
+                max_followup_months=preset.max_followup_months,
+            )
+            trial.full_clean()
+            trial.save()
+        else:
+            ensure_writable(trial=trial)
+            _save_changed(
+                trial,
+                {
+                    "name": preset.name,
+                    "registration": preset.registration,
+                    "timezone": preset.timezone,
+                    "recruitment_target": preset.recruitment_target,
+                },
+            )
+        _apply_arms(trial=trial, preset=preset)
+        _apply_strata(trial=trial, preset=preset)
+        for order, spec in enumerate(preset.eligibility):
+            criterion = EligibilityCriterion.objects.filter(trial=trial, code=spec.code).first() or EligibilityCriterion(
+                trial=trial, code=spec.code
+            )
+            if criterion.pk is None:
+                criterion.text, criterion.kind, criterion.order = spec.text, spec.kind, order
+                criterion.full_clean()
+                criterion.save()
+            else:
+                _save_changed(criterion, {"text": spec.text, "kind": spec.kind, "order": order, "active": True})
+        for site_spec in preset.sites:
+            site = Site.objects.filter(trial=trial, code=site_spec.code).first()
+            if site is None:
+                site = Site(trial=trial, code=site_spec.code, name=site_spec.name, timezone=site_spec.timezone)
+                site.full_clean()
+                site.save()
+        for code, defaults in access.DEFAULT_ROLE_SETTINGS.items():
+            settings = {**defaults, **preset.role_overrides.get(code, {})}
+            Role.objects.get_or_create(trial=trial, code=code, defaults=settings)
+    return trial
+
+
+def _apply_arms(*, trial: Trial, preset: TrialPreset) -> None:
+    existing = {arm.code: arm for arm in Arm.objects.filter(trial=trial)}
+    wanted = {spec.code for spec in preset.arms}
+    structural = set(existing) != wanted or any(existing[s.code].ratio != s.ratio for s in preset.arms if s.code in existing)
+    if structural and existing:
+        configuration_ensure_mutable(trial=trial, what="The arms and their ratio")
+    for order, spec in enumerate(preset.arms):
+        arm = existing.get(spec.code)
+        values = {"name": spec.name, "ratio": spec.ratio, "description": spec.description, "order": order}
+        if arm is None:
+            arm = Arm(trial=trial, code=spec.code, **values)
+            arm.full_clean()
+            arm.save()
+        else:
+            _save_changed(arm, values)
+    Arm.objects.filter(trial=trial).exclude(code__in=wanted).delete()
+
+
+def _apply_strata(*, trial: Trial, preset: TrialPreset) -> None:
+    existing = {f.code: f for f in StratificationFactor.objects.filter(trial=trial).prefetch_related("levels")}
+    wanted = {spec.code: spec for spec in preset.strata}
+    structural = set(existing) != set(wanted) or any(
+        {lv.code for lv in existing[code].levels.all()} != {lv.code for lv in spec.levels}
+        for code, spec in wanted.items()
+        if code in existing
+    )
+    if structural and existing:
+        configuration_ensure_mutable(trial=trial, what="The stratification factors")
+    for order, spec in enumerate(preset.strata):
+        factor = existing.get(spec.code)
+        if factor is None:
+            factor = StratificationFactor.objects.create(trial=trial, code=spec.code, label=spec.label, order=order)
+        else:
+            _save_changed(factor, {"label": spec.label, "order": order})
+        levels = {lv.code: lv for lv in factor.levels.all()}
+        for level_order, level_spec in enumerate(spec.levels):
+            level = levels.get(level_spec.code)
+            if level is None:
+                StratumLevel.objects.create(factor=factor, code=level_spec.code, label=level_spec.label, order=level_order)
+            else:
+                _save_changed(level, {"label": level_spec.label, "order": level_order})
+        StratumLevel.objects.filter(factor=factor).exclude(code__in=[lv.code for lv in spec.levels]).delete()
+    StratificationFactor.objects.filter(trial=trial).exclude(code__in=list(wanted)).delete()
+
+
+@transaction.atomic
+def arm_update(*, arm: Arm, name: str, ratio: int, description: str = "", reason: str) -> Arm:
+    """Rename an arm freely; its ratio only until the first randomisation."""
+    trial = arm.trial
+    ensure_writable(trial=trial)
+    if ratio != arm.ratio:
+        configuration_ensure_mutable(trial=trial, what="The allocation ratio")
+    with pghistory.context(reason=reason):
+        _save_changed(arm, {"name": name, "ratio": ratio, "description": description})
+    return arm
+
+
+def _trial_of(obj: Any) -> Trial:
+    if isinstance(obj, Trial):
+        return obj
+    if isinstance(obj, StratumLevel):
+        return obj.factor.trial
+    if getattr(obj, "trial_id", None):
+        return obj.trial
+    from trial.selectors import trial_get_current
+
+    return trial_get_current()
+
+
+@transaction.atomic
+def configuration_record_save(*, obj: Any, changed_fields: Iterable[str], structural: bool, reason: str = "") -> None:
+    """Save a configuration row edited in admin, refusing structural edits once anyone is randomised."""
+    trial = _trial_of(obj)
+    ensure_writable(trial=trial)
+    if structural:
+        configuration_ensure_mutable(trial=trial, what=f"{obj._meta.verbose_name.capitalize()} '{obj}'")
+    with pghistory.context(reason=reason or "Edited in admin"):
+        obj.full_clean()
+        obj.save()
+
+
+@transaction.atomic
+def configuration_record_delete(*, obj: Any, structural: bool, reason: str = "") -> None:
+    trial = _trial_of(obj)
+    ensure_writable(trial=trial)
+    if structural:
+        configuration_ensure_mutable(trial=trial, what=f"{obj._meta.verbose_name.capitalize()} '{obj}'")
+    with pghistory.context(reason=reason or "Deleted in admin"):
+        obj.delete()
+
+
+def _sites_from_codes(*, trial: Trial, site_codes: Iterable[str]) -> list[Site]:
+    codes = sorted({code.strip().upper() for code in site_codes if code.strip()})
+    sites = list(Site.objects.filter(trial=trial, code__in=codes))
+    missing = sorted(set(codes) - {site.code for site in sites})
+    if missing:
+        known = ", ".join(Site.objects.filter(trial=trial).values_list("code", flat=True))
+        raise ApplicationError(
+            f"Unknown site code(s): {', '.join(missing)}. Known sites: {known}.", errors={"sites": [f"Unknown: {', '.join(missing)}"]}
+        )
+    return sites
+
+
+def _validate_role(role: str) -> None:
+    if role not in RoleCode.values:
+        raise ApplicationError(
+            f"Unknown role '{role}'. Roles: {', '.join(RoleCode.values)}.", errors={"role": [f"Unknown role '{role}'."]}
+        )
+
+
+@transaction.atomic
+def staff_create(
+    *,
+    trial: Trial,
+    username: str,
+    role: str,
+    password: str,
+    site_codes: Iterable[str] = (),
+    email: str = "",
+    first_name: str = "",
+    last_name: str = "",
+    by: AbstractUser | None = None,
+) -> AbstractUser:
+    """Create a staff member with a role and sites. Site-bound roles need at least one site."""
+    _validate_role(role)
+    User = get_user_model()
+    username = username.strip()
+    if not username:
+        raise ApplicationError("A username is required.", errors={"username": ["Required."]})
+    if User.objects.filter(username__iexact=username).exists():
+        raise ApplicationError(f"A user named '{username}' already exists.", errors={"username": ["Already taken."]})
+    sites = _sites_from_codes(trial=trial, site_codes=site_codes)
+    role_row = Role.objects.filter(trial=trial, code=role).first()
+    trial_wide = role_row.trial_wide if role_row else access.DEFAULT_ROLE_SETTINGS[role]["trial_wide"]
+    if not trial_wide and not sites:
+        raise ApplicationError(
+            f"A {RoleCode(role).label.lower()} works at named sites: give at least one --site.",
+            errors={"sites": ["At least one site is required for this role."]},
+        )
+    user = User(username=username, email=email, first_name=first_name, last_name=last_name)
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise ApplicationError("The password is too weak: " + " ".join(exc.messages), errors={"password": exc.messages}) from exc
+    user.set_password(password)
+    user.is_staff = role == RoleCode.ADMIN  # Django admin is for configuration, by administrators
+    user.is_superuser = role == RoleCode.ADMIN
+    with pghistory.context(reason=f"Create staff member with role {role}"):
+        user.save()
+        profile = StaffProfile.objects.create(user=user, role=role)
+        profile.sites.set(sites)
+        security_event_record(
+            kind=SecurityEventKind.ROLE_CHANGED,
+            user=by,
+            username=username,
+            detail={"staff": username, "role": role, "sites": [s.code for s in sites], "created": True},
+        )
+    return user
+
+
+@transaction.atomic
+def staff_change_role(
+    *, trial: Trial, profile: StaffProfile, role: str, site_codes: Iterable[str], reason: str, by: AbstractUser | None
+) -> StaffProfile:
+    _validate_role(role)
+    if not reason.strip():
+        raise ApplicationError("Say why the role or sites change.", errors={"reason": ["Required."]})
+    profile = StaffProfile.objects.select_for_update().get(pk=profile.pk)
+    sites = _sites_from_codes(trial=trial, site_codes=site_codes)
+    before = {"role": profile.role, "sites": sorted(profile.sites.values_list("code", flat=True))}
+    with pghistory.context(reason=reason):
+        profile.role = role
+        profile.save(update_fields=["role"])
+        profile.sites.set(sites)
+        user = profile.user
+        user.is_staff = user.is_superuser = role == RoleCode.ADMIN
+        user.save(update_fields=["is_staff", "is_superuser"])
+        security_event_record(
+            kind=SecurityEventKind.ROLE_CHANGED,
+            user=by,
+            username=user.get_username(),
+            detail={"staff": user.get_username(), "before": before, "after": {"role": role, "sites": [s.code for s in sites]}, "reason": reason},
+        )
+    access.forget(user)
+    return profile
+
+
+@transaction.atomic
+def security_event_record(
+    *,
+    kind: str,
+    user: Any = None,
+    username: str = "",
+    ip_address: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> SecurityEvent:
+    """Append a non-model event (login, download, role change) to the audit trail."""
+    if user is not None and not getattr(user, "pk", None):
+        user = None
+    if user is not None and not username:
+        username = user.get_username()
+    return SecurityEvent.objects.create(
+        kind=kind, user=user, username=username[:150], ip_address=ip_address, detail=detail or {}
+    )
+
+
+@transaction.atomic
+def heartbeat_record(*, name: str, at: dt.datetime | None = None) -> Heartbeat:
+    """Record that a background process ran; safe to run any number of times."""
+    at = at or timezone.now()
+    beat, _ = Heartbeat.objects.select_for_update().get_or_create(name=name, defaults={"last_seen": at})
+    beat.last_seen = max(beat.last_seen, at)
+    beat.runs += 1
+    beat.save(update_fields=["last_seen", "runs"])
+    return beat
+
+
+@transaction.atomic
+def periodic_tasks_sync() -> int:
+    """Make beat's schedule rows match ``trial.schedules``; keeps an admin's enable/disable choice."""
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    from trial.schedules import PERIODIC_TASKS
+
+    created = 0
+    for spec in PERIODIC_TASKS:
+        interval, _ = IntervalSchedule.objects.get_or_create(every=spec.every_seconds, period=IntervalSchedule.SECONDS)
+        task, was_created = PeriodicTask.objects.select_for_update().get_or_create(
+            name=spec.name, defaults={"task": spec.task, "interval": interval, "kwargs": spec.kwargs}
+        )
+        if not was_created and (task.task, task.interval_id, task.kwargs) != (spec.task, interval.pk, spec.kwargs):
+            task.task, task.interval, task.kwargs = spec.task, interval, spec.kwargs
+            task.save()
+        created += was_created
+    return created

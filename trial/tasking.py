@@ -1,0 +1,37 @@
+"""How every task in this product is declared: a stable name, time limits, JSON arguments,
+and an audit context naming the task as the actor of whatever it writes."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import pghistory
+
+from trial.celery import app
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DEFAULT_TIME_LIMIT = 300
+
+
+def system_task(*, name: str, time_limit: int = DEFAULT_TIME_LIMIT, **options: Any) -> Callable[[F], Any]:
+    """Register ``func`` as Celery task ``name``. The name is a contract: never change it."""
+
+    def decorator(func: F) -> Any:
+        @functools.wraps(func)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            with pghistory.context(actor=f"task:{name}"):
+                return func(*args, **kwargs)
+
+        return app.task(
+            name=name,
+            time_limit=time_limit,
+            soft_time_limit=max(1, time_limit - 30),
+            serializer="json",
+            ignore_result=True,
+            **options,
+        )(run)
+
+    return decorator

@@ -1,0 +1,32 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from health_check.views import HealthCheckView
+
+from trial import views
+from trial.forms import LoginForm
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("accounts/login/", auth_views.LoginView.as_view(authentication_form=LoginForm), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/password/", auth_views.PasswordChangeView.as_view(), name="password_change"),
+    path("accounts/password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
+    path("history/<str:app_label>/<str:model_name>/<int:pk>/", views.record_history, name="record-history"),
+    path("audit/", views.audit_log, name="audit-log"),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include("trial.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path(
+        "health/",
+        HealthCheckView.as_view(checks=["health_check.checks.Database", "trial.health.Broker"]),
+        name="health",
+    ),
+]
+
+handler400 = "trial.errorviews.bad_request"
+handler403 = "trial.errorviews.permission_denied"
+handler404 = "trial.errorviews.page_not_found"
+handler500 = "trial.errorviews.server_error"
