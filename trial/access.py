@@ -10,7 +10,6 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Model, QuerySet
 
 from trial.models import Role, RoleCode, Site, StaffProfile, Trial
@@ -102,7 +101,7 @@ NO_ACCESS = Access(role=None, perms=frozenset(), trial_wide=False, sees_allocati
 _CACHE_ATTR = "_trial_access"
 
 
-def access_for(user: AbstractBaseUser | AnonymousUser | Any, trial: Trial | None) -> Access:
+def access_for(user: Any, trial: Trial | None) -> Access:
     """Compute (and cache on the user object) what ``user`` may do in ``trial``."""
     if user is None or not getattr(user, "is_authenticated", False) or not getattr(user, "is_active", False):
         return NO_ACCESS
@@ -110,7 +109,7 @@ def access_for(user: AbstractBaseUser | AnonymousUser | Any, trial: Trial | None
     key = trial.pk if trial else None
     if key in cache:
         return cache[key]
-    profile = StaffProfile.objects.filter(user=user).prefetch_related("sites").first()
+    profile = StaffProfile.objects.filter(user_id=user.pk).prefetch_related("sites").first()
     if profile is None:
         access = _superuser_access(trial) if getattr(user, "is_superuser", False) else NO_ACCESS
     else:

@@ -146,7 +146,12 @@ class StaffProfileAdmin(ConfigurationAdmin):
             kind="role_changed",
             user=request.user,
             username=profile.user.get_username(),
-            detail={"staff": profile.user.get_username(), "role": profile.role, "sites": sorted(s.code for s in profile.sites.all()), "via": "admin"},
+            detail={
+                "staff": profile.user.get_username(),
+                "role": profile.role,
+                "sites": sorted(s.code for s in profile.sites.all()),
+                "via": "admin",
+            },
         )
 
 

@@ -7,14 +7,19 @@ themselves tracked, so one trail holds both.
 
 from __future__ import annotations
 
+import contextlib
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pghistory
 import pghistory.models
 from django.contrib.auth import get_user_model, user_logged_in, user_logged_out, user_login_failed
+from django.db import connection
 from django.db.models import Model
 from django.http import HttpRequest
+from pghistory import runtime as pghistory_runtime
 from pghistory.middleware import HistoryMiddleware
 
 from trial import access
@@ -95,7 +100,8 @@ def record_history(*, obj: Model, user: Any, trial: Trial) -> list[HistoryEntry]
     entries = []
     for event in events:
         context = event.pgh_context or {}
-        who = names.get(context.get("user")) or context.get("actor") or "system"
+        user_id = context.get("user")
+        who = (names.get(int(user_id)) if user_id else None) or context.get("actor") or "system"
         if context.get("on_behalf_of"):
             who = f"{who} (for {context['on_behalf_of']})"
         diff = event.pgh_diff or {}
@@ -115,3 +121,32 @@ def record_history(*, obj: Model, user: Any, trial: Trial) -> list[HistoryEntry]
             )
         )
     return entries
+
+
+@contextlib.contextmanager
+def audit_context(**metadata: Any) -> Iterator[None]:
+    """Attribute the writes inside to an actor and reason.
+
+    pghistory folds nested contexts into the outermost one and overwrites its metadata, so two
+    actions in one request would share the last reason. Here each block gets its own context
+    row (inheriting the outer metadata: user, url) and the outer one is restored on exit.
+    """
+    parent = getattr(pghistory_runtime._tracker, "value", None)
+    if parent is None:
+        with pghistory.context(**metadata):
+            yield
+        _forget_transaction_context()
+        return
+    pghistory_runtime._tracker.value = pghistory_runtime.Context(id=uuid.uuid4(), metadata={**parent.metadata, **metadata})
+    try:
+        yield
+    finally:
+        pghistory_runtime._tracker.value = parent
+
+
+def _forget_transaction_context() -> None:
+    # The context id is a transaction-local setting; once the block ends, later writes in the
+    # same transaction must not be attributed to it. An empty id reads as "no context".
+    if connection.in_atomic_block and not connection.needs_rollback:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('pghistory.context_id', '', true)")

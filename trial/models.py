@@ -248,4 +248,5 @@ UserEvent = pghistory.create_event_model(
     exclude=["password", "last_login"],
     model_name="UserEvent",
     app_label="trial",
+    abstract=False,
 )

@@ -75,8 +75,7 @@ WALKBACK = TrialPreset(
             name="Walking and education programme",
             ratio=1,
             description=(
-                "Individualised, progressive walking programme with six physiotherapist-led "
-                "education sessions over six months."
+                "Individualised, progressive walking programme with six physiotherapist-led education sessions over six months."
             ),
         ),
         ArmSpec(code="control", name="No intervention (control)", ratio=1, description="No study treatment."),

@@ -78,8 +78,7 @@ def site_counts(*, trial: Trial, user: Any) -> list[SiteCounts]:
     for arm in arms:
         aggregates[f"arm_{arm.pk}"] = Count("id", filter=Q(arm=arm))
     rows = {
-        row["site"]: row
-        for row in Participant.objects.filter(site__in=sites).values("site").annotate(**aggregates).order_by()
+        row["site"]: row for row in Participant.objects.filter(site__in=sites).values("site").annotate(**aggregates).order_by()
     }
     result = []
     for site in sites:
@@ -104,3 +103,12 @@ def security_event_list(*, filters: dict[str, Any] | None = None) -> QuerySet[Se
     if username := filters.get("username"):
         qs = qs.filter(Q(username__icontains=username) | Q(user__username__icontains=username))
     return qs
+
+
+def heartbeat_age_seconds(*, name: str = "worker") -> float | None:
+    from django.utils import timezone
+
+    from trial.models import Heartbeat
+
+    beat = Heartbeat.objects.filter(name=name).first()
+    return None if beat is None else (timezone.now() - beat.last_seen).total_seconds()

@@ -6,7 +6,6 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
-import pghistory
 from dateutil.relativedelta import relativedelta
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
@@ -16,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from trial import access
+from trial.audit import audit_context
 from trial.errors import ApplicationError, ConfigurationFrozen
 from trial.guard import ensure_writable
 from trial.models import (
@@ -64,7 +64,7 @@ def trial_apply_preset(*, preset: TrialPreset, today: dt.date | None = None) -> 
     shape (recruitment length, follow-up after recruitment).
     """
     today = today or timezone.localdate()
-    with pghistory.context(actor=f"preset:{preset.code}", reason=f"Apply the {preset.name} preset"):
+    with audit_context(actor=f"preset:{preset.code}", reason=f"Apply the {preset.name} preset"):
         trial = Trial.objects.select_for_update().filter(code=preset.code).first()
         if trial is None:
             recruitment_end = today + relativedelta(months=preset.recruitment_months)
@@ -169,7 +169,7 @@ def arm_update(*, arm: Arm, name: str, ratio: int, description: str = "", reason
     ensure_writable(trial=trial)
     if ratio != arm.ratio:
         configuration_ensure_mutable(trial=trial, what="The allocation ratio")
-    with pghistory.context(reason=reason):
+    with audit_context(reason=reason):
         _save_changed(arm, {"name": name, "ratio": ratio, "description": description})
     return arm
 
@@ -193,7 +193,7 @@ def configuration_record_save(*, obj: Any, changed_fields: Iterable[str], struct
     ensure_writable(trial=trial)
     if structural:
         configuration_ensure_mutable(trial=trial, what=f"{obj._meta.verbose_name.capitalize()} '{obj}'")
-    with pghistory.context(reason=reason or "Edited in admin"):
+    with audit_context(reason=reason or "Edited in admin"):
         obj.full_clean()
         obj.save()
 
@@ -204,7 +204,7 @@ def configuration_record_delete(*, obj: Any, structural: bool, reason: str = "")
     ensure_writable(trial=trial)
     if structural:
         configuration_ensure_mutable(trial=trial, what=f"{obj._meta.verbose_name.capitalize()} '{obj}'")
-    with pghistory.context(reason=reason or "Deleted in admin"):
+    with audit_context(reason=reason or "Deleted in admin"):
         obj.delete()
 
 
@@ -215,7 +215,8 @@ def _sites_from_codes(*, trial: Trial, site_codes: Iterable[str]) -> list[Site]:
     if missing:
         known = ", ".join(Site.objects.filter(trial=trial).values_list("code", flat=True))
         raise ApplicationError(
-            f"Unknown site code(s): {', '.join(missing)}. Known sites: {known}.", errors={"sites": [f"Unknown: {', '.join(missing)}"]}
+            f"Unknown site code(s): {', '.join(missing)}. Known sites: {known}.",
+            errors={"sites": [f"Unknown: {', '.join(missing)}"]},
         )
     return sites
 
@@ -264,7 +265,7 @@ def staff_create(
     user.set_password(password)
     user.is_staff = role == RoleCode.ADMIN  # Django admin is for configuration, by administrators
     user.is_superuser = role == RoleCode.ADMIN
-    with pghistory.context(reason=f"Create staff member with role {role}"):
+    with audit_context(reason=f"Create staff member with role {role}"):
         user.save()
         profile = StaffProfile.objects.create(user=user, role=role)
         profile.sites.set(sites)
@@ -287,7 +288,7 @@ def staff_change_role(
     profile = StaffProfile.objects.select_for_update().get(pk=profile.pk)
     sites = _sites_from_codes(trial=trial, site_codes=site_codes)
     before = {"role": profile.role, "sites": sorted(profile.sites.values_list("code", flat=True))}
-    with pghistory.context(reason=reason):
+    with audit_context(reason=reason):
         profile.role = role
         profile.save(update_fields=["role"])
         profile.sites.set(sites)
@@ -298,7 +299,12 @@ def staff_change_role(
             kind=SecurityEventKind.ROLE_CHANGED,
             user=by,
             username=user.get_username(),
-            detail={"staff": user.get_username(), "before": before, "after": {"role": role, "sites": [s.code for s in sites]}, "reason": reason},
+            detail={
+                "staff": user.get_username(),
+                "before": before,
+                "after": {"role": role, "sites": [s.code for s in sites]},
+                "reason": reason,
+            },
         )
     access.forget(user)
     return profile
@@ -318,9 +324,7 @@ def security_event_record(
         user = None
     if user is not None and not username:
         username = user.get_username()
-    return SecurityEvent.objects.create(
-        kind=kind, user=user, username=username[:150], ip_address=ip_address, detail=detail or {}
-    )
+    return SecurityEvent.objects.create(kind=kind, user=user, username=username[:150], ip_address=ip_address, detail=detail or {})
 
 
 @transaction.atomic

@@ -7,8 +7,7 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import pghistory
-
+from trial.audit import audit_context
 from trial.celery import app
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -22,7 +21,7 @@ def system_task(*, name: str, time_limit: int = DEFAULT_TIME_LIMIT, **options: A
     def decorator(func: F) -> Any:
         @functools.wraps(func)
         def run(*args: Any, **kwargs: Any) -> Any:
-            with pghistory.context(actor=f"task:{name}"):
+            with audit_context(actor=f"task:{name}"):
                 return func(*args, **kwargs)
 
         return app.task(

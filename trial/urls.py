@@ -11,7 +11,7 @@ urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("accounts/login/", auth_views.LoginView.as_view(authentication_form=LoginForm), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("accounts/password/", auth_views.PasswordChangeView.as_view(), name="password_change"),
+    path("accounts/password/", views.PasswordChangeView.as_view(), name="password_change"),
     path("accounts/password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
     path("history/<str:app_label>/<str:model_name>/<int:pk>/", views.record_history, name="record-history"),
     path("audit/", views.audit_log, name="audit-log"),

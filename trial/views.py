@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.apps import apps
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from trial import access, audit, selectors
+from trial import access, audit, selectors, services
 from trial.access import Perm
+from trial.audit import client_ip
 from trial.models import SecurityEventKind, Trial
 
 
@@ -82,3 +86,13 @@ def audit_log(request: HttpRequest) -> HttpResponse:
         {"page": page, "filters": filters, "kinds": SecurityEventKind.choices},
     )
 
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    """Django's password change, with the change written to the audit trail."""
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        response = super().form_valid(form)
+        services.security_event_record(
+            kind=SecurityEventKind.PASSWORD_CHANGED, user=self.request.user, ip_address=client_ip(self.request)
+        )
+        return response

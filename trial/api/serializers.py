@@ -16,12 +16,12 @@ class SiteOutput(serializers.Serializer):
 
 class LevelOutput(serializers.Serializer):
     code = serializers.CharField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]
 
 
 class FactorOutput(serializers.Serializer):
     code = serializers.CharField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]
     levels = LevelOutput(many=True, source="levels.all")
 
 

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from trial import selectors, services
 from trial.errors import ApplicationError
-from trial.models import RoleCode
+from trial.models import RoleCode, StaffProfile
 
 
 class Command(BaseCommand):
@@ -32,5 +32,6 @@ class Command(BaseCommand):
             )
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
-        sites = ", ".join(sorted(user.staff.sites.values_list("code", flat=True))) or "all sites"
+        profile = StaffProfile.objects.get(user_id=user.pk)
+        sites = ", ".join(sorted(profile.sites.values_list("code", flat=True))) or "all sites"
         self.stdout.write(f"Created {user.get_username()} as {options['role']} ({sites}).")

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from rest_framework.test import APIClient
+
+from tests.factories import PASSWORD
+from trial import services
+from trial.models import Trial
+from trial.presets import WALKBACK
+
+IN_CI = bool(os.environ.get("CI"))
+
+
+def require_service(condition: bool, reason: str) -> None:
+    """Skip on a developer's machine when a service is missing; fail in CI, never skip."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"CI requires it: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def walkback(db: Any) -> Trial:
+    """The WalkBack configuration, as `setup_walkback` creates it, on a fixed day."""
+    return services.trial_apply_preset(preset=WALKBACK, today=dt.date(2026, 3, 2))
+
+
+@pytest.fixture
+def make_staff(walkback: Trial) -> Callable[..., Any]:
+    """make_staff("coordinator", sites=["SYD"]) -> a user with that role."""
+
+    def make(role: str, *, sites: tuple[str, ...] | list[str] = (), username: str | None = None) -> Any:
+        return services.staff_create(
+            trial=walkback,
+            username=username or f"{role}-{'-'.join(sites) or 'all'}",
+            role=role,
+            password=PASSWORD,
+            site_codes=sites,
+        )
+
+    return make
+
+
+@pytest.fixture
+def api() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def password() -> str:
+    return PASSWORD

@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from rest_framework.test import APIClient
+
+from tests.factories import SiteFactory
+from trial.models import SecurityEvent, SecurityEventKind, Trial
+
+
+def test_token_endpoint_returns_a_token_that_authenticates(api: APIClient, make_staff, password) -> None:
+    user = make_staff("coordinator", sites=["SYD"])
+    response = api.post("/api/v1/auth/token/", {"username": user.username, "password": password}, format="json")
+    assert response.status_code == 200
+    token = response.json()["token"]
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    assert api.get("/api/v1/trial/").status_code == 200
+    assert SecurityEvent.objects.filter(kind=SecurityEventKind.TOKEN_ISSUED, user=user).exists()
+
+
+def test_wrong_password_gets_the_one_error_shape_and_is_audited(api: APIClient, make_staff) -> None:
+    user = make_staff("coordinator", sites=["SYD"])
+    response = api.post("/api/v1/auth/token/", {"username": user.username, "password": "nope"}, format="json")
+    assert response.status_code == 400
+    assert response.json() == {
+        "detail": "Unable to log in with those credentials.",
+        "errors": {"non_field_errors": ["Invalid username or password."]},
+    }
+    assert SecurityEvent.objects.filter(kind=SecurityEventKind.LOGIN_FAILED, username=user.username).exists()
+
+
+def test_missing_fields_are_named_in_errors(api: APIClient, walkback: Trial) -> None:
+    response = api.post("/api/v1/auth/token/", {"username": "x"}, format="json")
+    assert response.status_code == 400
+    body = response.json()
+    assert body["errors"] == {"password": ["This field is required."]}
+    assert "password" in body["detail"]
+
+
+def test_unauthenticated_requests_get_a_json_401_or_403(api: APIClient, walkback: Trial) -> None:
+    response = api.get("/api/v1/trial/")
+    assert response.status_code in (401, 403)
+    assert set(response.json()) == {"detail", "errors"}
+
+
+def test_trial_endpoint_contract(api: APIClient, walkback: Trial, make_staff) -> None:
+    api.force_authenticate(make_staff("investigator"))
+    body = api.get("/api/v1/trial/").json()
+    assert body["name"] == "WalkBack"
+    assert body["registration"] == "ACTRN12619001134112"
+    assert body["timezone"] == "Australia/Sydney"
+    assert body["arms"] == [
+        {"code": "walking", "name": "Walking and education programme", "ratio": 1},
+        {"code": "control", "name": "No intervention (control)", "ratio": 1},
+    ]
+    assert {"code": "SYD", "name": "Sydney CBD Physiotherapy"} in body["sites"]
+    assert body["strata"][0] == {
+        "code": "prior_episodes_gt2",
+        "label": "More than two previous episodes of low back pain",
+        "levels": [{"code": "yes", "label": "Yes"}, {"code": "no", "label": "No"}],
+    }
+    assert [c["kind"] for c in body["eligibility"]] == ["inclusion"] * 4 + ["exclusion"] * 3
+    assert set(body["eligibility"][0]) == {"code", "text", "kind"}
+
+
+def test_trial_endpoint_query_count_does_not_grow_with_sites(api: APIClient, walkback: Trial, make_staff) -> None:
+    api.force_authenticate(make_staff("investigator"))
+    api.get("/api/v1/trial/")  # the user's access is computed once, then cached on the user
+    with CaptureQueriesContext(connection) as few:
+        api.get("/api/v1/trial/")
+    SiteFactory.create_batch(20, trial=walkback)
+    with CaptureQueriesContext(connection) as many:
+        assert len(api.get("/api/v1/trial/").json()["sites"]) == 25
+    assert len(many) == len(few)
+
+
+def test_me_endpoint_tells_a_blinded_role_it_is_blinded(api: APIClient, make_staff) -> None:
+    api.force_authenticate(make_staff("statistician"))
+    body = api.get("/api/v1/me/").json()
+    assert body["role"] == "statistician"
+    assert body["sees_allocation"] is False
+    assert "manage_randomisation_list" in body["permissions"]
+
+
+def test_a_user_without_a_role_is_refused(api: APIClient, walkback: Trial, django_user_model) -> None:
+    api.force_authenticate(django_user_model.objects.create_user("norole", password="x" * 12))
+    response = api.get("/api/v1/trial/")
+    assert response.status_code == 403
+    assert response.json()["detail"] == "You need a staff account on this trial."
+
+
+def test_unknown_api_paths_answer_json_404(client, walkback: Trial) -> None:
+    response = client.get("/api/v1/does-not-exist/")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not found.", "errors": {}}
+
+
+def test_schema_and_docs_are_served_without_a_cdn(client, walkback: Trial) -> None:
+    schema = client.get("/api/schema/")
+    assert schema.status_code == 200
+    assert b"/api/v1/trial/" in schema.content
+    docs = client.get("/api/docs/").content.decode()
+    assert "/static/drf_spectacular_sidecar/" in docs
+    assert "cdn." not in docs and "unpkg" not in docs

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from trial import services
+from trial.models import StaffProfile, Trial
+
+
+def test_create_staff_makes_a_user_with_role_and_sites(walkback: Trial, capsys) -> None:
+    call_command(
+        "create_staff", "maria", "--role", "coordinator", "--site", "SYD", "--site", "ncl", "--password", "a-long-passphrase"
+    )
+    profile = StaffProfile.objects.get(user__username="maria")
+    assert profile.role == "coordinator"
+    assert sorted(profile.sites.values_list("code", flat=True)) == ["NCL", "SYD"]
+    assert profile.user.check_password("a-long-passphrase")
+    assert "Created maria as coordinator (NCL, SYD)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--role", "coordinator", "--site", "XXX", "--password", "a-long-passphrase"], "Unknown site code(s): XXX"),
+        (["--role", "coordinator", "--password", "a-long-passphrase"], "give at least one --site"),
+        (["--role", "investigator", "--password", "short"], "too weak"),
+    ],
+)
+def test_create_staff_refuses_bad_input_with_a_clear_message(walkback: Trial, args, message) -> None:
+    with pytest.raises(CommandError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        call_command("create_staff", "bob", *args)
+    assert not get_user_model().objects.filter(username="bob").exists()
+
+
+def test_create_staff_refuses_a_duplicate_username(walkback: Trial) -> None:
+    call_command("create_staff", "ann", "--role", "statistician", "--password", "a-long-passphrase")
+    with pytest.raises(CommandError, match="already exists"):
+        call_command("create_staff", "ANN", "--role", "statistician", "--password", "a-long-passphrase")
+
+
+def test_demo_creates_one_login_per_role_and_can_run_again(db, capsys) -> None:
+    call_command("demo")
+    call_command("demo")
+    out = capsys.readouterr().out
+    assert get_user_model().objects.count() == 6
+    roles = set(StaffProfile.objects.values_list("role", flat=True))
+    assert roles == {"coordinator", "physiotherapist", "investigator", "data_manager", "statistician", "admin"}
+    assert "coordinator-walkback-demo" in out
+    user = get_user_model().objects.get(username="physio")
+    assert user.check_password("physio-walkback-demo")
+
+
+def test_check_heartbeat_fails_until_the_pipeline_has_run(db) -> None:
+    with pytest.raises(CommandError, match="No heartbeat recorded yet"):
+        call_command("check_heartbeat")
+    services.heartbeat_record(name="worker", at=timezone.now() - dt.timedelta(minutes=10))
+    with pytest.raises(CommandError, match="limit 180"):
+        call_command("check_heartbeat")
+    services.heartbeat_record(name="worker")
+    call_command("check_heartbeat")

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from django_celery_beat.models import PeriodicTask
+
+from trial import services, tasks
+from trial.celery import app
+from trial.models import Heartbeat
+
+# Task names are a contract with queued messages and beat rows: renaming one strands its work.
+STABLE_TASK_NAMES = {"trial.heartbeat"}
+
+
+def test_task_names_never_change() -> None:
+    app.loader.import_default_modules()
+    ours = {name for name in app.tasks if not name.startswith("celery.")}
+    assert ours >= STABLE_TASK_NAMES
+
+
+def test_tasks_have_time_limits_and_json_arguments() -> None:
+    task = app.tasks["trial.heartbeat"]
+    assert task.time_limit == 30
+    assert task.soft_time_limit is not None and task.soft_time_limit < task.time_limit
+    assert task.serializer == "json"
+
+
+def test_heartbeat_task_is_safe_to_run_twice(db) -> None:
+    tasks.heartbeat.apply(kwargs={"name": "worker"})
+    tasks.heartbeat.apply(kwargs={"name": "worker"})
+    beat = Heartbeat.objects.get(name="worker")
+    assert Heartbeat.objects.count() == 1
+    assert beat.runs == 2
+
+
+def test_periodic_tasks_are_rows_beat_reads_and_sync_is_idempotent(db) -> None:
+    services.periodic_tasks_sync()
+    services.periodic_tasks_sync()
+    rows = PeriodicTask.objects.filter(task="trial.heartbeat")
+    assert rows.count() == 1
+    assert rows.get().interval.every == 60
+
+
+def test_an_admin_disabling_a_periodic_task_is_respected_by_sync(db) -> None:
+    services.periodic_tasks_sync()
+    PeriodicTask.objects.filter(task="trial.heartbeat").update(enabled=False)
+    services.periodic_tasks_sync()
+    assert PeriodicTask.objects.get(task="trial.heartbeat").enabled is False
