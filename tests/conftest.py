@@ -6,6 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.conf import settings
+from django.test import override_settings
 from rest_framework.test import APIClient
 
 from tests.factories import PASSWORD
@@ -23,6 +25,15 @@ def require_service(condition: bool, reason: str) -> None:
     if IN_CI:
         pytest.fail(f"CI requires it: {reason}")
     pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _static_files_from_finders() -> Any:
+    """Pages under test link plain static names (no collectstatic manifest needed)."""
+    with override_settings(
+        STORAGES={**settings.STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+    ):
+        yield
 
 
 @pytest.fixture

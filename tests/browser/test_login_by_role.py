@@ -1,0 +1,68 @@
+"""Log in as each demo role in Chromium and see the dashboard that role should see."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+
+from participants.models import Participant
+from trial.demo import DEMO_PASSWORD_SUFFIX
+from trial.models import Arm, Site
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def demo(db: Any) -> None:
+    call_command("demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    walking = Arm.objects.get(code="walking")
+    Participant.objects.create(site=Site.objects.get(code="SYD"), study_id="WB-SYD-0001")
+    from django.utils import timezone
+
+    Participant.objects.create(site=Site.objects.get(code="SYD"), study_id="WB-SYD-0002", arm=walking, randomised_at=timezone.now(), status="randomised")
+    Participant.objects.create(site=Site.objects.get(code="BNE"), study_id="WB-BNE-0001")
+
+
+def _login(page: Any, base: str, username: str) -> None:
+    page.goto(f"{base}/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", f"{username}{DEMO_PASSWORD_SUFFIX}")
+    page.click("button[type=submit], input[type=submit]")
+    page.wait_for_selector("[data-testid=whoami]", state="attached")
+
+
+@pytest.mark.parametrize(
+    ("username", "role_label", "participants", "blinded", "nav"),
+    [
+        ("coordinator", "Coordinator", "2", False, ["Dashboard"]),
+        ("physio", "Physiotherapist", "2", False, ["Dashboard"]),
+        ("investigator", "Investigator", "3", True, ["Dashboard", "Audit trail"]),
+        ("datamanager", "Data manager", "3", True, ["Dashboard", "Audit trail"]),
+        ("statistician", "Statistician", "3", True, ["Dashboard"]),
+        ("admin", "Administrator", "3", True, ["Dashboard", "Audit trail", "Configuration"]),
+    ],
+)
+def test_each_role_logs_in_and_sees_its_dashboard(
+    page: Any, live_server: Any, demo: None, username: str, role_label: str, participants: str, blinded: bool, nav: list[str]
+) -> None:
+    _login(page, live_server.url, username)
+    assert page.inner_text("[data-testid=whoami]") == f"{username} · {role_label}"
+    assert page.inner_text("[data-testid=count-participants]") == participants
+    assert page.is_visible("[data-testid=blinded-badge]") is blinded
+    links = page.locator("#mainnav .nav-link").all_inner_texts()
+    assert links[: len(nav)] == nav
+    sites_table = page.inner_text("[data-testid=sites-table]")
+    assert ("Walking and education programme" in sites_table) is (not blinded)
+    # the page is styled by our own Bootstrap, loaded from our static files
+    assert page.evaluate("getComputedStyle(document.querySelector('.navbar')).display") == "flex"
+
+
+def test_a_coordinator_on_a_phone_reads_the_dashboard_and_logs_out(phone: Any, live_server: Any, demo: None) -> None:
+    _login(phone, live_server.url, "coordinator")
+    assert phone.is_visible("[data-testid=sites-table]")
+    phone.click(".navbar-toggler")
+    phone.click("text=Log out")
+    phone.wait_for_selector("input[name=username]")
+    assert "/accounts/login/" in phone.url

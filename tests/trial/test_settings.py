@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _env_file_values() -> dict[str, str]:
+    values = {}
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        if line and not line.startswith("#") and "=" in line:
+            key, value = line.split("=", 1)
+            values[key] = value
+    return values
+
+
+def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+def _database_url() -> str:
+    from tests.integration.test_stack import _database_url
+
+    return _database_url()
+
+
+def test_check_deploy_is_clean_with_the_documented_production_values(db) -> None:
+    env = {**os.environ, **{k: v for k, v in _env_file_values().items() if v}}
+    env.update(
+        DJANGO_SECRET_KEY="x" * 20 + "-production-like-secret-key-with-enough-entropy-0123456789",
+        DATABASE_URL=_database_url(),
+        CELERY_BROKER_URL="",
+        CACHE_URL="locmemcache://",
+        WALKBACK_VAR_DIR=str(settings.VAR_DIR),
+    )
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_every_setting_read_from_the_environment_is_documented() -> None:
+    documented = set(_env_file_values())
+    source = (ROOT / "trial" / "settings.py").read_text() + (ROOT / "docker" / "entrypoint.sh").read_text()
+    import re
+
+    read = set(re.findall(r'env\.\w+\("([A-Z_]+)"', source)) | set(re.findall(r"\$\{([A-Z_]+):-", source))
+    read -= {"BIND", "FORWARDED_ALLOW_IPS", "WEB_TIMEOUT"}  # process wiring, set by dev.py or the proxy
+    assert read - documented == set()
+
+
+def test_a_database_other_than_postgresql_is_refused(tmp_path: Path) -> None:
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path}/x.db", "WALKBACK_VAR_DIR": str(tmp_path)}
+    result = _manage("check", env=env)
+    assert result.returncode != 0
+    assert "must point at PostgreSQL" in result.stderr
