@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import Model
 from django.http import HttpRequest
@@ -22,7 +23,7 @@ from trial.models import (
     StratumLevel,
     Trial,
 )
-from trial.selectors import trial_get_current_or_none
+from trial.selectors import trial_get_current, trial_get_current_or_none
 
 admin.site.site_header = "Trial configuration"
 admin.site.site_title = "Trial configuration"
@@ -130,8 +131,19 @@ class RoleAdmin(ConfigurationAdmin):
     list_display = ["code", "sees_allocation", "sees_allocation_after_lock", "trial_wide"]
 
 
+class StaffProfileForm(forms.ModelForm):
+    reason = forms.CharField(max_length=300, help_text="Why the role or sites change (kept in the audit trail).")
+
+    class Meta:
+        model = StaffProfile
+        fields = ["role", "sites", "timezone"]
+
+
 @admin.register(StaffProfile)
 class StaffProfileAdmin(ConfigurationAdmin):
+    """Role and site changes go through ``staff_change_role``; new staff come from ``create_staff``."""
+
+    form = StaffProfileForm
     list_display = ["user", "role"]
     list_filter = ["role", "sites"]
     filter_horizontal = ["sites"]
@@ -139,19 +151,24 @@ class StaffProfileAdmin(ConfigurationAdmin):
     def _allowed(self, request: HttpRequest) -> bool:
         return access.has_perm(request.user, Perm.MANAGE_STAFF, trial=trial_get_current_or_none())
 
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Model, form: Any, change: bool) -> None:
+        pass  # saved with its sites in save_related, by the service
+
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
-        super().save_related(request, form, formsets, change)
-        profile = form.instance
-        services.security_event_record(
-            kind="role_changed",
-            user=request.user,
-            username=profile.user.get_username(),
-            detail={
-                "staff": profile.user.get_username(),
-                "role": profile.role,
-                "sites": sorted(s.code for s in profile.sites.all()),
-                "via": "admin",
-            },
+        data = form.cleaned_data
+        services.staff_change_role(
+            trial=trial_get_current(),
+            profile=form.instance,
+            role=data["role"],
+            site_codes=[site.code for site in data["sites"]],
+            reason=data["reason"],
+            by=request.user,  # type: ignore[arg-type]
         )
 
 

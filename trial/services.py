@@ -37,7 +37,12 @@ from trial.selectors import trial_has_randomised
 
 
 def configuration_ensure_mutable(*, trial: Trial, what: str) -> None:
-    """Arms, ratios and strata are fixed once anyone is randomised: changing them would break the allocation."""
+    """Arms, ratios and strata are fixed once anyone is randomised: changing them would break the allocation.
+
+    Takes the trial row FOR UPDATE: randomisation holds it FOR SHARE (``ensure_writable``), so a
+    structural change and a first randomisation cannot both commit.
+    """
+    Trial.objects.select_for_update().filter(pk=trial.pk).exists()
     if trial_has_randomised(trial=trial):
         raise ConfigurationFrozen(
             f"{what} cannot change: participants have already been randomised in {trial.name}, "
@@ -228,6 +233,12 @@ def _validate_role(role: str) -> None:
         )
 
 
+def _set_admin_flags(user: AbstractUser, role: str) -> None:
+    # Django admin is for configuration, by administrators; what they may do there is still
+    # decided by trial.access.
+    user.is_staff = user.is_superuser = role == RoleCode.ADMIN
+
+
 @transaction.atomic
 def staff_create(
     *,
@@ -263,8 +274,7 @@ def staff_create(
     except ValidationError as exc:
         raise ApplicationError("The password is too weak: " + " ".join(exc.messages), errors={"password": exc.messages}) from exc
     user.set_password(password)
-    user.is_staff = role == RoleCode.ADMIN  # Django admin is for configuration, by administrators
-    user.is_superuser = role == RoleCode.ADMIN
+    _set_admin_flags(user, role)
     with audit_context(reason=f"Create staff member with role {role}"):
         user.save()
         profile = StaffProfile.objects.create(user=user, role=role)
@@ -293,7 +303,7 @@ def staff_change_role(
         profile.save(update_fields=["role"])
         profile.sites.set(sites)
         user = profile.user
-        user.is_staff = user.is_superuser = role == RoleCode.ADMIN
+        _set_admin_flags(user, role)
         user.save(update_fields=["is_staff", "is_superuser"])
         security_event_record(
             kind=SecurityEventKind.ROLE_CHANGED,

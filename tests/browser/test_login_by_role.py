@@ -21,7 +21,9 @@ def demo(db: Any) -> None:
     Participant.objects.create(site=Site.objects.get(code="SYD"), study_id="WB-SYD-0001")
     from django.utils import timezone
 
-    Participant.objects.create(site=Site.objects.get(code="SYD"), study_id="WB-SYD-0002", arm=walking, randomised_at=timezone.now(), status="randomised")
+    Participant.objects.create(
+        site=Site.objects.get(code="SYD"), study_id="WB-SYD-0002", arm=walking, randomised_at=timezone.now(), status="randomised"
+    )
     Participant.objects.create(site=Site.objects.get(code="BNE"), study_id="WB-BNE-0001")
 
 

@@ -125,3 +125,24 @@ def test_admin_refuses_a_ratio_change_after_randomisation_with_a_message(client,
     assert "already been randomised" in response.content.decode()
     walking.refresh_from_db()
     assert walking.ratio == 1
+
+
+def test_admin_changes_a_role_through_the_service_with_a_reason(client, make_staff) -> None:
+    admin = make_staff("admin")
+    physio = make_staff("physiotherapist", sites=["SYD"])
+    client.force_login(admin)
+    url = f"/admin/trial/staffprofile/{physio.staff.pk}/change/"
+    sites = {s.code: s.pk for s in physio.staff.sites.model.objects.all()}
+
+    missing_reason = client.post(url, {"role": "admin", "sites": [sites["SYD"]], "timezone": ""})
+    assert missing_reason.status_code == 200  # the form shows the error
+    physio.staff.refresh_from_db()
+    assert physio.staff.role == "physiotherapist"
+
+    client.post(url, {"role": "admin", "sites": [sites["NCL"]], "timezone": "", "reason": "Now runs the system"})
+    physio.refresh_from_db()
+    assert physio.staff.role == "admin"
+    assert physio.is_staff and physio.is_superuser
+    event = SecurityEvent.objects.filter(kind=SecurityEventKind.ROLE_CHANGED, username=physio.username).latest("created_at")
+    assert event.detail["reason"] == "Now runs the system"
+    assert event.user == admin
