@@ -10,9 +10,6 @@ import pytest
 from tests.conftest import require_service
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-# Playwright's sync API runs an event loop in the test thread; the ORM calls made by the test
-# itself (fixtures, assertions) happen outside it, so Django's async guard does not apply.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 @pytest.fixture(scope="session")
@@ -20,6 +17,11 @@ def browser() -> Iterator[Any]:
     require_service(shutil.which(CHROMIUM) is not None or os.path.exists(CHROMIUM), f"Chromium at {CHROMIUM}")
     from playwright.sync_api import sync_playwright
 
+    # Playwright's sync API runs an event loop in the test thread; the ORM calls made by the
+    # test itself (fixtures, assertions) are ordinary blocking calls, so Django's guard is lifted
+    # for the browser tests only.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     with sync_playwright() as pw:
         instance = pw.chromium.launch(
             executable_path=CHROMIUM,
@@ -36,6 +38,10 @@ def browser() -> Iterator[Any]:
         )
         yield instance
         instance.close()
+    if previous is None:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @pytest.fixture

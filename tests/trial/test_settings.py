@@ -30,7 +30,8 @@ def _database_url() -> str:
 
 
 def test_check_deploy_is_clean_with_the_documented_production_values(db) -> None:
-    env = {**os.environ, **{k: v for k, v in _env_file_values().items() if v}}
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    env.update({k: v for k, v in _env_file_values().items() if v})
     env.update(
         DJANGO_SECRET_KEY="x" * 20 + "-production-like-secret-key-with-enough-entropy-0123456789",
         DATABASE_URL=_database_url(),
