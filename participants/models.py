@@ -1,12 +1,80 @@
-"""The participant's journey. Allocation details are arm-revealing: see ``ALLOCATION_FIELDS``."""
+"""The participant's journey: screening, consent, enrolment, withdrawal.
+
+The arm lives only in ``trial.Allocation``. Contact details live in their own table, which no
+export and no blinded view reads.
+"""
 
 from __future__ import annotations
 
 import pghistory
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from trial.models import Arm, Site
+from trial.models import Site, StratificationFactor, StratumLevel, Trial, validate_timezone
+
+
+class ScreeningOutcome(models.TextChoices):
+    ELIGIBLE = "eligible", "Eligible"
+    INELIGIBLE = "ineligible", "Not eligible"
+    DECLINED = "declined", "Eligible, declined"
+    ENROLLED = "enrolled", "Enrolled"
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class Screening(models.Model):
+    """A person assessed for eligibility (CONSORT). Holds no name or contact detail."""
+
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="screenings")
+    screened_on = models.DateField()
+    referral = models.CharField(max_length=40, blank=True, help_text="Referral route (a level of the referral factor).")
+    answers = models.JSONField(default=dict)
+    eligible = models.BooleanField()
+    reasons = models.JSONField(default=list, blank=True, help_text="Codes of the criteria that made the person ineligible.")
+    outcome = models.CharField(max_length=12, choices=ScreeningOutcome.choices)
+    declined_reason = models.CharField(max_length=300, blank=True)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-screened_on", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(outcome__in=ScreeningOutcome.values), name="screening_outcome_valid"),
+            models.CheckConstraint(
+                condition=models.Q(eligible=True) | models.Q(outcome=ScreeningOutcome.INELIGIBLE),
+                name="screening_ineligible_outcome_matches",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Screening {self.pk} at {self.site.code} on {self.screened_on}"
+
+    def site_for_access(self) -> int:
+        return self.site_id
+
+
+class ConsentMethod(models.TextChoices):
+    IN_PERSON = "in_person", "In person"
+    VIDEO = "video", "Video call"
+    ONLINE = "online", "Online"
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class ConsentDocument(models.Model):
+    """A version of the participant information and consent form. The newest published is current."""
+
+    trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="consent_documents")
+    version = models.CharField(max_length=20)
+    title = models.CharField(max_length=200)
+    body = models.TextField(blank=True)
+    published_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-published_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["trial", "version"], name="consent_version_unique_per_trial")]
+
+    def __str__(self) -> str:
+        return f"{self.title} v{self.version}"
 
 
 class ParticipantStatus(models.TextChoices):
@@ -15,24 +83,37 @@ class ParticipantStatus(models.TextChoices):
     WITHDRAWN = "withdrawn", "Withdrawn"
 
 
+class WithdrawalScope(models.TextChoices):
+    INTERVENTION = "intervention", "Stop the intervention only"
+    FOLLOWUP = "followup", "Stop follow-up"
+    CONSENT = "consent", "Withdraw consent for further data use"
+
+
+# How far each scope reaches: a wider one includes the narrower ones.
+WITHDRAWAL_RANK = {"": 0, WithdrawalScope.INTERVENTION: 1, WithdrawalScope.FOLLOWUP: 2, WithdrawalScope.CONSENT: 3}
+
+
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
 class Participant(models.Model):
+    screening = models.OneToOneField(
+        Screening, null=True, blank=True, on_delete=models.PROTECT, related_name="participant"
+    )
     site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="participants")
     study_id = models.CharField(max_length=30, unique=True)
     status = models.CharField(max_length=12, choices=ParticipantStatus.choices, default=ParticipantStatus.ENROLLED)
-    arm = models.ForeignKey(Arm, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    withdrawal_scope = models.CharField(max_length=12, choices=WithdrawalScope.choices, blank=True)
     randomised_at = models.DateTimeField(null=True, blank=True)
     enrolled_at = models.DateTimeField(default=timezone.now)
+    enrolled_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
 
     class Meta:
         ordering = ["study_id"]
         constraints = [
-            models.CheckConstraint(
-                condition=models.Q(arm__isnull=True, randomised_at__isnull=True)
-                | models.Q(arm__isnull=False, randomised_at__isnull=False),
-                name="participant_arm_iff_randomised",
-            ),
             models.CheckConstraint(condition=models.Q(status__in=ParticipantStatus.values), name="participant_status_valid"),
+            models.CheckConstraint(
+                condition=~models.Q(status=ParticipantStatus.RANDOMISED) | models.Q(randomised_at__isnull=False),
+                name="participant_randomised_has_time",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -41,9 +122,121 @@ class Participant(models.Model):
     def site_for_access(self) -> int:
         return self.site_id
 
+    @property
+    def is_randomised(self) -> bool:
+        return self.randomised_at is not None
 
-# Fields that reveal the arm, per model label: hidden from blinded roles wherever records
-# (or their history) are shown.
-ALLOCATION_FIELDS: dict[str, frozenset[str]] = {
-    "participants.participant": frozenset({"arm", "arm_id"}),
-}
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class ParticipantStratum(models.Model):
+    participant = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="strata")
+    factor = models.ForeignKey(StratificationFactor, on_delete=models.PROTECT, related_name="+")
+    level = models.ForeignKey(StratumLevel, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["participant", "factor"], name="one_level_per_factor")]
+
+    def __str__(self) -> str:
+        return f"{self.factor.code}={self.level.code}"
+
+    def site_for_access(self) -> int:
+        return self.participant.site_id
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class Consent(models.Model):
+    screening = models.ForeignKey(Screening, on_delete=models.PROTECT, related_name="consents")
+    participant = models.ForeignKey(Participant, null=True, blank=True, on_delete=models.PROTECT, related_name="consents")
+    document = models.ForeignKey(ConsentDocument, on_delete=models.PROTECT, related_name="consents")
+    method = models.CharField(max_length=10, choices=ConsentMethod.choices)
+    signed_name = models.CharField(max_length=200, help_text="The participant's name, typed as their signature.")
+    taken_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    consented_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-consented_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(method__in=ConsentMethod.values), name="consent_method_valid"),
+            models.CheckConstraint(condition=~models.Q(signed_name=""), name="consent_signed"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Consent v{self.document.version} ({self.get_method_display()})"
+
+    def site_for_access(self) -> int:
+        return self.screening.site_id
+
+
+class Channel(models.TextChoices):
+    EMAIL = "email", "E-mail"
+    SMS = "sms", "SMS"
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class ContactDetails(models.Model):
+    """Identifying contact data, apart from clinical data: never exported, never shown to blinded roles."""
+
+    participant = models.OneToOneField(Participant, on_delete=models.PROTECT, related_name="contact")
+    email = models.EmailField(blank=True)
+    mobile = models.CharField(max_length=30, blank=True)
+    preferred_channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.EMAIL)
+    timezone = models.CharField(max_length=64, validators=[validate_timezone])
+
+    class Meta:
+        verbose_name_plural = "contact details"
+        constraints = [
+            models.CheckConstraint(condition=~models.Q(email="", mobile=""), name="contact_has_email_or_mobile"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Contact details of {self.participant_id}"
+
+    def site_for_access(self) -> int:
+        return self.participant.site_id
+
+
+@pghistory.track(pghistory.InsertEvent())
+class Withdrawal(models.Model):
+    participant = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="withdrawals")
+    scope = models.CharField(max_length=12, choices=WithdrawalScope.choices)
+    reason = models.CharField(max_length=500)
+    withdrawn_on = models.DateField()
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(scope__in=WithdrawalScope.values), name="withdrawal_scope_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_scope_display()} ({self.withdrawn_on})"
+
+    def site_for_access(self) -> int:
+        return self.participant.site_id
+
+
+@pghistory.track(pghistory.InsertEvent())
+class Unblinding(models.Model):
+    """An emergency unblinding: this user may see this participant's arm, and nobody else's."""
+
+    participant = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="unblindings")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    reason = models.CharField(max_length=500)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Unblinding of {self.participant_id} for user {self.user_id}"
+
+    def site_for_access(self) -> int:
+        return self.participant.site_id
+
+
+# Models whose rows reveal the arm: hidden from blinded roles wherever records (or their
+# history) are shown. Per-field entries hide single fields of otherwise visible models.
+ALLOCATION_MODELS: frozenset[str] = frozenset({"trial.allocation", "trial.randomisationslot"})
+ALLOCATION_FIELDS: dict[str, frozenset[str]] = {}

@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from participants.models import Participant, ParticipantStatus
-from trial.models import Arm, Role, RoleCode, Site, StaffProfile, StratificationFactor, StratumLevel, Trial
+from trial.models import Allocation, Arm, Role, RoleCode, Site, StaffProfile, StratificationFactor, StratumLevel, Trial
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -106,23 +106,27 @@ class StaffFactory(factory.django.DjangoModelFactory):
 
 
 class ParticipantFactory(factory.django.DjangoModelFactory):
+    """A participant; ``randomised_to=arm`` also writes their allocation."""
+
     class Meta:
         model = Participant
+        skip_postgeneration_save = True
 
     site = factory.SubFactory(SiteFactory)
     study_id = factory.Sequence(lambda n: f"WB-X-{n:04d}")
 
-    class Params:
-        randomised_to = None
-
-    @factory.lazy_attribute
-    def arm(self):  # type: ignore[no-untyped-def]
-        return self.randomised_to
-
-    @factory.lazy_attribute
-    def randomised_at(self):  # type: ignore[no-untyped-def]
-        return timezone.now() if self.randomised_to else None
-
-    @factory.lazy_attribute
-    def status(self):  # type: ignore[no-untyped-def]
-        return ParticipantStatus.RANDOMISED if self.randomised_to else ParticipantStatus.ENROLLED
+    @factory.post_generation
+    def randomised_to(obj, create, extracted, **kwargs):  # noqa: N805
+        if not (create and extracted is not None):
+            return
+        obj.randomised_at = timezone.now()
+        obj.status = ParticipantStatus.RANDOMISED
+        obj.save(update_fields=["randomised_at", "status"])
+        Allocation.objects.create(
+            participant=obj,
+            arm=extracted,
+            method="minimisation",
+            stratum_key="",
+            randomised_by=UserFactory(username="factory-randomiser"),
+            randomised_at=obj.randomised_at,
+        )

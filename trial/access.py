@@ -18,6 +18,7 @@ from trial.models import Role, RoleCode, Site, StaffProfile, Trial
 class Perm(enum.StrEnum):
     VIEW_DASHBOARD = "view_dashboard"
     VIEW_PARTICIPANTS = "view_participants"
+    VIEW_CONTACTS = "view_contacts"
     SCREEN_ENROL = "screen_enrol"
     RANDOMISE = "randomise"
     WITHDRAW = "withdraw"
@@ -40,6 +41,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
         {
             Perm.VIEW_DASHBOARD,
             Perm.VIEW_PARTICIPANTS,
+            Perm.VIEW_CONTACTS,
             Perm.SCREEN_ENROL,
             Perm.RANDOMISE,
             Perm.WITHDRAW,
@@ -48,7 +50,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
         }
     ),
     RoleCode.PHYSIOTHERAPIST: frozenset(
-        {Perm.VIEW_DASHBOARD, Perm.VIEW_PARTICIPANTS, Perm.DELIVER_SESSIONS, Perm.REPORT_ADVERSE_EVENTS}
+        {Perm.VIEW_DASHBOARD, Perm.VIEW_PARTICIPANTS, Perm.VIEW_CONTACTS, Perm.DELIVER_SESSIONS, Perm.REPORT_ADVERSE_EVENTS}
     ),
     RoleCode.INVESTIGATOR: frozenset(
         {
@@ -159,6 +161,25 @@ def can_see_allocation(user: Any, *, trial: Trial | None) -> bool:
     return access_for(user, trial).sees_allocation
 
 
+def can_see_arm(user: Any, *, trial: Trial, participant_id: int) -> bool:
+    """Whether ``user`` may see this participant's arm: an unblinded role, or an emergency
+    unblinding of this participant by this user."""
+    if access_for(user, trial).sees_allocation:
+        return True
+    from participants.models import Unblinding
+
+    return Unblinding.objects.filter(participant_id=participant_id, user_id=user.pk).exists()
+
+
+def unblinded_participant_ids(user: Any, *, trial: Trial) -> frozenset[int] | None:
+    """None when the user sees every arm; else the participants they were unblinded to."""
+    if access_for(user, trial).sees_allocation:
+        return None
+    from participants.models import Unblinding
+
+    return frozenset(Unblinding.objects.filter(user_id=user.pk).values_list("participant_id", flat=True))
+
+
 def visible_sites(user: Any, *, trial: Trial) -> QuerySet[Site]:
     access = access_for(user, trial)
     sites = Site.objects.filter(trial=trial)
@@ -181,8 +202,17 @@ def can_view_record(user: Any, obj: Model, *, trial: Trial) -> bool:
     access = access_for(user, trial)
     if not access.is_staff_member:
         return False
-    if isinstance(obj, (StaffProfile,)) or obj._meta.label_lower in {"auth.user", "trial.securityevent"}:
+    label = obj._meta.label_lower
+    if isinstance(obj, (StaffProfile,)) or label in {"auth.user", "trial.securityevent"}:
         return Perm.MANAGE_STAFF in access.perms or Perm.VIEW_AUDIT in access.perms
+    from participants.models import ALLOCATION_MODELS
+
+    if label == "trial.randomisationslot" or label == "trial.randomisationlist" or label == "trial.stratumcursor":
+        return False  # the sealed list is shown to nobody
+    if label in ALLOCATION_MODELS and not can_see_arm(user, trial=trial, participant_id=obj.participant_id):  # type: ignore[attr-defined]
+        return False
+    if label == "participants.contactdetails" and Perm.VIEW_CONTACTS not in access.perms:
+        return False
     site_id = _site_id_of(obj)
     if site_id is not None:
         return Perm.VIEW_PARTICIPANTS in access.perms and may_see_site(user, trial=trial, site_id=site_id)

@@ -26,6 +26,11 @@ class RoleCode(models.TextChoices):
     ADMIN = "admin", "Administrator"
 
 
+class RandomisationMethod(models.TextChoices):
+    BLOCKS = "blocks", "Stratified permuted blocks"
+    MINIMISATION = "minimisation", "Minimisation (Pocock-Simon)"
+
+
 class CriterionKind(models.TextChoices):
     INCLUSION = "inclusion", "Inclusion"
     EXCLUSION = "exclusion", "Exclusion"
@@ -43,6 +48,22 @@ class Trial(models.Model):
     followup_end = models.DateField(help_text="Common end of follow-up for every participant.")
     min_followup_months = models.PositiveSmallIntegerField(default=12)
     max_followup_months = models.PositiveSmallIntegerField(default=36)
+    study_id_prefix = models.CharField(max_length=8, default="P", help_text="Study ids read PREFIX-SITE-0001.")
+    randomisation_method = models.CharField(
+        max_length=20, choices=RandomisationMethod.choices, default=RandomisationMethod.BLOCKS
+    )
+    block_sizes = models.JSONField(default=list, blank=True, help_text="Permuted block sizes, e.g. [4, 6, 8].")
+    minimisation_probability = models.DecimalField(
+        max_digits=3, decimal_places=2, default=0.8, help_text="Probability of the arm that minimises imbalance."
+    )
+    referral_factor = models.ForeignKey(
+        "StratificationFactor",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The stratification factor that records the referral route at screening, if any.",
+    )
     # Set by the database-lock service; the write guard refuses clinical writes while it is set.
     data_locked_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -62,6 +83,13 @@ class Trial(models.Model):
                 condition=models.Q(max_followup_months__gte=models.F("min_followup_months")),
                 name="trial_followup_months_ordered",
             ),
+            models.CheckConstraint(
+                condition=models.Q(minimisation_probability__gte=0.5, minimisation_probability__lte=1),
+                name="trial_minimisation_probability_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(randomisation_method__in=RandomisationMethod.values), name="trial_randomisation_method_valid"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -75,6 +103,7 @@ class Site(models.Model):
     name = models.CharField(max_length=200)
     timezone = models.CharField(max_length=64, validators=[validate_timezone])
     active = models.BooleanField(default=True)
+    next_participant_number = models.PositiveIntegerField(default=1, editable=False)
 
     class Meta:
         ordering = ["code"]
@@ -238,6 +267,149 @@ class Heartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} {self.last_seen:%Y-%m-%d %H:%M:%S}"
+
+
+class ListSource(models.TextChoices):
+    GENERATED = "generated", "Generated in the system"
+    IMPORTED = "imported", "Imported allocation table"
+
+
+class RandomisationList(models.Model):
+    """A batch of sealed allocation slots. The seed itself is never stored, only its SHA-256."""
+
+    trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="randomisation_lists")
+    source = models.CharField(max_length=10, choices=ListSource.choices)
+    seed_sha256 = models.CharField(max_length=64, blank=True)
+    slots_created = models.PositiveIntegerField(default=0)
+    created_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        triggers = [pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete)]
+
+    def __str__(self) -> str:
+        return f"List {self.pk} ({self.get_source_display()}, {self.slots_created} slots)"
+
+
+class RandomisationSlot(models.Model):
+    """One sealed position of a stratum's list. Never shown: no page, API or admin lists these."""
+
+    trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="+")
+    source_list = models.ForeignKey(RandomisationList, on_delete=models.PROTECT, related_name="slots")
+    stratum_key = models.CharField(max_length=300)
+    position = models.PositiveIntegerField()
+    arm = models.ForeignKey(Arm, on_delete=models.PROTECT, related_name="+")
+    block = models.PositiveIntegerField(default=0)
+    block_size = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["trial", "stratum_key", "position"], name="slot_position_unique_per_stratum"),
+            models.CheckConstraint(condition=models.Q(position__gte=1), name="slot_position_positive"),
+        ]
+        triggers = [pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete)]
+
+    def __str__(self) -> str:
+        return f"slot {self.position} of {self.stratum_key}"
+
+
+class StratumCursor(models.Model):
+    """The next unused position of a stratum's list; its row lock serialises claims in that stratum."""
+
+    trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="+")
+    stratum_key = models.CharField(max_length=300)
+    next_position = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["trial", "stratum_key"], name="cursor_unique_per_stratum")]
+
+    def __str__(self) -> str:
+        return f"{self.stratum_key} -> {self.next_position}"
+
+
+@pghistory.track(pghistory.InsertEvent())
+class Allocation(models.Model):
+    """A participant's arm: written once, never changed (a trigger refuses UPDATE and DELETE)."""
+
+    participant = models.OneToOneField("participants.Participant", on_delete=models.PROTECT, related_name="allocation")
+    arm = models.ForeignKey(Arm, on_delete=models.PROTECT, related_name="allocations")
+    method = models.CharField(max_length=20, choices=RandomisationMethod.choices)
+    stratum_key = models.CharField(max_length=300)
+    slot = models.OneToOneField(RandomisationSlot, null=True, blank=True, on_delete=models.PROTECT, related_name="allocation")
+    detail = models.JSONField(default=dict, blank=True)
+    randomised_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    randomised_at = models.DateTimeField()
+
+    class Meta:
+        triggers = [pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete)]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(method=RandomisationMethod.MINIMISATION) | models.Q(slot__isnull=False),
+                name="allocation_blocks_use_a_slot",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Allocation of participant {self.participant_id}"
+
+    def site_for_access(self) -> int:
+        return self.participant.site_id
+
+
+class ContactKind(models.TextChoices):
+    UNBLINDING = "unblinding", "Emergency unblinding"
+    RANDOMISATION = "randomisation", "Randomisation list alerts"
+    SAFETY = "safety", "Serious adverse events"
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class TrialContact(models.Model):
+    """People the system alerts: unblinding, randomisation-list and safety contacts."""
+
+    trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="contacts")
+    kind = models.CharField(max_length=20, choices=ContactKind.choices)
+    name = models.CharField(max_length=200)
+    email = models.EmailField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["trial", "kind", "email"], name="contact_unique_per_kind"),
+            models.CheckConstraint(condition=models.Q(kind__in=ContactKind.values), name="contact_kind_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}> ({self.get_kind_display()})"
+
+
+class NotificationStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+
+
+class Notification(models.Model):
+    """An e-mail to staff, recorded before it is sent; ``key`` makes each alert happen once."""
+
+    key = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=40)
+    recipients = models.JSONField(default=list)
+    subject = models.CharField(max_length=300)
+    body = models.TextField()
+    status = models.CharField(max_length=10, choices=NotificationStatus.choices, default=NotificationStatus.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(status__in=NotificationStatus.values), name="notification_status_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.subject}"
 
 
 # Account changes (role, activation, e-mail) are audited too; the password hash never is.

@@ -55,6 +55,13 @@ class TrialPreset:
     strata: tuple[FactorSpec, ...]
     eligibility: tuple[CriterionSpec, ...]
     sites: tuple[SiteSpec, ...]
+    study_id_prefix: str = "P"
+    randomisation_method: str = "blocks"
+    block_sizes: tuple[int, ...] = (4, 6, 8)
+    minimisation_probability: str = "0.80"
+    referral_factor: str = ""
+    consent_version: str = "1.0"
+    consent_title: str = "Participant information and consent form"
     role_overrides: dict[str, dict[str, bool]] = field(default_factory=dict)
 
 
@@ -120,6 +127,10 @@ WALKBACK = TrialPreset(
         SiteSpec("BNE", "Brisbane Northside Physiotherapy", "Australia/Brisbane"),
         SiteSpec("GCT", "Gold Coast Physiotherapy", "Australia/Brisbane"),
     ),
+    study_id_prefix="WB",
+    randomisation_method="blocks",
+    block_sizes=(4, 6, 8),
+    referral_factor="referral",
 )
 
 PRESETS: dict[str, TrialPreset] = {WALKBACK.code: WALKBACK}

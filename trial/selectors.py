@@ -76,7 +76,7 @@ def site_counts(*, trial: Trial, user: Any) -> list[SiteCounts]:
         "withdrawn": Count("id", filter=Q(status=ParticipantStatus.WITHDRAWN)),
     }
     for arm in arms:
-        aggregates[f"arm_{arm.pk}"] = Count("id", filter=Q(arm=arm))
+        aggregates[f"arm_{arm.pk}"] = Count("id", filter=Q(allocation__arm=arm))
     rows = {
         row["site"]: row for row in Participant.objects.filter(site__in=sites).values("site").annotate(**aggregates).order_by()
     }

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+from decimal import Decimal
 from collections.abc import Iterable
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
+from django.core.mail import send_mail
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
 from django.contrib.auth.password_validation import validate_password
@@ -22,6 +25,11 @@ from trial.models import (
     Arm,
     EligibilityCriterion,
     Heartbeat,
+    ListSource,
+    Notification,
+    NotificationStatus,
+    RandomisationList,
+    RandomisationSlot,
     Role,
     RoleCode,
     SecurityEvent,
@@ -29,10 +37,13 @@ from trial.models import (
     Site,
     StaffProfile,
     StratificationFactor,
+    StratumCursor,
     StratumLevel,
     Trial,
+    TrialContact,
 )
 from trial.presets import TrialPreset
+from trial.randomisation import ArmWeight, RandomisationConfigError, permuted_blocks, stratum_key, stratum_rng, validate_blocks
 from trial.selectors import trial_has_randomised
 
 
@@ -84,6 +95,10 @@ def trial_apply_preset(*, preset: TrialPreset, today: dt.date | None = None) -> 
                 recruitment_target=preset.recruitment_target,
                 min_followup_months=preset.min_followup_months,
                 max_followup_months=preset.max_followup_months,
+                study_id_prefix=preset.study_id_prefix,
+                randomisation_method=preset.randomisation_method,
+                block_sizes=list(preset.block_sizes),
+                minimisation_probability=Decimal(preset.minimisation_probability),
             )
             trial.full_clean()
             trial.save()
@@ -116,6 +131,12 @@ def trial_apply_preset(*, preset: TrialPreset, today: dt.date | None = None) -> 
                 site = Site(trial=trial, code=site_spec.code, name=site_spec.name, timezone=site_spec.timezone)
                 site.full_clean()
                 site.save()
+        referral = trial.strata.filter(code=preset.referral_factor).first() if preset.referral_factor else None
+        _save_changed(trial, {"referral_factor_id": referral.pk if referral else None})
+        if preset.consent_version and not trial.consent_documents.exists():
+            from participants.models import ConsentDocument
+
+            ConsentDocument.objects.create(trial=trial, version=preset.consent_version, title=preset.consent_title)
         for code, defaults in access.DEFAULT_ROLE_SETTINGS.items():
             settings = {**defaults, **preset.role_overrides.get(code, {})}
             Role.objects.get_or_create(trial=trial, code=code, defaults=settings)
@@ -366,3 +387,183 @@ def periodic_tasks_sync() -> int:
             task.save()
         created += was_created
     return created
+
+
+# --- Notifications to staff (recorded before sending, each key once) ---------------------
+
+
+@transaction.atomic
+def notification_queue(*, key: str, kind: str, recipients: Iterable[str], subject: str, body: str) -> Notification | None:
+    """Record an e-mail to staff and queue its sending after commit. A key already used does nothing."""
+    to = sorted({r.strip() for r in recipients if r and r.strip()})
+    if not to:
+        return None
+    notification, created = Notification.objects.get_or_create(
+        key=key, defaults={"kind": kind, "recipients": to, "subject": subject, "body": body}
+    )
+    if created:
+        from trial.tasks import send_notification
+
+        transaction.on_commit(lambda: send_notification.delay(notification.pk))
+    return notification if created else None
+
+
+def notification_send(*, notification_id: int) -> bool:
+    """Send a pending notification once. Returns whether this call sent it.
+
+    The row is claimed (PENDING -> SENDING) and committed before the e-mail goes out, so a
+    second run, or a run racing this one, finds nothing to send.
+    """
+    with transaction.atomic():
+        notification = Notification.objects.select_for_update(skip_locked=True).filter(pk=notification_id).first()
+        if notification is None or notification.status != NotificationStatus.PENDING:
+            return False
+        notification.status = NotificationStatus.SENDING
+        notification.attempts += 1
+        notification.save(update_fields=["status", "attempts"])
+    try:
+        send_mail(notification.subject, notification.body, None, notification.recipients, fail_silently=False)
+    except Exception as exc:  # noqa: BLE001 - any failure of the mail backend is recorded for staff to see
+        Notification.objects.filter(pk=notification.pk).update(status=NotificationStatus.FAILED, last_error=str(exc)[:300])
+        raise
+    Notification.objects.filter(pk=notification.pk).update(status=NotificationStatus.SENT, sent_at=timezone.now())
+    return True
+
+
+def staff_emails(*, trial: Trial, role: str | None = None, contact_kind: str | None = None) -> list[str]:
+    emails: set[str] = set()
+    if role:
+        emails |= set(
+            StaffProfile.objects.filter(role=role, user__is_active=True).exclude(user__email="").values_list("user__email", flat=True)
+        )
+    if contact_kind:
+        emails |= set(TrialContact.objects.filter(trial=trial, kind=contact_kind).values_list("email", flat=True))
+    return sorted(emails)
+
+
+# --- Randomisation lists (sealed) ----------------------------------------------------------
+
+
+def _arm_weights(trial: Trial) -> list[ArmWeight]:
+    return [ArmWeight(arm.code, arm.ratio) for arm in trial.arms.order_by("order", "code")]
+
+
+def trial_strata_keys(*, trial: Trial) -> list[str]:
+    """Every combination of stratification levels, as stratum keys."""
+    factors = list(trial.strata.prefetch_related("levels").order_by("code"))
+    combos: list[dict[str, str]] = [{}]
+    for factor in factors:
+        combos = [{**combo, factor.code: level.code} for combo in combos for level in factor.levels.all()]
+    return [stratum_key(combo) for combo in combos]
+
+
+@transaction.atomic
+def randomisation_list_generate(*, trial: Trial, seed: str, per_stratum: int, by: str) -> RandomisationList:
+    """Generate (or extend) every stratum's permuted-block list from a secret seed.
+
+    The seed is not stored; its SHA-256 is, so the statistician can later show which seed was used.
+    Extending continues each stratum's positions and blocks; the same seed and sizes give the
+    same list.
+    """
+    ensure_writable(trial=trial)
+    if len(seed) < 16:
+        raise ApplicationError("The seed must be at least 16 characters: it is what keeps the list unpredictable.")
+    if per_stratum < 1:
+        raise ApplicationError("Ask for at least one slot per stratum.")
+    arms = _arm_weights(trial)
+    try:
+        validate_blocks(arms, trial.block_sizes)
+    except RandomisationConfigError as exc:
+        raise ApplicationError(str(exc)) from exc
+    arm_ids = {arm.code: arm.pk for arm in trial.arms.all()}
+    rows = []
+    for key in trial_strata_keys(trial=trial):
+        last = RandomisationSlot.objects.filter(trial=trial, stratum_key=key).order_by("-position").first()
+        # Each extension draws from its own stream so that extending never changes what was drawn.
+        rng = stratum_rng(seed, f"{key}#{last.position if last else 0}")
+        slots = permuted_blocks(
+            arms=arms,
+            block_sizes=trial.block_sizes,
+            count=per_stratum,
+            rng=rng,
+            start_position=(last.position + 1) if last else 1,
+            start_block=(last.block + 1) if last else 1,
+        )
+        rows += [
+            RandomisationSlot(
+                trial=trial,
+                stratum_key=key,
+                position=s.position,
+                arm_id=arm_ids[s.arm],
+                block=s.block,
+                block_size=s.block_size,
+            )
+            for s in slots
+        ]
+        StratumCursor.objects.bulk_create([StratumCursor(trial=trial, stratum_key=key)], ignore_conflicts=True)
+    source = RandomisationList.objects.create(
+        trial=trial,
+        source=ListSource.GENERATED,
+        seed_sha256=hashlib.sha256(seed.encode()).hexdigest(),
+        slots_created=len(rows),
+        created_by=by,
+    )
+    for row in rows:
+        row.source_list = source
+    RandomisationSlot.objects.bulk_create(rows, batch_size=2000)
+    security_event_record(
+        kind=SecurityEventKind.CONFIGURATION,
+        username=by,
+        detail={"action": "randomisation list generated", "list": source.pk, "slots": len(rows), "per_stratum": per_stratum},
+    )
+    return source
+
+
+@transaction.atomic
+def randomisation_list_import(*, trial: Trial, rows: Iterable[dict[str, str]], arm_column: str, by: str) -> RandomisationList:
+    """Import an allocation table (REDCap's format: one row per slot, a column for the arm and one
+    per stratification factor, in list order). Arms may be given by code or by 1-based number."""
+    ensure_writable(trial=trial)
+    arms = list(trial.arms.order_by("order", "code"))
+    by_code = {arm.code: arm for arm in arms} | {str(i): arm for i, arm in enumerate(arms, start=1)}
+    factors = {f.code: {lv.code for lv in f.levels.all()} for f in trial.strata.prefetch_related("levels")}
+    next_position: dict[str, int] = {}
+    slots: list[RandomisationSlot] = []
+    problems: list[str] = []
+    for line, row in enumerate(rows, start=2):
+        row = {k.strip(): (v or "").strip() for k, v in row.items() if k}
+        arm = by_code.get(row.get(arm_column, ""))
+        if arm is None:
+            problems.append(f"line {line}: arm '{row.get(arm_column, '')}' is not one of {', '.join(a.code for a in arms)}")
+            continue
+        levels = {}
+        for factor, allowed in factors.items():
+            value = row.get(factor, "")
+            if value not in allowed:
+                problems.append(f"line {line}: {factor} '{value}' is not one of {', '.join(sorted(allowed))}")
+            levels[factor] = value
+        key = stratum_key(levels)
+        if key not in next_position:
+            last = RandomisationSlot.objects.filter(trial=trial, stratum_key=key).order_by("-position").first()
+            next_position[key] = (last.position + 1) if last else 1
+        slots.append(RandomisationSlot(trial=trial, stratum_key=key, position=next_position[key], arm=arm))
+        next_position[key] += 1
+        if len(problems) > 20:
+            break
+    if problems:
+        raise ApplicationError("The allocation table was not imported: " + "; ".join(problems[:20]))
+    if not slots:
+        raise ApplicationError("The allocation table has no rows.")
+    source = RandomisationList.objects.create(trial=trial, source=ListSource.IMPORTED, created_by=by, slots_created=len(slots))
+    for slot in slots:
+        slot.source_list = source
+    RandomisationSlot.objects.bulk_create(slots, batch_size=2000)
+    StratumCursor.objects.bulk_create(
+        [StratumCursor(trial=trial, stratum_key=key) for key in next_position], ignore_conflicts=True
+    )
+    security_event_record(
+        kind=SecurityEventKind.CONFIGURATION,
+        username=by,
+        detail={"action": "randomisation list imported", "list": source.pk, "slots": len(slots)},
+    )
+    return source

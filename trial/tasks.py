@@ -10,3 +10,9 @@ from trial.tasking import system_task
 def heartbeat(name: str = "worker") -> None:
     """Beat queues this every minute; the row it updates shows the pipeline works end to end."""
     services.heartbeat_record(name=name)
+
+
+@system_task(name="trial.send_notification", time_limit=60)
+def send_notification(notification_id: int) -> None:
+    """Send one staff e-mail; a second run finds it already claimed and does nothing."""
+    services.notification_send(notification_id=notification_id)
