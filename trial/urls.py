@@ -15,8 +15,10 @@ urlpatterns = [
     path("accounts/password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
     path("history/<str:app_label>/<str:model_name>/<int:pk>/", views.record_history, name="record-history"),
     path("audit/", views.audit_log, name="audit-log"),
+    path("", include("participants.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("trial.api.urls")),
+    path("api/v1/", include("participants.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path(
