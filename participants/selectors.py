@@ -15,7 +15,7 @@ def consent_document_current(*, trial: Trial) -> ConsentDocument | None:
     return ConsentDocument.objects.filter(trial=trial).order_by("-published_at", "-id").first()
 
 
-def randomisation_missing(*, participant: Participant, trial: Trial) -> list[str]:
+def randomisation_missing(*, participant: Participant, trial: Trial, levels: dict[str, str] | None = None) -> list[str]:
     """What stands in the way of randomising, in words a coordinator acts on. Empty when ready."""
     missing = []
     screening = participant.screening
@@ -23,7 +23,7 @@ def randomisation_missing(*, participant: Participant, trial: Trial) -> list[str
         missing.append("eligibility is not confirmed")
     if not Consent.objects.filter(participant=participant).exists():
         missing.append("consent is not recorded")
-    answered = set(participant.strata.values_list("factor__code", flat=True))
+    answered = set(levels) if levels is not None else set(participant.strata.values_list("factor__code", flat=True))
     for factor in trial.strata.order_by("order", "code"):
         if factor.code not in answered:
             missing.append(f"the stratification answer '{factor.label}' is missing")
@@ -50,9 +50,7 @@ def participant_list(*, user: Any, trial: Trial, filters: dict[str, Any] | None 
         .annotate(consent_version=_latest_consent_version())
     )
     if current is not None:
-        qs = qs.annotate(
-            has_current_consent=Exists(Consent.objects.filter(participant=OuterRef("pk"), document=current))
-        )
+        qs = qs.annotate(has_current_consent=Exists(Consent.objects.filter(participant=OuterRef("pk"), document=current)))
     if site := filters.get("site"):
         qs = qs.filter(site__code=site)
     if status := filters.get("status"):

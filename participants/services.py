@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F
 from django.utils import timezone
 
@@ -29,7 +29,8 @@ from participants.models import (
     WithdrawalScope,
 )
 from participants.selectors import consent_document_current, randomisation_missing
-from trial import access, services as trial_services
+from trial import access
+from trial import services as trial_services
 from trial.access import Perm
 from trial.audit import audit_context
 from trial.errors import ApplicationError, Conflict, NotAllowed
@@ -64,7 +65,7 @@ class AlreadyRandomised(Conflict):
 
 
 class ListExhausted(Conflict):
-    status = 503
+    """No slot left in the stratum's list: nobody is allocated and the statistician is alerted."""
 
 
 def _require(user: Any, perm: Perm, trial: Trial, site_id: int | None = None) -> None:
@@ -136,12 +137,14 @@ def screening_record(
 
 @transaction.atomic
 def screening_decline(*, screening: Screening, reason: str, by: Any) -> Screening:
-    screening = Screening.objects.select_for_update().select_related("site__trial").get(pk=screening.pk)
+    screening = Screening.objects.select_for_update(of=("self",)).select_related("site__trial").get(pk=screening.pk)
     trial = screening.site.trial
     ensure_writable(trial=trial)
     _require(by, Perm.SCREEN_ENROL, trial, screening.site_id)
     if screening.outcome != ScreeningOutcome.ELIGIBLE:
-        raise Conflict(f"Only an eligible person who has not enrolled can decline (this one is {screening.get_outcome_display().lower()}).")
+        raise Conflict(
+            f"Only an eligible person who has not enrolled can decline (this one is {screening.get_outcome_display().lower()})."
+        )
     with audit_context(reason=reason or "Declined"):
         screening.outcome = ScreeningOutcome.DECLINED
         screening.declined_reason = reason.strip()[:300]
@@ -211,7 +214,7 @@ def _validate_strata(trial: Trial, strata: Mapping[str, str]) -> list[tuple[Any,
 
 
 def _next_study_id(site: Site) -> str:
-    locked = Site.objects.select_for_update().select_related("trial").get(pk=site.pk)
+    locked = Site.objects.select_for_update(of=("self",)).select_related("trial").get(pk=site.pk)
     number = locked.next_participant_number
     Site.objects.filter(pk=site.pk).update(next_participant_number=number + 1)
     return f"{locked.trial.study_id_prefix}-{locked.code}-{number:04d}"
@@ -222,7 +225,7 @@ def participant_enrol(
     *, screening: Screening, consent: ConsentInput, strata: Mapping[str, str], contact: ContactInput, by: Any
 ) -> Participant:
     """An eligible, consented person becomes a participant with a study id."""
-    screening = Screening.objects.select_for_update().select_related("site__trial").get(pk=screening.pk)
+    screening = Screening.objects.select_for_update(of=("self",)).select_related("site__trial").get(pk=screening.pk)
     site, trial = screening.site, screening.site.trial
     ensure_writable(trial=trial)
     _require(by, Perm.SCREEN_ENROL, trial, site.pk)
@@ -258,12 +261,12 @@ def participant_enrol(
         for field, messages in exc.message_dict.items():
             errors[f"contact.{field}"] = messages
     if errors:
-        raise ApplicationError("The enrolment is incomplete: " + "; ".join(f"{k}: {v[0]}" for k, v in errors.items()), errors=errors)
+        raise ApplicationError(
+            "The enrolment is incomplete: " + "; ".join(f"{k}: {v[0]}" for k, v in errors.items()), errors=errors
+        )
     pairs = _validate_strata(trial, strata)
     with audit_context(reason="Enrolment"):
-        participant = Participant.objects.create(
-            screening=screening, site=site, study_id=_next_study_id(site), enrolled_by=by
-        )
+        participant = Participant.objects.create(screening=screening, site=site, study_id=_next_study_id(site), enrolled_by=by)
         ParticipantStratum.objects.bulk_create(
             [ParticipantStratum(participant=participant, factor=factor, level=level) for factor, level in pairs]
         )
@@ -290,7 +293,7 @@ def participant_enrol(
 @transaction.atomic
 def participant_set_strata(*, participant: Participant, strata: Mapping[str, str], by: Any, reason: str) -> Participant:
     """Complete or correct stratification answers; impossible once randomised (they chose the list)."""
-    participant = Participant.objects.select_for_update().select_related("site__trial").get(pk=participant.pk)
+    participant = Participant.objects.select_for_update(of=("self",)).select_related("site__trial").get(pk=participant.pk)
     trial = participant.site.trial
     ensure_writable(trial=trial)
     _require(by, Perm.SCREEN_ENROL, trial, participant.site_id)
@@ -305,7 +308,9 @@ def participant_set_strata(*, participant: Participant, strata: Mapping[str, str
 
 @transaction.atomic
 def participant_reconsent(*, participant: Participant, consent: ConsentInput, by: Any) -> Consent:
-    participant = Participant.objects.select_for_update().select_related("site__trial", "screening").get(pk=participant.pk)
+    participant = (
+        Participant.objects.select_for_update(of=("self",)).select_related("site__trial", "screening").get(pk=participant.pk)
+    )
     trial = participant.site.trial
     ensure_writable(trial=trial)
     _require(by, Perm.SCREEN_ENROL, trial, participant.site_id)
@@ -353,18 +358,20 @@ def participant_randomise(*, participant_id: int, by: Any, max_attempts: int = 5
 
 @transaction.atomic
 def _randomise_once(*, participant_id: int, by: Any) -> Allocation:
-    participant = Participant.objects.select_related("site__trial").get(pk=participant_id)
+    # One request per participant at a time: a second waits here, then finds the allocation.
+    participant = (
+        Participant.objects.select_for_update(of=("self",)).select_related("site__trial", "screening").get(pk=participant_id)
+    )
     trial = participant.site.trial
     ensure_writable(trial=trial)  # FOR SHARE on the trial: no structural change or lock slips in
     _require(by, Perm.RANDOMISE, trial, participant.site_id)
-    participant = Participant.objects.select_for_update().get(pk=participant_id)  # one request per participant at a time
     existing = Allocation.objects.select_related("participant").filter(participant=participant).first()
     if existing is not None:
         raise AlreadyRandomised(existing)
-    missing = randomisation_missing(participant=participant, trial=trial)
+    levels = dict(participant.strata.values_list("factor__code", "level__code"))
+    missing = randomisation_missing(participant=participant, trial=trial, levels=levels)
     if missing:
         raise NotReady("Not ready to randomise: " + "; ".join(missing) + ".", errors={"participant": missing})
-    levels = dict(participant.strata.values_list("factor__code", "level__code"))
     key = stratum_key(levels)
     now = timezone.now()
     if trial.randomisation_method == RandomisationMethod.MINIMISATION:
@@ -390,18 +397,25 @@ def _randomise_once(*, participant_id: int, by: Any) -> Allocation:
 
 
 def _claim_next_slot(*, trial: Trial, key: str) -> tuple[Arm, RandomisationSlot, dict[str, Any]]:
-    cursor = StratumCursor.objects.select_for_update().filter(trial=trial, stratum_key=key).first()
+    # Taking the cursor row's lock and moving it on is one statement; the lock is held until commit,
+    # so claims in a stratum queue here and take positions 1, 2, 3... with none skipped or reused.
+    with connection.cursor() as db:
+        db.execute(
+            f"UPDATE {StratumCursor._meta.db_table} SET next_position = next_position + 1 "  # noqa: S608 - table name from the model
+            "WHERE trial_id = %s AND stratum_key = %s RETURNING next_position - 1",
+            [trial.pk, key],
+        )
+        row = db.fetchone()
     slot = (
-        RandomisationSlot.objects.select_related("arm").filter(trial=trial, stratum_key=key, position=cursor.next_position).first()
-        if cursor
+        RandomisationSlot.objects.select_related("arm").filter(trial=trial, stratum_key=key, position=row[0]).first()
+        if row
         else None
     )
-    if cursor is None or slot is None:
+    if slot is None:
         raise ListExhausted(
             "The randomisation list for this participant's stratum is exhausted (or was never generated). "
             "Nobody was allocated; the statistician has been alerted to extend the list."
         )
-    StratumCursor.objects.filter(pk=cursor.pk).update(next_position=cursor.next_position + 1)
     return slot.arm, slot, {}
 
 
@@ -457,14 +471,18 @@ def _alert_list_exhausted(*, participant_id: int, message: str) -> None:
 
 
 @transaction.atomic
-def participant_withdraw(*, participant: Participant, scope: str, reason: str, by: Any, withdrawn_on: dt.date | None = None) -> Withdrawal:
+def participant_withdraw(
+    *, participant: Participant, scope: str, reason: str, by: Any, withdrawn_on: dt.date | None = None
+) -> Withdrawal:
     """Record a withdrawal. Nothing is deleted; a wider scope later widens it, a narrower one is refused."""
-    participant = Participant.objects.select_for_update().select_related("site__trial").get(pk=participant.pk)
+    participant = Participant.objects.select_for_update(of=("self",)).select_related("site__trial").get(pk=participant.pk)
     trial = participant.site.trial
     ensure_writable(trial=trial)
     _require(by, Perm.WITHDRAW, trial, participant.site_id)
     if scope not in WithdrawalScope.values:
-        raise ApplicationError("Choose what the participant withdraws from.", errors={"scope": [f"One of: {', '.join(WithdrawalScope.values)}."]})
+        raise ApplicationError(
+            "Choose what the participant withdraws from.", errors={"scope": [f"One of: {', '.join(WithdrawalScope.values)}."]}
+        )
     if not reason.strip():
         raise ApplicationError("Say why the participant withdraws.", errors={"reason": ["Required."]})
     if WITHDRAWAL_RANK[scope] <= WITHDRAWAL_RANK[participant.withdrawal_scope or ""]:

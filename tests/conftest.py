@@ -36,6 +36,17 @@ def _static_files_from_finders() -> Any:
         yield
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _tasks_run_in_process() -> Any:
+    """Work queued on commit runs in the test's process; the integration tests use a real worker."""
+    from trial.celery import app
+
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager = False
+
+
 @pytest.fixture
 def walkback(db: Any) -> Trial:
     """The WalkBack configuration, as `setup_walkback` creates it, on a fixed day."""

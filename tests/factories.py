@@ -116,7 +116,7 @@ class ParticipantFactory(factory.django.DjangoModelFactory):
     study_id = factory.Sequence(lambda n: f"WB-X-{n:04d}")
 
     @factory.post_generation
-    def randomised_to(obj, create, extracted, **kwargs):  # noqa: N805
+    def randomised_to(obj, create, extracted, **kwargs):
         if not (create and extracted is not None):
             return
         obj.randomised_at = timezone.now()

@@ -39,7 +39,7 @@ def stratum_key(levels: Mapping[str, str]) -> str:
 def stratum_rng(seed: str, key: str) -> random.Random:
     """An independent, reproducible generator per stratum, derived from the secret seed."""
     digest = hashlib.sha256(f"{seed}\x00{key}".encode()).digest()
-    return random.Random(int.from_bytes(digest, "big"))  # noqa: S311 - reproducible by design; the seed is the secret
+    return random.Random(int.from_bytes(digest, "big"))
 
 
 def validate_blocks(arms: Sequence[ArmWeight], block_sizes: Sequence[int]) -> None:
@@ -59,7 +59,13 @@ def validate_blocks(arms: Sequence[ArmWeight], block_sizes: Sequence[int]) -> No
 
 
 def permuted_blocks(
-    *, arms: Sequence[ArmWeight], block_sizes: Sequence[int], count: int, rng: random.Random, start_position: int = 1, start_block: int = 1
+    *,
+    arms: Sequence[ArmWeight],
+    block_sizes: Sequence[int],
+    count: int,
+    rng: random.Random,
+    start_position: int = 1,
+    start_block: int = 1,
 ) -> list[Slot]:
     """At least ``count`` slots, in whole blocks."""
     validate_blocks(arms, block_sizes)

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from decimal import Decimal
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
-from django.core.mail import send_mail
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
@@ -423,7 +423,7 @@ def notification_send(*, notification_id: int) -> bool:
         notification.save(update_fields=["status", "attempts"])
     try:
         send_mail(notification.subject, notification.body, None, notification.recipients, fail_silently=False)
-    except Exception as exc:  # noqa: BLE001 - any failure of the mail backend is recorded for staff to see
+    except Exception as exc:
         Notification.objects.filter(pk=notification.pk).update(status=NotificationStatus.FAILED, last_error=str(exc)[:300])
         raise
     Notification.objects.filter(pk=notification.pk).update(status=NotificationStatus.SENT, sent_at=timezone.now())
@@ -434,7 +434,9 @@ def staff_emails(*, trial: Trial, role: str | None = None, contact_kind: str | N
     emails: set[str] = set()
     if role:
         emails |= set(
-            StaffProfile.objects.filter(role=role, user__is_active=True).exclude(user__email="").values_list("user__email", flat=True)
+            StaffProfile.objects.filter(role=role, user__is_active=True)
+            .exclude(user__email="")
+            .values_list("user__email", flat=True)
         )
     if contact_kind:
         emails |= set(TrialContact.objects.filter(trial=trial, kind=contact_kind).values_list("email", flat=True))

@@ -58,6 +58,9 @@ def _wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[dict[str, object]]:
+    from trial.celery import app
+
+    app.conf.task_always_eager = False  # this test's tasks must travel through the broker
     services.periodic_tasks_sync()  # the rows beat reads (the test database was flushed)
     # Make the heartbeat due now rather than one interval after beat starts.
     PeriodicTask.objects.filter(task="trial.heartbeat").update(last_run_at=timezone.now() - dt.timedelta(minutes=5))
@@ -91,6 +94,7 @@ def stack(tmp_path: Path) -> Iterator[dict[str, object]]:
     try:
         yield {"url": f"http://127.0.0.1:{port}", "procs": procs, "logs": logs}
     finally:
+        app.conf.task_always_eager = True
         for proc in procs.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)

@@ -1,0 +1,162 @@
+"""Participant API: thin views over participants.services and selectors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.generics import ListAPIView
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from participants import selectors, services
+from participants.models import Participant
+from participants.serializers import (
+    EnrolInput,
+    ParticipantOutput,
+    RandomiseOutput,
+    ScreeningInput,
+    ScreeningOutput,
+    UnblindInput,
+    WithdrawInput,
+)
+from trial import access
+from trial.access import Perm
+from trial.api.permissions import requires
+from trial.errors import ApplicationError, NotFound
+from trial.models import Site, Trial
+from trial.selectors import trial_get_current
+
+
+def _trial(request: Request) -> Trial:
+    return getattr(request, "trial", None) or trial_get_current()
+
+
+def _participant(request: Request, pk: int) -> Participant:
+    participant = selectors.participant_get(user=request.user, trial=_trial(request), pk=pk)
+    if participant is None:
+        raise NotFound("No such participant, or not one you can see.")
+    return participant
+
+
+def _arm_context(request: Request) -> dict[str, Any]:
+    return {"arm_visible_for": access.unblinded_participant_ids(request.user, trial=_trial(request))}
+
+
+class ScreeningListCreate(APIView):
+    """Record a person assessed for eligibility; the system decides eligibility from the checklist."""
+
+    permission_classes = [requires(Perm.SCREEN_ENROL)]
+
+    @extend_schema(request=ScreeningInput, responses={201: ScreeningOutput})
+    def post(self, request: Request) -> Response:
+        data = ScreeningInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        trial = _trial(request)
+        site = Site.objects.filter(trial=trial, code=data.validated_data["site"].upper()).first()
+        if site is None:
+            raise ApplicationError(f"Unknown site '{data.validated_data['site']}'.", errors={"site": ["Unknown site code."]})
+        screening = services.screening_record(
+            site=site,
+            answers=data.validated_data["answers"],
+            by=request.user,
+            screened_on=data.validated_data.get("screened_on"),
+            referral=data.validated_data.get("referral", ""),
+        )
+        return Response(ScreeningOutput(screening).data, status=status.HTTP_201_CREATED)
+
+
+class ScreeningEnrol(APIView):
+    """Enrol an eligible, consented person: consent, stratification answers and contact details."""
+
+    permission_classes = [requires(Perm.SCREEN_ENROL)]
+
+    @extend_schema(request=EnrolInput, responses={201: ParticipantOutput})
+    def post(self, request: Request, pk: int) -> Response:
+        trial = _trial(request)
+        screening = selectors.screening_list(user=request.user, trial=trial).filter(pk=pk).first()
+        if screening is None:
+            raise NotFound("No such screening, or not one you can see.")
+        data = EnrolInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        consent, contact = data.validated_data["consent"], data.validated_data["contact"]
+        participant = services.participant_enrol(
+            screening=screening,
+            consent=services.ConsentInput(
+                method=consent["method"], signed_name=consent["signed_name"], version=consent["version"] or None
+            ),
+            strata=data.validated_data["strata"],
+            contact=services.ContactInput(**contact),
+            by=request.user,
+        )
+        participant = _participant(request, participant.pk)
+        return Response(ParticipantOutput(participant, context=_arm_context(request)).data, status=status.HTTP_201_CREATED)
+
+
+class ParticipantList(ListAPIView):
+    """Participants at your sites. ``arm`` appears only for roles that may see allocations."""
+
+    permission_classes = [requires(Perm.VIEW_PARTICIPANTS)]
+    serializer_class = ParticipantOutput
+
+    def get_queryset(self) -> Any:
+        filters = {k: self.request.query_params.get(k, "") for k in ("site", "status", "q")}
+        return selectors.participant_list(user=self.request.user, trial=_trial(self.request), filters=filters)
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {**super().get_serializer_context(), **_arm_context(self.request)}
+
+
+class ParticipantDetail(APIView):
+    permission_classes = [requires(Perm.VIEW_PARTICIPANTS)]
+
+    @extend_schema(responses=ParticipantOutput)
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(ParticipantOutput(_participant(request, pk), context=_arm_context(request)).data)
+
+
+class ParticipantRandomise(APIView):
+    """Allocate an arm, once. Any later or concurrent call: 409 with the unchanged ``randomised_at``."""
+
+    permission_classes = [requires(Perm.RANDOMISE)]
+
+    @extend_schema(request=None, responses={201: RandomiseOutput})
+    def post(self, request: Request, pk: int) -> Response:
+        participant = _participant(request, pk)
+        allocation = services.participant_randomise(participant_id=participant.pk, by=request.user)
+        body: dict[str, Any] = {"study_id": participant.study_id, "randomised_at": allocation.randomised_at}
+        if access.can_see_arm(request.user, trial=_trial(request), participant_id=participant.pk):
+            body["arm"] = allocation.arm.code
+        return Response(RandomiseOutput(body).data, status=status.HTTP_201_CREATED)
+
+
+class ParticipantWithdraw(APIView):
+    permission_classes = [requires(Perm.WITHDRAW)]
+
+    @extend_schema(request=WithdrawInput, responses={201: ParticipantOutput})
+    def post(self, request: Request, pk: int) -> Response:
+        participant = _participant(request, pk)
+        data = WithdrawInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.participant_withdraw(participant=participant, by=request.user, **data.validated_data)
+        return Response(
+            ParticipantOutput(_participant(request, pk), context=_arm_context(request)).data, status=status.HTTP_201_CREATED
+        )
+
+
+class ParticipantUnblind(APIView):
+    """Emergency unblinding of one participant for the caller, with a reason and the caller's password."""
+
+    permission_classes = [requires(Perm.EMERGENCY_UNBLIND)]
+
+    @extend_schema(request=UnblindInput, responses={201: ParticipantOutput})
+    def post(self, request: Request, pk: int) -> Response:
+        participant = _participant(request, pk)
+        data = UnblindInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.participant_unblind(participant=participant, user=request.user, **data.validated_data)
+        return Response(
+            ParticipantOutput(_participant(request, pk), context=_arm_context(request)).data, status=status.HTTP_201_CREATED
+        )

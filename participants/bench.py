@@ -1,0 +1,206 @@
+"""Load generation for randomisation: used by ``bench_randomise`` and the concurrency tests."""
+
+from __future__ import annotations
+
+import queue
+import random
+import statistics
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import Count, Max, Min
+from django.utils import timezone
+
+from participants import services
+from participants.models import Consent, Participant, ParticipantStratum, Screening, ScreeningOutcome
+from participants.selectors import consent_document_current
+from trial.models import Allocation, Trial
+
+
+@transaction.atomic
+def participants_make_ready(*, trial: Trial, count: int, by: Any, seed: int = 0, prefix: str = "LOAD") -> list[int]:
+    """``count`` eligible, consented participants with every stratification answer, spread over sites
+    and strata, created in bulk (the path under test is randomisation, not enrolment)."""
+    rng = random.Random(seed)
+    sites = list(trial.sites.order_by("code"))
+    factors = list(trial.strata.prefetch_related("levels").order_by("code"))
+    document = consent_document_current(trial=trial)
+    if document is None:
+        raise ValueError("Publish a consent document first.")
+    today = timezone.localdate()
+    answers = {c.code: c.kind == "inclusion" for c in trial.eligibility.filter(active=True)}
+    screenings = Screening.objects.bulk_create(
+        [
+            Screening(
+                site=sites[i % len(sites)],
+                screened_on=today,
+                answers=answers,
+                eligible=True,
+                reasons=[],
+                outcome=ScreeningOutcome.ENROLLED,
+                recorded_by=by,
+            )
+            for i in range(count)
+        ],
+        batch_size=1000,
+    )
+    participants = Participant.objects.bulk_create(
+        [
+            Participant(screening=s, site=s.site, study_id=f"{prefix}-{s.site.code}-{s.pk:07d}", enrolled_by=by)
+            for s in screenings
+        ],
+        batch_size=1000,
+    )
+    ParticipantStratum.objects.bulk_create(
+        [
+            ParticipantStratum(participant=p, factor=f, level=rng.choice(list(f.levels.all())))
+            for p in participants
+            for f in factors
+        ],
+        batch_size=2000,
+    )
+    Consent.objects.bulk_create(
+        [
+            Consent(
+                screening=p.screening, participant=p, document=document, method="in_person", signed_name="Load Test", taken_by=by
+            )
+            for p in participants
+        ],
+        batch_size=1000,
+    )
+    return [p.pk for p in participants]
+
+
+@dataclass
+class LoadResult:
+    requested: int
+    clients: int
+    elapsed: float
+    latencies: list[float] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    already: int = 0
+
+    @property
+    def allocations_per_second(self) -> float:
+        return len(self.latencies) / self.elapsed if self.elapsed else 0.0
+
+    def percentile(self, p: float) -> float:
+        if not self.latencies:
+            return 0.0
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
+def randomise_concurrently(*, participant_ids: list[int], clients: int, by: Any) -> LoadResult:
+    """``clients`` threads, each with its own database connection, randomise every id once."""
+    work: queue.Queue[int] = queue.Queue()
+    for pk in participant_ids:
+        work.put(pk)
+    result = LoadResult(requested=len(participant_ids), clients=clients, elapsed=0.0)
+    lock = threading.Lock()
+
+    def client() -> None:
+        try:
+            while True:
+                try:
+                    pk = work.get_nowait()
+                except queue.Empty:
+                    return
+                started = time.perf_counter()
+                try:
+                    services.participant_randomise(participant_id=pk, by=by)
+                    with lock:
+                        result.latencies.append(time.perf_counter() - started)
+                except services.AlreadyRandomised:
+                    with lock:
+                        result.already += 1
+                except Exception as exc:
+                    with lock:
+                        result.failures.append(f"{type(exc).__name__}: {exc}")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    result.elapsed = time.perf_counter() - started
+    return result
+
+
+def hammer_one_participant(*, participant_id: int, clients: int, by: Any) -> LoadResult:
+    """``clients`` threads released at once, all randomising the same participant."""
+    barrier = threading.Barrier(clients)
+    result = LoadResult(requested=clients, clients=clients, elapsed=0.0)
+    lock = threading.Lock()
+
+    def client() -> None:
+        try:
+            barrier.wait()
+            services.participant_randomise(participant_id=participant_id, by=by)
+            with lock:
+                result.latencies.append(0.0)
+        except services.AlreadyRandomised:
+            with lock:
+                result.already += 1
+        except Exception as exc:
+            with lock:
+                result.failures.append(f"{type(exc).__name__}: {exc}")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    result.elapsed = time.perf_counter() - started
+    return result
+
+
+@dataclass(frozen=True)
+class IntegrityReport:
+    allocations: int
+    duplicate_slots: int
+    participants_with_two_allocations: int
+    strata_with_gaps: int
+
+
+def allocation_integrity(*, trial: Trial) -> IntegrityReport:
+    """Counts that must all be zero: slots used twice, participants allocated twice, and strata whose
+    used positions are not exactly 1..n (a skipped or reused slot)."""
+    allocations = Allocation.objects.filter(arm__trial=trial)
+    dup_slots = allocations.exclude(slot=None).values("slot").annotate(n=Count("id")).filter(n__gt=1).count()
+    dup_participants = allocations.values("participant").annotate(n=Count("id")).filter(n__gt=1).count()
+    gaps = 0
+    for row in (
+        allocations.exclude(slot=None)
+        .values("stratum_key")
+        .annotate(n=Count("id"), lo=Min("slot__position"), hi=Max("slot__position"))
+        .order_by()
+    ):
+        if row["lo"] != 1 or row["hi"] != row["n"]:
+            gaps += 1
+    return IntegrityReport(allocations.count(), dup_slots, dup_participants, gaps)
+
+
+def summary(result: LoadResult, report: IntegrityReport) -> dict[str, Any]:
+    return {
+        "clients": result.clients,
+        "allocations": len(result.latencies),
+        "seconds": round(result.elapsed, 2),
+        "allocations_per_second": round(result.allocations_per_second, 1),
+        "p50_ms": round(result.percentile(50) * 1000, 1),
+        "p95_ms": round(result.percentile(95) * 1000, 1),
+        "mean_ms": round(statistics.fmean(result.latencies) * 1000, 1) if result.latencies else 0.0,
+        "failures": len(result.failures),
+        "duplicate_slots": report.duplicate_slots,
+        "participants_with_two_allocations": report.participants_with_two_allocations,
+        "strata_with_gaps": report.strata_with_gaps,
+    }
