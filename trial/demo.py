@@ -1,4 +1,4 @@
-"""Demo data: the WalkBack configuration and one staff member per role."""
+"""Demo data: the WalkBack configuration, one staff member per role, and participants at every stage."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from trial import services
-from trial.models import RoleCode
+from trial.models import ContactKind, RandomisationSlot, RoleCode, Trial, TrialContact
 from trial.presets import WALKBACK
 
 DEMO_PASSWORD_SUFFIX = "-walkback-demo"
+DEMO_LIST_SEED = "walkback-demo-list-public-seed"
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,73 @@ def demo_load() -> list[DemoLogin]:
     for username, role, sites in DEMO_STAFF:
         password = f"{username}{DEMO_PASSWORD_SUFFIX}"
         if username not in existing:
-            services.staff_create(trial=trial, username=username, role=role, password=password, site_codes=sites)
+            services.staff_create(
+                trial=trial, username=username, role=role, password=password, site_codes=sites, email=f"{username}@example.org"
+            )
         logins.append(DemoLogin(username, password, role, f" at {', '.join(sites)}" if sites else " (all sites)"))
+    _demo_contacts(trial)
+    _demo_participants(trial)
     return logins
+
+
+def _demo_contacts(trial: Trial) -> None:
+    for kind, name, email in (
+        (ContactKind.UNBLINDING, "Chief investigator", "ci@walkback.test"),
+        (ContactKind.RANDOMISATION, "Trial statistician", "statistician@walkback.test"),
+        (ContactKind.SAFETY, "Safety officer", "safety@walkback.test"),
+    ):
+        TrialContact.objects.get_or_create(trial=trial, kind=kind, email=email, defaults={"name": name})
+
+
+ELIGIBLE_ANSWERS = {"inclusion": True, "exclusion": False}
+
+
+def _demo_participants(trial: Trial) -> None:
+    """People at every stage: screened, ineligible, declined, consented, randomised to each arm, withdrawn."""
+    from participants import services as journey
+    from participants.models import Screening
+
+    if Screening.objects.filter(site__trial=trial).exists():
+        return
+    coordinator = get_user_model().objects.get(username="coordinator")
+    if not RandomisationSlot.objects.filter(trial=trial).exists():
+        # A demo list from a public seed; a real trial's statistician generates theirs from a secret one.
+        services.randomisation_list_generate(trial=trial, seed=DEMO_LIST_SEED, per_stratum=40, by="demo")
+    criteria = list(trial.eligibility.filter(active=True))
+    eligible = {c.code: ELIGIBLE_ANSWERS[c.kind] for c in criteria}
+    syd, ncl = trial.sites.get(code="SYD"), trial.sites.get(code="NCL")
+
+    journey.screening_record(site=syd, answers={**eligible, "recent_spinal_surgery": True}, by=coordinator, referral="clinician")
+    journey.screening_record(site=ncl, answers=eligible, by=coordinator, referral="community")  # screened, not yet enrolled
+    declined = journey.screening_record(site=ncl, answers=eligible, by=coordinator, referral="community")
+    journey.screening_decline(screening=declined, reason="Could not commit to six sessions", by=coordinator)
+
+    people = [
+        ("Alex Demo", syd, "yes", "community"),
+        ("Bo Demo", syd, "no", "clinician"),
+        ("Cam Demo", syd, "no", "community"),
+        ("Dee Demo", ncl, "yes", "clinician"),
+        ("Eli Demo", ncl, "no", "community"),
+        ("Fay Demo", syd, "yes", "clinician"),
+        ("Gus Demo", ncl, "no", "clinician"),
+    ]
+    enrolled = []
+    for name, site, prior, referral in people:
+        screening = journey.screening_record(site=site, answers=eligible, by=coordinator, referral=referral)
+        enrolled.append(
+            journey.participant_enrol(
+                screening=screening,
+                consent=journey.ConsentInput(method="in_person", signed_name=name),
+                strata={"prior_episodes_gt2": prior},
+                contact=journey.ContactInput(
+                    email=f"{name.split()[0].lower()}@example.org", mobile="+61400000000", timezone=site.timezone
+                ),
+                by=coordinator,
+            )
+        )
+    # The first stays consented and waiting; the rest are randomised, one of them then withdraws.
+    for participant in enrolled[1:]:
+        journey.participant_randomise(participant_id=participant.pk, by=coordinator)
+    journey.participant_withdraw(
+        participant=enrolled[-1], scope="followup", reason="No longer wishes to answer questionnaires", by=coordinator
+    )

@@ -54,6 +54,19 @@ def test_demo_creates_one_login_per_role_and_can_run_again(db, capsys) -> None:
     assert user.check_password("physio-walkback-demo")
 
 
+def test_demo_has_people_at_every_stage(db) -> None:
+    from participants.models import Participant, Screening
+    from trial.models import Allocation
+
+    call_command("demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    call_command("demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    outcomes = set(Screening.objects.values_list("outcome", flat=True))
+    assert outcomes == {"ineligible", "eligible", "declined", "enrolled"}
+    assert set(Participant.objects.values_list("status", flat=True)) == {"enrolled", "randomised", "withdrawn"}
+    assert set(Allocation.objects.values_list("arm__code", flat=True)) == {"walking", "control"}
+    assert Participant.objects.count() == 7
+
+
 def test_check_heartbeat_fails_until_the_pipeline_has_run(db) -> None:
     with pytest.raises(CommandError, match="No heartbeat recorded yet"):
         call_command("check_heartbeat")
