@@ -22,6 +22,7 @@ from trial.models import (
     StratificationFactor,
     StratumLevel,
     Trial,
+    TrialContact,
 )
 from trial.selectors import trial_get_current, trial_get_current_or_none
 
@@ -83,6 +84,7 @@ class ConfigurationAdmin(admin.ModelAdmin):
 class TrialAdmin(ConfigurationAdmin):
     list_display = ["name", "code", "registration", "timezone", "recruitment_target", "followup_end"]
     readonly_fields = ["data_locked_at", "created_at", "updated_at"]
+    structural_fields = frozenset({"randomisation_method"})
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -170,6 +172,12 @@ class StaffProfileAdmin(ConfigurationAdmin):
             reason=data["reason"],
             by=request.user,  # type: ignore[arg-type]
         )
+
+
+@admin.register(TrialContact)
+class TrialContactAdmin(ConfigurationAdmin):
+    list_display = ["kind", "name", "email"]
+    list_filter = ["kind"]
 
 
 @admin.register(SecurityEvent)

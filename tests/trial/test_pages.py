@@ -146,3 +146,28 @@ def test_admin_changes_a_role_through_the_service_with_a_reason(client, make_sta
     event = SecurityEvent.objects.filter(kind=SecurityEventKind.ROLE_CHANGED, username=physio.username).latest("created_at")
     assert event.detail["reason"] == "Now runs the system"
     assert event.user == admin
+
+
+def test_admin_publishes_a_consent_version_and_cannot_edit_a_published_one(client, walkback: Trial, make_staff) -> None:
+    from participants.models import ConsentDocument
+
+    client.force_login(make_staff("admin"))
+    response = client.post(
+        "/admin/participants/consentdocument/add/",
+        {"trial": walkback.pk, "version": "2.0", "title": "PICF v2", "body": "New wording"},
+    )
+    assert response.status_code == 302
+    assert ConsentDocument.objects.filter(version="2.0").exists()
+    v1 = ConsentDocument.objects.get(version="1.0")
+    client.post(
+        f"/admin/participants/consentdocument/{v1.pk}/change/", {"trial": walkback.pk, "version": "1.0", "title": "Edited"}
+    )
+    v1.refresh_from_db()
+    assert v1.title != "Edited"
+
+
+def test_randomisation_slots_are_not_in_admin(client, make_staff) -> None:
+    client.force_login(make_staff("admin"))
+    index = client.get("/admin/").content.decode().lower()
+    assert "randomisation slot" not in index and "allocation" not in index
+    assert client.get("/admin/trial/randomisationslot/").status_code == 404
