@@ -95,9 +95,7 @@ WITHDRAWAL_RANK = {"": 0, WithdrawalScope.INTERVENTION: 1, WithdrawalScope.FOLLO
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
 class Participant(models.Model):
-    screening = models.OneToOneField(
-        Screening, null=True, blank=True, on_delete=models.PROTECT, related_name="participant"
-    )
+    screening = models.OneToOneField(Screening, null=True, blank=True, on_delete=models.PROTECT, related_name="participant")
     site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="participants")
     study_id = models.CharField(max_length=30, unique=True)
     status = models.CharField(max_length=12, choices=ParticipantStatus.choices, default=ParticipantStatus.ENROLLED)

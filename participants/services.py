@@ -317,6 +317,8 @@ def participant_reconsent(*, participant: Participant, consent: ConsentInput, by
     document = consent_document_current(trial=trial)
     if document is None or participant.screening is None:
         raise ApplicationError("No consent document is published.")
+    if Consent.objects.filter(participant=participant, document=document).exists():
+        raise Conflict(f"{participant.study_id} has already consented under the current version ({document.version}).")
     if consent.method not in ConsentMethod.values or not consent.signed_name.strip():
         raise ApplicationError("Give the consent method and the participant's typed name.")
     with audit_context(reason=f"Re-consent under v{document.version}"):
@@ -487,7 +489,7 @@ def participant_withdraw(
         raise ApplicationError("Say why the participant withdraws.", errors={"reason": ["Required."]})
     if WITHDRAWAL_RANK[scope] <= WITHDRAWAL_RANK[participant.withdrawal_scope or ""]:
         raise Conflict(f"{participant.study_id} has already withdrawn ({participant.get_withdrawal_scope_display().lower()}).")
-    today = timezone.localdate()
+    today = timezone.localdate(timezone=_zone(participant.site.timezone))
     withdrawn_on = withdrawn_on or today
     if withdrawn_on > today:
         raise ApplicationError("The withdrawal date cannot be in the future.", errors={"withdrawn_on": ["In the future."]})

@@ -1,3 +1,17 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from participants import views
+
+urlpatterns = [
+    path("screening/", views.screening_log, name="screening-log"),
+    path("screening/new/", views.screening_new, name="screening-new"),
+    path("screening/<int:pk>/", views.screening_detail, name="screening-detail"),
+    path("screening/<int:pk>/decline/", views.screening_decline, name="screening-decline"),
+    path("screening/<int:pk>/enrol/", views.screening_enrol, name="screening-enrol"),
+    path("participants/", views.participant_list, name="participant-list"),
+    path("participants/<int:pk>/", views.participant_detail, name="participant-detail"),
+    path("participants/<int:pk>/reconsent/", views.participant_reconsent, name="participant-reconsent"),
+    path("participants/<int:pk>/randomise/", views.participant_randomise, name="participant-randomise"),
+    path("participants/<int:pk>/withdraw/", views.participant_withdraw, name="participant-withdraw"),
+    path("participants/<int:pk>/unblind/", views.participant_unblind, name="participant-unblind"),
+]

@@ -19,6 +19,9 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     items = []
     if Perm.VIEW_DASHBOARD in acc.perms:
         items.append(("Dashboard", reverse("dashboard")))
+    if Perm.VIEW_PARTICIPANTS in acc.perms:
+        items.append(("Screening", reverse("screening-log")))
+        items.append(("Participants", reverse("participant-list")))
     if Perm.VIEW_AUDIT in acc.perms:
         items.append(("Audit trail", reverse("audit-log")))
     if Perm.CONFIGURE_TRIAL in acc.perms:
