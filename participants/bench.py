@@ -204,3 +204,47 @@ def summary(result: LoadResult, report: IntegrityReport) -> dict[str, Any]:
         "participants_with_two_allocations": report.participants_with_two_allocations,
         "strata_with_gaps": report.strata_with_gaps,
     }
+
+
+def _process_client(ids: list[int], user_id: int, results: Any) -> None:  # pragma: no cover - runs in a child process
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.get(pk=user_id)
+    latencies, failures, already = [], [], 0
+    for pk in ids:
+        started = time.perf_counter()
+        try:
+            services.participant_randomise(participant_id=pk, by=user)
+            latencies.append(time.perf_counter() - started)
+        except services.AlreadyRandomised:
+            already += 1
+        except Exception as exc:
+            failures.append(f"{type(exc).__name__}: {exc}")
+    connection.close()
+    results.put((latencies, failures, already))
+
+
+def randomise_in_processes(*, participant_ids: list[int], clients: int, by: Any) -> LoadResult:
+    """Like ``randomise_concurrently`` but each client is a process, as web workers are in production."""
+    import multiprocessing
+
+    from django.db import connections
+
+    connections.close_all()  # children must open their own connections
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    chunks = [participant_ids[i::clients] for i in range(clients)]
+    processes = [context.Process(target=_process_client, args=(chunk, by.pk, results)) for chunk in chunks]
+    started = time.perf_counter()
+    for process in processes:
+        process.start()
+    outcome = LoadResult(requested=len(participant_ids), clients=clients, elapsed=0.0)
+    for _ in processes:
+        latencies, failures, already = results.get()
+        outcome.latencies += latencies
+        outcome.failures += failures
+        outcome.already += already
+    for process in processes:
+        process.join()
+    outcome.elapsed = time.perf_counter() - started
+    return outcome

@@ -8,25 +8,42 @@ from django.db.models import Exists, OuterRef, Prefetch, QuerySet, Subquery
 
 from participants.models import Consent, ConsentDocument, Participant, ParticipantStratum, Screening
 from trial import access
-from trial.models import Trial
+from trial.models import StratificationFactor, Trial
 
 
 def consent_document_current(*, trial: Trial) -> ConsentDocument | None:
     return ConsentDocument.objects.filter(trial=trial).order_by("-published_at", "-id").first()
 
 
-def randomisation_missing(*, participant: Participant, trial: Trial, levels: dict[str, str] | None = None) -> list[str]:
+def stratification_answers(*, participant: Participant, trial: Trial) -> dict[str, tuple[str, str | None]]:
+    """Every stratification factor of the trial -> (label, the participant's level code or None), in one query."""
+    level = ParticipantStratum.objects.filter(participant=participant, factor=OuterRef("pk")).values("level__code")[:1]
+    rows = (
+        StratificationFactor.objects.filter(trial=trial)
+        .order_by("order", "code")
+        .annotate(level_code=Subquery(level))
+        .values_list("code", "label", "level_code")
+    )
+    return {code: (label, level_code) for code, label, level_code in rows}
+
+
+def randomisation_missing(
+    *, participant: Participant, trial: Trial, answers: dict[str, tuple[str, str | None]] | None = None
+) -> list[str]:
     """What stands in the way of randomising, in words a coordinator acts on. Empty when ready."""
     missing = []
     screening = participant.screening
     if screening is None or not screening.eligible:
         missing.append("eligibility is not confirmed")
-    if not Consent.objects.filter(participant=participant).exists():
+    has_consent = getattr(participant, "has_consent", None)
+    if has_consent is None:
+        has_consent = Consent.objects.filter(participant=participant).exists()
+    if not has_consent:
         missing.append("consent is not recorded")
-    answered = set(levels) if levels is not None else set(participant.strata.values_list("factor__code", flat=True))
-    for factor in trial.strata.order_by("order", "code"):
-        if factor.code not in answered:
-            missing.append(f"the stratification answer '{factor.label}' is missing")
+    answers = answers if answers is not None else stratification_answers(participant=participant, trial=trial)
+    for label, level in answers.values():
+        if level is None:
+            missing.append(f"the stratification answer '{label}' is missing")
     if participant.withdrawal_scope in ("followup", "consent"):
         missing.append("the participant has withdrawn")
     return missing

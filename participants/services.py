@@ -10,7 +10,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F
+from django.db.models import Count, Exists, F, OuterRef
 from django.utils import timezone
 
 from participants.models import (
@@ -28,7 +28,7 @@ from participants.models import (
     Withdrawal,
     WithdrawalScope,
 )
-from participants.selectors import consent_document_current, randomisation_missing
+from participants.selectors import consent_document_current, randomisation_missing, stratification_answers
 from trial import access
 from trial import services as trial_services
 from trial.access import Perm
@@ -37,7 +37,6 @@ from trial.errors import ApplicationError, Conflict, NotAllowed
 from trial.guard import ensure_writable
 from trial.models import (
     Allocation,
-    Arm,
     ContactKind,
     CriterionKind,
     RandomisationMethod,
@@ -362,69 +361,100 @@ def participant_randomise(*, participant_id: int, by: Any, max_attempts: int = 5
 def _randomise_once(*, participant_id: int, by: Any) -> Allocation:
     # One request per participant at a time: a second waits here, then finds the allocation.
     participant = (
-        Participant.objects.select_for_update(of=("self",)).select_related("site__trial", "screening").get(pk=participant_id)
+        Participant.objects.select_for_update(of=("self",))
+        .select_related("site__trial", "screening")
+        .annotate(has_consent=Exists(Consent.objects.filter(participant=OuterRef("pk"))))
+        .get(pk=participant_id)
     )
     trial = participant.site.trial
-    ensure_writable(trial=trial)  # FOR SHARE on the trial: no structural change or lock slips in
+    ensure_writable(trial=trial)  # shared write guard: no structural change or lock slips in
     _require(by, Perm.RANDOMISE, trial, participant.site_id)
-    existing = Allocation.objects.select_related("participant").filter(participant=participant).first()
-    if existing is not None:
-        raise AlreadyRandomised(existing)
-    levels = dict(participant.strata.values_list("factor__code", "level__code"))
-    missing = randomisation_missing(participant=participant, trial=trial, levels=levels)
+    if participant.randomised_at is not None:  # written in the same transaction as the allocation
+        raise AlreadyRandomised(Allocation.objects.select_related("participant").get(participant=participant))
+    answers = stratification_answers(participant=participant, trial=trial)
+    levels = {code: level for code, (_, level) in answers.items() if level is not None}
+    missing = randomisation_missing(participant=participant, trial=trial, answers=answers)
     if missing:
         raise NotReady("Not ready to randomise: " + "; ".join(missing) + ".", errors={"participant": missing})
     key = stratum_key(levels)
     now = timezone.now()
-    if trial.randomisation_method == RandomisationMethod.MINIMISATION:
-        arm, slot, detail = _claim_by_minimisation(trial=trial, levels=levels)
-    else:
-        arm, slot, detail = _claim_next_slot(trial=trial, key=key)
     with audit_context(reason="Randomisation"):
-        allocation = Allocation.objects.create(
-            participant=participant,
-            arm=arm,
-            method=trial.randomisation_method,
-            stratum_key=key,
-            slot=slot,
-            detail=detail,
-            randomised_by=by,
-            randomised_at=now,
-        )
         participant.status = ParticipantStatus.RANDOMISED
         participant.randomised_at = now
         participant.save(update_fields=["status", "randomised_at"])
-    allocation.participant = participant
+        if trial.randomisation_method == RandomisationMethod.MINIMISATION:
+            arm_id, detail = _choose_by_minimisation(trial=trial, levels=levels)
+            allocation = Allocation.objects.create(
+                participant=participant,
+                arm_id=arm_id,
+                method=RandomisationMethod.MINIMISATION,
+                stratum_key=key,
+                detail=detail,
+                randomised_by=by,
+                randomised_at=now,
+            )
+        else:
+            allocation = _allocate_next_slot(trial=trial, key=key, participant=participant, by=by, at=now)
     return allocation
 
 
-def _claim_next_slot(*, trial: Trial, key: str) -> tuple[Arm, RandomisationSlot, dict[str, Any]]:
-    # Taking the cursor row's lock and moving it on is one statement; the lock is held until commit,
-    # so claims in a stratum queue here and take positions 1, 2, 3... with none skipped or reused.
-    with connection.cursor() as db:
-        db.execute(
-            f"UPDATE {StratumCursor._meta.db_table} SET next_position = next_position + 1 "  # noqa: S608 - table name from the model
-            "WHERE trial_id = %s AND stratum_key = %s RETURNING next_position - 1",
-            [trial.pk, key],
-        )
-        row = db.fetchone()
-    slot = (
-        RandomisationSlot.objects.select_related("arm").filter(trial=trial, stratum_key=key, position=row[0]).first()
-        if row
-        else None
+_CLAIM_AND_ALLOCATE = """
+WITH claimed AS (
+    UPDATE {cursor} SET next_position = next_position + 1
+    WHERE trial_id = %(trial)s AND stratum_key = %(key)s
+    RETURNING next_position - 1 AS position
+)
+INSERT INTO {allocation} (participant_id, arm_id, method, stratum_key, slot_id, detail, randomised_by_id, randomised_at)
+SELECT %(participant)s, slot.arm_id, %(method)s, %(key)s, slot.id, '{{}}'::jsonb, %(by)s, %(at)s
+FROM claimed
+JOIN {slot} AS slot ON slot.trial_id = %(trial)s AND slot.stratum_key = %(key)s AND slot.position = claimed.position
+RETURNING id, arm_id, slot_id
+"""
+
+
+def _allocate_next_slot(*, trial: Trial, key: str, participant: Participant, by: Any, at: dt.datetime) -> Allocation:
+    """Claim the stratum's next position and write the allocation in one statement.
+
+    The UPDATE takes the stratum's cursor row lock, held until commit: claims in a stratum queue
+    there and take positions 1, 2, 3... none skipped or reused. Being one statement, the claim
+    leaves only the commit inside that lock. No row comes back when the list is exhausted.
+    """
+    sql = _CLAIM_AND_ALLOCATE.format(
+        cursor=StratumCursor._meta.db_table, allocation=Allocation._meta.db_table, slot=RandomisationSlot._meta.db_table
     )
-    if slot is None:
+    params = {
+        "trial": trial.pk,
+        "key": key,
+        "participant": participant.pk,
+        "method": RandomisationMethod.BLOCKS,
+        "by": by.pk,
+        "at": at,
+    }
+    with connection.cursor() as db:
+        db.execute(sql, params)
+        row = db.fetchone()
+    if row is None:
         raise ListExhausted(
             "The randomisation list for this participant's stratum is exhausted (or was never generated). "
             "Nobody was allocated; the statistician has been alerted to extend the list."
         )
-    return slot.arm, slot, {}
+    return Allocation(
+        pk=row[0],
+        participant=participant,
+        arm_id=row[1],
+        method=RandomisationMethod.BLOCKS,
+        stratum_key=key,
+        slot_id=row[2],
+        detail={},
+        randomised_by=by,
+        randomised_at=at,
+    )
 
 
 MINIMISATION_CURSOR = "*minimisation*"
 
 
-def _claim_by_minimisation(*, trial: Trial, levels: Mapping[str, str]) -> tuple[Arm, None, dict[str, Any]]:
+def _choose_by_minimisation(*, trial: Trial, levels: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
     # One allocation at a time per trial: each depends on every earlier one.
     StratumCursor.objects.bulk_create([StratumCursor(trial=trial, stratum_key=MINIMISATION_CURSOR)], ignore_conflicts=True)
     StratumCursor.objects.select_for_update().get(trial=trial, stratum_key=MINIMISATION_CURSOR)
@@ -448,7 +478,7 @@ def _claim_by_minimisation(*, trial: Trial, levels: Mapping[str, str]) -> tuple[
     )
     arm = next(a for a in arms if a.code == result.arm)
     StratumCursor.objects.filter(trial=trial, stratum_key=MINIMISATION_CURSOR).update(next_position=F("next_position") + 1)
-    return arm, None, {"imbalance": result.imbalance, "minimising": result.minimising, "followed": result.followed_minimisation}
+    return arm.pk, {"imbalance": result.imbalance, "minimising": result.minimising, "followed": result.followed_minimisation}
 
 
 def _alert_list_exhausted(*, participant_id: int, message: str) -> None:

@@ -20,7 +20,7 @@ from django.utils import timezone
 from trial import access
 from trial.audit import audit_context
 from trial.errors import ApplicationError, ConfigurationFrozen
-from trial.guard import ensure_writable
+from trial.guard import ensure_writable, hold_exclusive
 from trial.models import (
     Arm,
     EligibilityCriterion,
@@ -50,10 +50,10 @@ from trial.selectors import trial_has_randomised
 def configuration_ensure_mutable(*, trial: Trial, what: str) -> None:
     """Arms, ratios and strata are fixed once anyone is randomised: changing them would break the allocation.
 
-    Takes the trial row FOR UPDATE: randomisation holds it FOR SHARE (``ensure_writable``), so a
+    Holds the write guard exclusively: randomisation holds it shared (``ensure_writable``), so a
     structural change and a first randomisation cannot both commit.
     """
-    Trial.objects.select_for_update().filter(pk=trial.pk).exists()
+    hold_exclusive(trial=trial)
     if trial_has_randomised(trial=trial):
         raise ConfigurationFrozen(
             f"{what} cannot change: participants have already been randomised in {trial.name}, "

@@ -7,12 +7,18 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import connection
 
-from participants.bench import allocation_integrity, participants_make_ready, randomise_concurrently, summary
+from participants.bench import (
+    allocation_integrity,
+    participants_make_ready,
+    randomise_concurrently,
+    randomise_in_processes,
+    summary,
+)
 
 
 class Command(BaseCommand):
     help = (
-        "Benchmark concurrent randomisation in a throwaway database: N clients (threads, one connection each) "
+        "Benchmark concurrent randomisation in a throwaway database: N clients (processes or threads, one connection each) "
         "randomise P participants across WalkBack's strata. Prints allocations/s, p50/p95 latency, duplicates, failures."
     )
 
@@ -20,6 +26,12 @@ class Command(BaseCommand):
         parser.add_argument("--clients", type=int, default=16)
         parser.add_argument("--participants", type=int, default=2000)
         parser.add_argument("--method", choices=["blocks", "minimisation"], default="blocks")
+        parser.add_argument(
+            "--mode",
+            choices=["processes", "threads"],
+            default="processes",
+            help="Clients as processes (like web workers; default) or as threads of one process.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         # A database of its own: the benchmark never writes into the trial's data.
@@ -45,9 +57,11 @@ class Command(BaseCommand):
         per_stratum = options["participants"] // 2 + 16
         services.randomisation_list_generate(trial=trial, seed="benchmark-seed-not-secret", per_stratum=per_stratum, by="bench")
         ids = participants_make_ready(trial=trial, count=options["participants"], by=user)
-        result = randomise_concurrently(participant_ids=ids, clients=options["clients"], by=user)
+        run = randomise_in_processes if options["mode"] == "processes" else randomise_concurrently
+        result = run(participant_ids=ids, clients=options["clients"], by=user)
         figures = summary(result, allocation_integrity(trial=trial))
         figures["method"] = options["method"]
+        figures["mode"] = options["mode"]
         width = max(len(k) for k in figures)
         for key, value in figures.items():
             self.stdout.write(f"{key:<{width}}  {value}")
