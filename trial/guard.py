@@ -24,7 +24,9 @@ _LOCK_SPACE = 0x5742  # "WB": the first key of this product's advisory locks
 def write_block_reason(*, trial: Trial) -> str | None:
     """Why writes are refused now, or None when they are allowed."""
     if trial.data_locked_at is not None:
-        return f"The {trial.name} database was locked on {trial.data_locked_at:%d %b %Y %H:%M} UTC; its data can no longer change."
+        return (
+            f"The {trial.name} database was locked on {trial.data_locked_at:%d %b %Y %H:%M} UTC; its data can no longer change."
+        )
     return None
 
 
