@@ -169,8 +169,11 @@ def consent_document_publish(*, trial: Trial, version: str, title: str, body: st
         raise ApplicationError("A version is required.", errors={"version": ["Required."]})
     if ConsentDocument.objects.filter(trial=trial, version=version).exists():
         raise Conflict(f"Version {version} is already published.", errors={"version": ["Already published."]})
-    with audit_context(reason=f"Consent document v{version} published"):
-        return ConsentDocument.objects.create(trial=trial, version=version, title=title, body=body)
+    try:
+        with audit_context(reason=f"Consent document v{version} published"), transaction.atomic():
+            return ConsentDocument.objects.create(trial=trial, version=version, title=title, body=body)
+    except IntegrityError as exc:  # published by someone else at the same moment
+        raise Conflict(f"Version {version} is already published.", errors={"version": ["Already published."]}) from exc
 
 
 # --- Enrolment ------------------------------------------------------------------------------

@@ -7,7 +7,12 @@ class TrialConfig(AppConfig):
     verbose_name = "Trial configuration"
 
     def ready(self) -> None:
+        from django.urls import register_converter
+
         from trial import audit
+        from trial.converters import IdConverter
+
+        register_converter(IdConverter, "id")  # before any URLconf that uses <id:...> is imported
 
         audit.connect_signals()
         post_migrate.connect(_sync_periodic_tasks, sender=self)

@@ -13,7 +13,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/password/", views.PasswordChangeView.as_view(), name="password_change"),
     path("accounts/password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
-    path("history/<str:app_label>/<str:model_name>/<int:pk>/", views.record_history, name="record-history"),
+    path("history/<str:app_label>/<str:model_name>/<id:pk>/", views.record_history, name="record-history"),
     path("audit/", views.audit_log, name="audit-log"),
     path("", include("participants.urls")),
     path("admin/", admin.site.urls),

@@ -102,3 +102,12 @@ def test_schema_and_docs_are_served_without_a_cdn(client, walkback: Trial) -> No
     docs = client.get("/api/docs/").content.decode()
     assert "/static/drf_spectacular_sidecar/" in docs
     assert "cdn." not in docs and "unpkg" not in docs
+
+
+def test_an_id_too_large_for_the_database_is_a_404_not_a_500(client, make_staff) -> None:
+    client.force_login(make_staff("coordinator", sites=["SYD"]))
+    huge = "9" * 25
+    assert client.get(f"/api/v1/participants/{huge}/").status_code == 404
+    assert client.get(f"/participants/{huge}/").status_code == 404
+    assert client.get(f"/history/trial/arm/{huge}/").status_code == 404
+    assert client.get("/participants/999999999999999999/").status_code == 404
