@@ -35,6 +35,7 @@ def _trial(request: Request) -> Trial:
 
 
 def _participant(request: Request, pk: int) -> Participant:
+    """The participant if the caller may see them (404 otherwise). Shared by the follow-up API."""
     participant = selectors.participant_get(user=request.user, trial=_trial(request), pk=pk)
     if participant is None:
         raise NotFound("No such participant, or not one you can see.")

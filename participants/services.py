@@ -385,6 +385,10 @@ def _randomise_once(*, participant_id: int, by: Any) -> Allocation:
         participant.status = ParticipantStatus.RANDOMISED
         participant.randomised_at = now
         participant.save(update_fields=["status", "randomised_at"])
+        # The schedule does not depend on the arm, so it is written before the stratum is claimed.
+        from followup.services import schedule_create
+
+        schedule_create(participant=participant, now=now)
         if trial.randomisation_method == RandomisationMethod.MINIMISATION:
             arm_id, detail = _choose_by_minimisation(trial=trial, levels=levels)
             allocation = Allocation.objects.create(
@@ -533,6 +537,9 @@ def participant_withdraw(
         participant.withdrawal_scope = scope
         if scope in (WithdrawalScope.FOLLOWUP, WithdrawalScope.CONSENT):
             participant.status = ParticipantStatus.WITHDRAWN
+            from followup.services import schedule_cancel
+
+            schedule_cancel(participant=participant, reason=f"Withdrawn from follow-up on {withdrawn_on:%d %b %Y}")
         participant.save(update_fields=["withdrawal_scope", "status"])
     return withdrawal
 

@@ -17,6 +17,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from followup.services import schedule_for
 from participants import selectors, services
 from participants.forms import (
     DeclineForm,
@@ -239,6 +240,7 @@ def _participant_page(
         "participants/participant_detail.html",
         {
             "participant": participant,
+            "occurrences": list(schedule_for(participant=participant)),
             "strata": participant.strata.all(),
             "consents": consents,
             "current_document": current,

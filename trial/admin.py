@@ -86,6 +86,18 @@ class TrialAdmin(ConfigurationAdmin):
     readonly_fields = ["data_locked_at", "created_at", "updated_at"]
     structural_fields = frozenset({"randomisation_method"})
 
+    def save_model(self, request: HttpRequest, obj: Model, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if {"followup_end", "max_followup_months"} & set(form.changed_data):
+            from followup.services import schedule_replan
+
+            result = schedule_replan(trial=obj, reason="End of follow-up changed")  # type: ignore[arg-type]
+            self.message_user(
+                request,
+                f"Re-planned {result.participants} participants: {result.added} added, {result.moved} moved, "
+                f"{result.cancelled} cancelled.",
+            )
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 

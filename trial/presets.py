@@ -41,6 +41,15 @@ class SiteSpec:
 
 
 @dataclass(frozen=True)
+class ScheduleSpec:
+    instrument: str
+    kind: str  # "monthly" or "fixed"
+    months: tuple[int, ...] = ()
+    open_days_before: int = 0
+    close_days_after: int = 14
+
+
+@dataclass(frozen=True)
 class TrialPreset:
     code: str
     name: str
@@ -62,6 +71,7 @@ class TrialPreset:
     referral_factor: str = ""
     consent_version: str = "1.0"
     consent_title: str = "Participant information and consent form"
+    schedule: tuple[ScheduleSpec, ...] = ()
     role_overrides: dict[str, dict[str, bool]] = field(default_factory=dict)
 
 
@@ -131,6 +141,12 @@ WALKBACK = TrialPreset(
     randomisation_method="blocks",
     block_sizes=(4, 6, 8),
     referral_factor="referral",
+    schedule=(
+        # Monthly recurrence questionnaire: open 3 days before it is due, for two weeks after.
+        ScheduleSpec("monthly", "monthly", open_days_before=3, close_days_after=14),
+        # Disability, quality of life, costs and activity at 3, 6, 9 and 12 months.
+        ScheduleSpec("timepoint", "fixed", months=(3, 6, 9, 12), open_days_before=7, close_days_after=28),
+    ),
 )
 
 PRESETS: dict[str, TrialPreset] = {WALKBACK.code: WALKBACK}

@@ -19,4 +19,5 @@ class PeriodicSpec:
 
 PERIODIC_TASKS: tuple[PeriodicSpec, ...] = (
     PeriodicSpec(name="Heartbeat (worker and beat alive)", task="trial.heartbeat", every_seconds=60),
+    PeriodicSpec(name="Open and close questionnaire windows", task="followup.advance_occurrences", every_seconds=300),
 )

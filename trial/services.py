@@ -137,6 +137,20 @@ def trial_apply_preset(*, preset: TrialPreset, today: dt.date | None = None) -> 
             from participants.models import ConsentDocument
 
             ConsentDocument.objects.create(trial=trial, version=preset.consent_version, title=preset.consent_title)
+        if preset.schedule:
+            from followup.models import ScheduleRule
+
+            for rule_spec in preset.schedule:
+                ScheduleRule.objects.get_or_create(
+                    trial=trial,
+                    instrument=rule_spec.instrument,
+                    defaults={
+                        "kind": rule_spec.kind,
+                        "months": list(rule_spec.months),
+                        "open_days_before": rule_spec.open_days_before,
+                        "close_days_after": rule_spec.close_days_after,
+                    },
+                )
         for code, defaults in access.DEFAULT_ROLE_SETTINGS.items():
             settings = {**defaults, **preset.role_overrides.get(code, {})}
             Role.objects.get_or_create(trial=trial, code=code, defaults=settings)

@@ -7,7 +7,7 @@ from trial.celery import app
 from trial.models import Heartbeat
 
 # Task names are a contract with queued messages and beat rows: renaming one strands its work.
-STABLE_TASK_NAMES = {"trial.heartbeat"}
+STABLE_TASK_NAMES = {"trial.heartbeat", "trial.send_notification", "followup.advance_occurrences"}
 
 
 def test_task_names_never_change() -> None:
@@ -44,3 +44,11 @@ def test_an_admin_disabling_a_periodic_task_is_respected_by_sync(db) -> None:
     PeriodicTask.objects.filter(task="trial.heartbeat").update(enabled=False)
     services.periodic_tasks_sync()
     assert PeriodicTask.objects.get(task="trial.heartbeat").enabled is False
+
+
+def test_the_window_sweep_task_is_safe_to_run_twice(db) -> None:
+    from followup.tasks import advance_occurrences
+
+    advance_occurrences.apply()
+    advance_occurrences.apply()
+    assert app.tasks["followup.advance_occurrences"].time_limit == 120

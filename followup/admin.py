@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import Model
+from django.http import HttpRequest
+
+from followup import services
+from followup.models import ScheduleRule
+from trial.admin import ConfigurationAdmin
+from trial.services import configuration_record_save
+
+
+@admin.register(ScheduleRule)
+class ScheduleRuleAdmin(ConfigurationAdmin):
+    """Changing a rule re-plans every participant's questionnaires that are not yet open."""
+
+    list_display = ["instrument", "kind", "months", "open_days_before", "close_days_after"]
+
+    def save_model(self, request: HttpRequest, obj: Model, form: Any, change: bool) -> None:
+        configuration_record_save(obj=obj, changed_fields=form.changed_data, structural=False, reason="Schedule rule edited")
+        result = services.schedule_replan(trial=obj.trial, reason=f"Schedule rule {obj} changed")  # type: ignore[attr-defined]
+        self.message_user(
+            request,
+            f"Re-planned {result.participants} participants: {result.added} added, {result.moved} moved, {result.cancelled} cancelled.",
+            level=messages.INFO,
+        )
