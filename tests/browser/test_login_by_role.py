@@ -56,6 +56,8 @@ def test_a_coordinator_on_a_phone_reads_the_dashboard_and_logs_out(phone: Any, l
     _login(phone, live_server.url, "coordinator")
     assert phone.is_visible("[data-testid=sites-table]")
     phone.click(".navbar-toggler")
-    phone.click("text=Log out")
+    phone.wait_for_selector("#mainnav.show")  # the menu has finished opening
+    with phone.expect_navigation():
+        phone.click("#mainnav button:has-text('Log out')")
     phone.wait_for_selector("input[name=username]")
     assert "/accounts/login/" in phone.url
