@@ -1,0 +1,490 @@
+"""The questionnaire engine. Instruments are data: a JSON-serialisable dict (see ``instrument_library``).
+
+Pure Python, no database. ``validate_definition`` is for when a definition is written or loaded;
+the other functions trust the definition they are given.
+
+Every function converts answers before reading them, so it takes either raw form values
+(``"no"``, ``"7"``) or what ``clean_answers`` returned; an answer that cannot be converted counts as
+unanswered. Skip logic is evaluated in item order: an item is shown only if the item its condition
+names is itself shown and answered with a matching value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any, Final
+
+ITEM_TYPES: Final = ("yes_no", "integer", "number", "date", "choice", "multi_choice", "text")
+SCORE_METHODS: Final = ("count_true", "concat", "value", "sum")
+
+# Codes become column names in exported datasets.
+CODE_PATTERN: Final = re.compile(r"[a-z][a-z0-9_]{0,62}")
+
+_DEFINITION_KEYS: Final = frozenset({"code", "version", "title", "intro", "items", "scores"})
+_ITEM_KEYS: Final = frozenset({"code", "text", "type", "required", "show_if", "help"})
+_TYPE_KEYS: Final[dict[str, frozenset[str]]] = {
+    "yes_no": frozenset(),
+    "integer": frozenset({"min", "max"}),
+    "number": frozenset({"min", "max"}),
+    "date": frozenset(),
+    "choice": frozenset({"choices"}),
+    "multi_choice": frozenset({"choices"}),
+    "text": frozenset({"max_length"}),
+}
+_SCORE_KEYS: Final = frozenset({"code", "method", "items", "label"})
+_SCORE_ITEM_TYPES: Final[dict[str, frozenset[str]]] = {
+    "count_true": frozenset({"yes_no"}),
+    "sum": frozenset({"integer", "number"}),
+    "concat": frozenset({"choice", "integer"}),
+    "value": frozenset(ITEM_TYPES),
+}
+
+Definition = Mapping[str, Any]
+Item = Mapping[str, Any]
+
+
+class DefinitionError(ValueError):
+    pass
+
+
+class _Invalid(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class _Unanswered:
+    def __repr__(self) -> str:
+        return "UNANSWERED"
+
+
+_UNANSWERED: Final = _Unanswered()
+
+
+# --- converting one answer -------------------------------------------------------------------
+
+_TRUE_WORDS: Final = frozenset({"yes", "y", "true", "t", "1", "on"})
+_FALSE_WORDS: Final = frozenset({"no", "n", "false", "f", "0", "off"})
+_INTEGER_TEXT: Final = re.compile(r"[+-]?[0-9]+")
+_NUMBER_TEXT: Final = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+_DATE_TEXT: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _is_blank(raw: Any) -> bool:
+    if raw is None:
+        return True
+    if isinstance(raw, str):
+        return not raw.strip()
+    if isinstance(raw, list | tuple):
+        return all(_is_blank(part) for part in raw)
+    return False
+
+
+def _show_number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _range_phrase(item: Item) -> str:
+    low, high = item.get("min"), item.get("max")
+    if low is not None and high is not None:
+        return f" from {_show_number(low)} to {_show_number(high)}"
+    if low is not None:
+        return f" of {_show_number(low)} or more"
+    if high is not None:
+        return f" of {_show_number(high)} or less"
+    return ""
+
+
+def _check_range(item: Item, value: float) -> None:
+    low, high = item.get("min"), item.get("max")
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise _Invalid(f"Please choose a number{_range_phrase(item)}.")
+
+
+def _to_yes_no(item: Item, raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, int) and raw in (0, 1):
+        return bool(raw)
+    if isinstance(raw, str):
+        word = raw.strip().lower()
+        if word in _TRUE_WORDS:
+            return True
+        if word in _FALSE_WORDS:
+            return False
+    raise _Invalid("Please answer yes or no.")
+
+
+def _to_integer(item: Item, raw: Any) -> int:
+    value: int | None = None
+    try:
+        if isinstance(raw, bool):
+            value = None
+        elif isinstance(raw, int):
+            value = raw
+        elif isinstance(raw, float | Decimal) and math.isfinite(raw) and raw == int(raw):
+            value = int(raw)
+        elif isinstance(raw, str) and _INTEGER_TEXT.fullmatch(raw.strip()):
+            value = int(raw.strip())
+    except ValueError:  # more digits than int() accepts
+        value = None
+    if value is None:
+        raise _Invalid(f"Please enter a whole number{_range_phrase(item)}.")
+    _check_range(item, value)
+    return value
+
+
+def _to_number(item: Item, raw: Any) -> float:
+    value: float | None = None
+    try:
+        if isinstance(raw, bool):
+            value = None
+        elif isinstance(raw, int | float | Decimal):
+            value = float(raw)
+        elif isinstance(raw, str) and _NUMBER_TEXT.fullmatch(raw.strip()):
+            value = float(raw.strip())
+    except (ValueError, OverflowError):
+        value = None
+    if value is None or not math.isfinite(value):
+        raise _Invalid(f"Please enter a number{_range_phrase(item)}.")
+    _check_range(item, value)
+    return value
+
+
+def _to_date(item: Item, raw: Any) -> str:
+    if isinstance(raw, dt.date) and not isinstance(raw, dt.datetime):
+        return raw.isoformat()
+    text = raw.strip() if isinstance(raw, str) else ""
+    if not _DATE_TEXT.fullmatch(text):
+        raise _Invalid("Please enter the date as year-month-day, for example 2026-03-01.")
+    try:
+        dt.date.fromisoformat(text)
+    except ValueError:
+        raise _Invalid(f"There is no date {text}. Please check the day and the month.") from None
+    return text
+
+
+def _match_choice(item: Item, raw: Any) -> Any:
+    """The choice value ``raw`` stands for: itself, or its text as a form sends it ("2" for 2)."""
+    choices = item["choices"]
+    for value, _label in choices:
+        if type(raw) is type(value) and raw == value:
+            return value
+    if isinstance(raw, str):
+        for value, _label in choices:
+            if str(value) == raw.strip():
+                return value
+    raise _Invalid("Please choose one of the options shown.")
+
+
+def _to_multi_choice(item: Item, raw: Any) -> list[Any]:
+    parts = list(raw) if isinstance(raw, list | tuple) else [raw]
+    try:
+        picked = [_match_choice(item, part) for part in parts if not _is_blank(part)]
+    except _Invalid:
+        raise _Invalid("Please choose only from the options shown.") from None
+    if len(set(picked)) != len(picked):
+        raise _Invalid("Please choose each option only once.")
+    return [value for value, _label in item["choices"] if value in picked]
+
+
+def _to_text(item: Item, raw: Any) -> str:
+    if not isinstance(raw, str):
+        raise _Invalid("Please type your answer as text.")
+    # PostgreSQL cannot store NUL in text or jsonb; a person cannot type it anyway.
+    text = raw.replace("\x00", "").replace("\r\n", "\n").strip()
+    limit = item.get("max_length")
+    if limit is not None and len(text) > limit:
+        raise _Invalid(f"Please shorten your answer to {limit} characters or fewer (it has {len(text)}).")
+    return text
+
+
+_CONVERTERS: Final[dict[str, Callable[[Item, Any], Any]]] = {
+    "yes_no": _to_yes_no,
+    "integer": _to_integer,
+    "number": _to_number,
+    "date": _to_date,
+    "choice": _match_choice,
+    "multi_choice": _to_multi_choice,
+    "text": _to_text,
+}
+
+
+def _convert(item: Item, raw: Any) -> Any:
+    """The typed answer, or _UNANSWERED if blank; raises _Invalid with a message for the participant."""
+    if _is_blank(raw):
+        return _UNANSWERED
+    value = _CONVERTERS[item["type"]](item, raw)
+    return _UNANSWERED if value in ("", []) else value
+
+
+# --- skip logic ------------------------------------------------------------------------------
+
+
+def _same(answer: Any, wanted: Any) -> bool:
+    return isinstance(answer, bool) == isinstance(wanted, bool) and answer == wanted
+
+
+def _condition_met(condition: Mapping[str, Any], answer: Any) -> bool:
+    """A multi_choice answer meets the condition when any option chosen matches."""
+    if answer is _UNANSWERED:
+        return False
+    wanted = [condition["equals"]] if "equals" in condition else list(condition["in"])
+    chosen = answer if isinstance(answer, list) else [answer]
+    return any(_same(one, value) for one in chosen for value in wanted)
+
+
+def _walk(definition: Definition, answers: Mapping[str, Any]) -> list[tuple[Item, Any, str | None]]:
+    """The shown items in order, each with its typed answer (or _UNANSWERED) and its error message."""
+    typed: dict[str, Any] = {}
+    shown: list[tuple[Item, Any, str | None]] = []
+    for item in definition["items"]:
+        condition = item.get("show_if")
+        if condition is not None and not _condition_met(condition, typed.get(condition["item"], _UNANSWERED)):
+            continue
+        error: str | None = None
+        try:
+            value = _convert(item, answers.get(item["code"]))
+        except _Invalid as invalid:
+            value, error = _UNANSWERED, invalid.message
+        typed[item["code"]] = value
+        shown.append((item, value, error))
+    return shown
+
+
+# --- public functions ------------------------------------------------------------------------
+
+
+def visible_items(*, definition: Definition, answers: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [dict(item) for item, _value, _error in _walk(definition, answers)]
+
+
+def clean_answers(*, definition: Definition, raw: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """Typed answers to the shown items, and one message per item that needs fixing.
+
+    Answers to hidden items and keys that are not items are dropped; a blank optional item is
+    left out. Dates come back as ISO strings and multi_choice values in the definition's order,
+    so the clean answers are JSON-serialisable and cleaning them again changes nothing.
+    """
+    clean: dict[str, Any] = {}
+    errors: dict[str, list[str]] = {}
+    for item, value, error in _walk(definition, raw):
+        code = item["code"]
+        if error is not None:
+            errors[code] = [error]
+        elif value is not _UNANSWERED:
+            clean[code] = value
+        elif item.get("required", False):
+            message = "Please choose at least one option." if item["type"] == "multi_choice" else "Please answer this question."
+            errors[code] = [message]
+    return clean, errors
+
+
+def score(*, definition: Definition, answers: Mapping[str, Any]) -> dict[str, Any]:
+    """Every score in the definition; None for a score with any of its items unanswered or hidden."""
+    typed = {item["code"]: value for item, value, _error in _walk(definition, answers)}
+    results: dict[str, Any] = {}
+    for spec in definition.get("scores", ()):
+        values = [typed.get(code, _UNANSWERED) for code in spec["items"]]
+        result: Any = None
+        if all(value is not _UNANSWERED for value in values):
+            match spec["method"]:
+                case "count_true":
+                    result = sum(1 for value in values if value is True)
+                case "sum":
+                    result = sum(values)
+                case "concat":
+                    result = "".join(str(value) for value in values)
+                case "value":
+                    result = values[0]
+        results[spec["code"]] = result
+    return results
+
+
+def progress(*, definition: Definition, answers: Mapping[str, Any]) -> tuple[int, int]:
+    """(answered, shown): an invalid answer is not counted as answered."""
+    shown = _walk(definition, answers)
+    return sum(1 for _item, value, _error in shown if value is not _UNANSWERED), len(shown)
+
+
+# --- checking a definition -------------------------------------------------------------------
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _nonempty_str(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+def _check_code(where: str, code: Any) -> None:
+    if not isinstance(code, str) or not CODE_PATTERN.fullmatch(code):
+        raise DefinitionError(
+            f"{where}: code {code!r} must be lower-case letters, digits and underscores, starting with a letter (at most 63)."
+        )
+
+
+def _check_keys(where: str, found: Mapping[str, Any], allowed: frozenset[str]) -> None:
+    unknown = sorted(set(found) - allowed)
+    if unknown:
+        raise DefinitionError(f"{where}: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))}).")
+
+
+def _check_choices(where: str, choices: Any) -> None:
+    if not isinstance(choices, list | tuple) or not choices:
+        raise DefinitionError(f"{where}: a choice item needs a non-empty list of [value, label] choices.")
+    values = []
+    for choice in choices:
+        if not isinstance(choice, list | tuple) or len(choice) != 2:
+            raise DefinitionError(f"{where}: choice {choice!r} is not a [value, label] pair.")
+        value, label = choice
+        if not (_is_int(value) or _nonempty_str(value)):
+            raise DefinitionError(f"{where}: choice value {value!r} must be an integer or a non-empty string.")
+        if not _nonempty_str(label):
+            raise DefinitionError(f"{where}: choice {value!r} needs a label.")
+        values.append(value)
+    if len({type(value) for value in values}) > 1:
+        raise DefinitionError(f"{where}: choice values must be all integers or all strings.")
+    if len(set(values)) != len(values):
+        raise DefinitionError(f"{where}: choice values must be unique.")
+
+
+def _check_bounds(where: str, item: Item) -> None:
+    for key in ("min", "max"):
+        bound = item.get(key)
+        if bound is None:
+            continue
+        fits = _is_int(bound) if item["type"] == "integer" else (_is_int(bound) or isinstance(bound, float))
+        if not fits or not math.isfinite(bound):
+            raise DefinitionError(f"{where}: {key} {bound!r} is not a {'whole ' if item['type'] == 'integer' else ''}number.")
+    low, high = item.get("min"), item.get("max")
+    if low is not None and high is not None and low > high:
+        raise DefinitionError(f"{where}: min {low} is greater than max {high}.")
+
+
+def _check_condition_value(where: str, target: Item, value: Any) -> None:
+    if target["type"] == "multi_choice":
+        possible = any(type(value) is type(choice) and value == choice for choice, _label in target["choices"])
+    else:
+        try:
+            possible = _same(_convert(target, value), value)
+        except _Invalid:
+            possible = False
+    if not possible:
+        raise DefinitionError(f"{where}: show_if value {value!r} is not a possible answer to {target['code']!r}.")
+
+
+def _check_show_if(where: str, condition: Any, earlier: Mapping[str, Item], all_codes: set[str]) -> None:
+    if not isinstance(condition, Mapping) or "item" not in condition:
+        raise DefinitionError(f'{where}: show_if must be {{"item": code, "equals": value}} or {{"item": code, "in": [values]}}.')
+    if set(condition) not in ({"item", "equals"}, {"item", "in"}):
+        raise DefinitionError(f'{where}: show_if needs "item" and exactly one of "equals" or "in", nothing else.')
+    target_code = condition["item"]
+    if not isinstance(target_code, str) or target_code not in earlier:
+        if isinstance(target_code, str) and target_code in all_codes:
+            raise DefinitionError(f"{where}: show_if refers to {target_code!r}, which is not an earlier item.")
+        raise DefinitionError(f"{where}: show_if refers to unknown item {target_code!r}.")
+    if "in" in condition:
+        wanted = condition["in"]
+        if not isinstance(wanted, list | tuple) or not wanted:
+            raise DefinitionError(f'{where}: show_if "in" must be a non-empty list.')
+    else:
+        wanted = [condition["equals"]]
+    for value in wanted:
+        _check_condition_value(where, earlier[target_code], value)
+
+
+def _check_item(where: str, item: Item, earlier: Mapping[str, Item], all_codes: set[str]) -> None:
+    item_type = item.get("type")
+    if item_type not in ITEM_TYPES:
+        raise DefinitionError(f"{where}: unknown type {item_type!r} (known: {', '.join(ITEM_TYPES)}).")
+    _check_keys(where, item, _ITEM_KEYS | _TYPE_KEYS[item_type])
+    if not _nonempty_str(item.get("text")):
+        raise DefinitionError(f"{where}: the question text is missing.")
+    if not isinstance(item.get("required", False), bool):
+        raise DefinitionError(f"{where}: required must be true or false.")
+    if "help" in item and not isinstance(item["help"], str):
+        raise DefinitionError(f"{where}: help must be text.")
+    if item_type in ("choice", "multi_choice"):
+        _check_choices(where, item.get("choices"))
+    if item_type in ("integer", "number"):
+        _check_bounds(where, item)
+    if item_type == "text" and "max_length" in item:
+        limit = item["max_length"]
+        if not _is_int(limit) or limit < 1:
+            raise DefinitionError(f"{where}: max_length must be a whole number of at least 1.")
+    if "show_if" in item:
+        _check_show_if(where, item["show_if"], earlier, all_codes)
+
+
+def _check_score(where: str, spec: Mapping[str, Any], items: Mapping[str, Item]) -> None:
+    _check_keys(where, spec, _SCORE_KEYS)
+    method = spec.get("method")
+    if method not in SCORE_METHODS:
+        raise DefinitionError(f"{where}: unknown method {method!r} (known: {', '.join(SCORE_METHODS)}).")
+    codes = spec.get("items")
+    if not isinstance(codes, list | tuple) or not codes:
+        raise DefinitionError(f"{where}: items must be a non-empty list of item codes.")
+    if len(set(map(str, codes))) != len(codes):
+        raise DefinitionError(f"{where}: an item is listed twice.")
+    for code in codes:
+        if not isinstance(code, str) or code not in items:
+            raise DefinitionError(f"{where}: refers to unknown item {code!r}.")
+        if items[code]["type"] not in _SCORE_ITEM_TYPES[method]:
+            raise DefinitionError(
+                f"{where}: {method} cannot use {code!r}, a {items[code]['type']} item "
+                f"(it takes {', '.join(sorted(_SCORE_ITEM_TYPES[method]))})."
+            )
+    if method == "value" and len(codes) != 1:
+        raise DefinitionError(f"{where}: the value method takes exactly one item.")
+
+
+def validate_definition(*, definition: Definition) -> None:
+    """Raise DefinitionError naming the first problem found; return None for a usable definition."""
+    if not isinstance(definition, Mapping):
+        raise DefinitionError("A definition must be a dict.")
+    try:
+        json.dumps(definition, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise DefinitionError(f"The definition is not JSON-serialisable: {exc}.") from exc
+    _check_keys("Definition", definition, _DEFINITION_KEYS)
+    _check_code("Definition", definition.get("code"))
+    name = f"Instrument {definition['code']!r}"
+    for key in ("version", "title"):
+        if not _nonempty_str(definition.get(key)):
+            raise DefinitionError(f"{name}: {key} must be a non-empty string.")
+    if "intro" in definition and not isinstance(definition["intro"], str):
+        raise DefinitionError(f"{name}: intro must be text.")
+
+    items = definition.get("items")
+    if not isinstance(items, list | tuple) or not items:
+        raise DefinitionError(f"{name}: items must be a non-empty list.")
+    if not all(isinstance(item, Mapping) for item in items):
+        raise DefinitionError(f"{name}: every item must be a dict.")
+    all_codes = {item["code"] for item in items if isinstance(item.get("code"), str)}
+    earlier: dict[str, Item] = {}
+    for position, item in enumerate(items, start=1):
+        _check_code(f"{name}, item {position}", item.get("code"))
+        where = f"{name}, item {item['code']!r}"
+        if item["code"] in earlier:
+            raise DefinitionError(f"{where}: duplicate item code.")
+        _check_item(where, item, earlier, all_codes)
+        earlier[item["code"]] = item
+
+    scores = definition.get("scores", [])
+    if not isinstance(scores, list | tuple) or not all(isinstance(spec, Mapping) for spec in scores):
+        raise DefinitionError(f"{name}: scores must be a list of dicts.")
+    seen: set[str] = set()
+    for position, spec in enumerate(scores, start=1):
+        _check_code(f"{name}, score {position}", spec.get("code"))
+        where = f"{name}, score {spec['code']!r}"
+        if spec["code"] in seen:
+            raise DefinitionError(f"{where}: duplicate score code.")
+        seen.add(spec["code"])
+        _check_score(where, spec, earlier)
