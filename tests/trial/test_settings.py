@@ -59,3 +59,10 @@ def test_a_database_other_than_postgresql_is_refused(tmp_path: Path) -> None:
     result = _manage("check", env=env)
     assert result.returncode != 0
     assert "must point at PostgreSQL" in result.stderr
+
+
+def test_models_and_migrations_agree(db) -> None:
+    from django.core.management import call_command
+
+    # Exits non-zero (SystemExit) when a model change has no migration, including in other apps.
+    call_command("makemigrations", "--check", "--dry-run", verbosity=0)
