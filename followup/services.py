@@ -7,7 +7,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from followup.models import Occurrence, OccurrenceStatus, RuleKind, ScheduleRule
@@ -53,26 +53,24 @@ def _status_at(planned: Planned, now: dt.datetime) -> str:
 
 
 def schedule_create(*, participant: Participant, now: dt.datetime | None = None) -> int:
-    """Plan a newly randomised participant's questionnaires (in the randomisation's transaction).
+    """Plan a newly randomised participant's questionnaires (in the randomisation's transaction,
+    which holds the participant's row lock). Safe to call again: a planned participant is left as is.
 
-    Safe to call again: occurrences that exist already are left as they are.
+    The rows go in with COPY: a schedule is some 40 rows, written with every randomisation, and
+    COPY costs a fraction of a multi-row INSERT. Row triggers (the audit trail) fire as for INSERT.
     """
     now = now or timezone.now()
+    if Occurrence.objects.filter(participant=participant).exists():
+        return 0
     trial = participant.site.trial
     planned = _planned_for(participant=participant, trial=trial, rules=schedule_rules(trial=trial))
-    rows = [
-        Occurrence(
-            participant=participant,
-            instrument=p.instrument,
-            month=p.month,
-            due_date=p.due_date,
-            opens_at=p.opens_at,
-            closes_at=p.closes_at,
-            status=_status_at(p, now),
-        )
-        for p in planned
-    ]
-    return len(Occurrence.objects.bulk_create(rows, ignore_conflicts=True))
+    columns = ("participant_id", "instrument", "month", "due_date", "opens_at", "closes_at", "status", "cancelled_reason")
+    with connection.cursor() as cursor, cursor.cursor.copy(
+        f"COPY {Occurrence._meta.db_table} ({', '.join(columns)}) FROM STDIN"
+    ) as copy:
+        for p in planned:
+            copy.write_row((participant.pk, p.instrument, p.month, p.due_date, p.opens_at, p.closes_at, _status_at(p, now), ""))
+    return len(planned)
 
 
 @dataclass(frozen=True)
