@@ -65,9 +65,10 @@ def schedule_create(*, participant: Participant, now: dt.datetime | None = None)
     trial = participant.site.trial
     planned = _planned_for(participant=participant, trial=trial, rules=schedule_rules(trial=trial))
     columns = ("participant_id", "instrument", "month", "due_date", "opens_at", "closes_at", "status", "cancelled_reason")
-    with connection.cursor() as cursor, cursor.cursor.copy(
-        f"COPY {Occurrence._meta.db_table} ({', '.join(columns)}) FROM STDIN"
-    ) as copy:
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f"COPY {Occurrence._meta.db_table} ({', '.join(columns)}) FROM STDIN") as copy,
+    ):
         for p in planned:
             copy.write_row((participant.pk, p.instrument, p.month, p.due_date, p.opens_at, p.closes_at, _status_at(p, now), ""))
     return len(planned)
