@@ -4,4 +4,6 @@ from followup import api
 
 urlpatterns = [
     path("participants/<id:pk>/schedule/", api.ParticipantSchedule.as_view(), name="api-participant-schedule"),
+    path("participants/<id:pk>/access-link/", api.ParticipantAccessLink.as_view(), name="api-participant-access-link"),
+    path("participants/<id:pk>/responses/", api.ParticipantResponses.as_view(), name="api-participant-responses"),
 ]

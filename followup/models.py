@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pghistory
+import pgtrigger
+from django.conf import settings
 from django.db import models
 
 from participants.models import Participant
@@ -81,3 +83,75 @@ class Occurrence(models.Model):
 
     def site_for_access(self) -> int:
         return self.participant.site_id
+
+
+class InstrumentVersion(models.Model):
+    """A published questionnaire definition (``followup.instruments`` format). Never changed:
+    a new version applies to occurrences opened after it is published."""
+
+    trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="instrument_versions")
+    code = models.CharField(max_length=40)
+    version = models.CharField(max_length=20)
+    title = models.CharField(max_length=200)
+    definition = models.JSONField()
+    published_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["code", "-published_at"]
+        constraints = [models.UniqueConstraint(fields=["trial", "code", "version"], name="instrument_version_unique")]
+        triggers = [pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete)]
+
+    def __str__(self) -> str:
+        return f"{self.title} v{self.version}"
+
+
+class ResponseSource(models.TextChoices):
+    PARTICIPANT = "participant", "Participant (personal link)"
+    STAFF = "staff", "Staff, on the participant's behalf"
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class QuestionnaireResponse(models.Model):
+    """The answers to one occurrence, with the scores the system computed from them."""
+
+    occurrence = models.OneToOneField(Occurrence, on_delete=models.PROTECT, related_name="response")
+    instrument_version = models.ForeignKey(InstrumentVersion, on_delete=models.PROTECT, related_name="+")
+    answers = models.JSONField()
+    scores = models.JSONField(default=dict)
+    source = models.CharField(max_length=12, choices=ResponseSource.choices)
+    entered_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    submitted_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(source=ResponseSource.PARTICIPANT) | models.Q(entered_by__isnull=False),
+                name="response_staff_entry_names_the_staff",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Response to {self.occurrence}"
+
+    def site_for_access(self) -> int:
+        return self.occurrence.participant.site_id
+
+
+class AccessLink(models.Model):
+    """A participant's personal link. Only the SHA-256 of its token is stored; issuing a new one revokes the old."""
+
+    participant = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="access_links")
+    token_sha256 = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["participant"], condition=models.Q(revoked_at__isnull=True), name="one_live_link_per_participant"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Link for participant {self.participant_id}"

@@ -4,16 +4,29 @@ cancelled on withdrawal from follow-up, opened and closed by a periodic sweep.""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
 
-from followup.models import Occurrence, OccurrenceStatus, RuleKind, ScheduleRule
+from followup.instruments import DefinitionError, clean_answers, score, validate_definition
+from followup.models import (
+    AccessLink,
+    InstrumentVersion,
+    Occurrence,
+    OccurrenceStatus,
+    QuestionnaireResponse,
+    ResponseSource,
+    RuleKind,
+    ScheduleRule,
+)
 from followup.scheduling import Planned, RuleSpec, plan
 from participants.models import ContactDetails, Participant, ParticipantStatus
 from trial.audit import audit_context
+from trial.errors import ApplicationError, Conflict, NotFound
 from trial.guard import ensure_writable
 from trial.models import Trial
 
@@ -165,3 +178,136 @@ def occurrences_advance(*, now: dt.datetime | None = None) -> tuple[int, int]:
 
 def schedule_for(*, participant: Participant) -> Any:
     return Occurrence.objects.filter(participant=participant).order_by("due_date", "instrument")
+
+
+# --- Instruments ----------------------------------------------------------------------------
+
+
+def instrument_publish(*, trial: Trial, definition: dict[str, Any]) -> InstrumentVersion:
+    """Publish a questionnaire version. Publishing the same version again with the same definition
+    does nothing; with a different one it is refused (published versions never change)."""
+    try:
+        validate_definition(definition=definition)
+    except DefinitionError as exc:
+        raise ApplicationError(f"The questionnaire definition is not valid: {exc}") from exc
+    existing = InstrumentVersion.objects.filter(trial=trial, code=definition["code"], version=definition["version"]).first()
+    if existing is not None:
+        if existing.definition != definition:
+            raise Conflict(
+                f"{definition['code']} v{definition['version']} is already published with other content; publish a new version."
+            )
+        return existing
+    return InstrumentVersion.objects.create(
+        trial=trial, code=definition["code"], version=definition["version"], title=definition["title"], definition=definition
+    )
+
+
+def instrument_for(*, occurrence: Occurrence) -> InstrumentVersion:
+    """The version current when the occurrence opened (or the first one, if it opened before any)."""
+    versions = InstrumentVersion.objects.filter(trial_id=occurrence.participant.site.trial_id, code=occurrence.instrument)
+    version = versions.filter(published_at__lte=occurrence.opens_at).order_by("-published_at").first()
+    version = version or versions.order_by("published_at").first()
+    if version is None:
+        raise NotFound(f"No questionnaire '{occurrence.instrument}' is published.")
+    return version
+
+
+# --- Personal links -------------------------------------------------------------------------
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@transaction.atomic
+def access_link_issue(*, participant: Participant, by: Any = None) -> str:
+    """A new personal link token (256 bits); the participant's previous link stops working."""
+    trial = participant.site.trial
+    ensure_writable(trial=trial)
+    if participant.withdrawal_scope in ("followup", "consent"):
+        raise Conflict(f"{participant.study_id} has withdrawn from follow-up: no questionnaire link is issued.")
+    Participant.objects.select_for_update(of=("self",)).filter(pk=participant.pk).first()
+    now = timezone.now()
+    AccessLink.objects.filter(participant=participant, revoked_at__isnull=True).update(revoked_at=now)
+    token = secrets.token_urlsafe(32)
+    AccessLink.objects.create(participant=participant, token_sha256=_token_hash(token), created_by=by)
+    return token
+
+
+def access_link_participant(*, token: str) -> Participant | None:
+    """The participant a live link belongs to, or None (unknown, revoked, or malformed token)."""
+    if not token or len(token) > 100:
+        return None
+    link = (
+        AccessLink.objects.select_related("participant__site__trial")
+        .filter(token_sha256=_token_hash(token), revoked_at__isnull=True)
+        .first()
+    )
+    return link.participant if link else None
+
+
+def open_occurrences(*, participant: Participant, now: dt.datetime | None = None) -> Any:
+    now = now or timezone.now()
+    return Occurrence.objects.filter(participant=participant, status__in=ACTIVE, opens_at__lte=now, closes_at__gt=now).order_by(
+        "due_date", "instrument"
+    )
+
+
+# --- Responses ------------------------------------------------------------------------------
+
+
+class QuestionnaireClosed(ApplicationError):
+    status = 410
+
+
+@dataclass(frozen=True)
+class Submitted:
+    response: QuestionnaireResponse
+    created: bool
+
+
+@transaction.atomic
+def response_submit(
+    *, occurrence: Occurrence, raw: dict[str, Any], source: str, by: Any = None, now: dt.datetime | None = None
+) -> Submitted:
+    """Record the answers and scores of one occurrence, once. A second submission returns the first.
+
+    Participants answer while the window is open; staff may enter answers on the participant's
+    behalf (phone follow-up) while it is open or after it was missed, recorded as such.
+    """
+    now = now or timezone.now()
+    occurrence = (
+        Occurrence.objects.select_for_update(of=("self",)).select_related("participant__site__trial").get(pk=occurrence.pk)
+    )
+    ensure_writable(trial=occurrence.participant.site.trial)
+    existing = QuestionnaireResponse.objects.filter(occurrence=occurrence).first()
+    if existing is not None:
+        return Submitted(existing, created=False)
+    allowed = {OccurrenceStatus.OPEN, OccurrenceStatus.SCHEDULED}
+    if source == ResponseSource.STAFF:
+        allowed.add(OccurrenceStatus.MISSED)
+    in_window = occurrence.opens_at <= now < occurrence.closes_at or source == ResponseSource.STAFF
+    if occurrence.status not in allowed or not in_window:
+        raise QuestionnaireClosed("This questionnaire is closed: it can no longer be answered here.")
+    version = instrument_for(occurrence=occurrence)
+    answers, errors = clean_answers(definition=version.definition, raw=raw)
+    if errors:
+        raise ApplicationError("Some answers need your attention.", errors=errors)
+    actor = (
+        {"actor": "participant", "participant": occurrence.participant.study_id} if source == ResponseSource.PARTICIPANT else {}
+    )
+    on_behalf = {"on_behalf_of": occurrence.participant.study_id} if source == ResponseSource.STAFF else {}
+    with audit_context(reason="Questionnaire answered", **actor, **on_behalf):
+        response = QuestionnaireResponse.objects.create(
+            occurrence=occurrence,
+            instrument_version=version,
+            answers=answers,
+            scores=score(definition=version.definition, answers=answers),
+            source=source,
+            entered_by=by if source == ResponseSource.STAFF else None,
+            submitted_at=now,
+        )
+        occurrence.status = OccurrenceStatus.COMPLETED
+        occurrence.completed_at = now
+        occurrence.save(update_fields=["status", "completed_at"])
+    return Submitted(response, created=True)

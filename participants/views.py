@@ -241,6 +241,7 @@ def _participant_page(
         {
             "participant": participant,
             "occurrences": list(schedule_for(participant=participant)),
+            "may_issue_link": Perm.ENTER_FOLLOWUP in acc.perms,
             "strata": participant.strata.all(),
             "consents": consents,
             "current_document": current,

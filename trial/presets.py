@@ -72,6 +72,7 @@ class TrialPreset:
     consent_version: str = "1.0"
     consent_title: str = "Participant information and consent form"
     schedule: tuple[ScheduleSpec, ...] = ()
+    instruments: tuple[str, ...] = ()  # codes from followup.instrument_library
     role_overrides: dict[str, dict[str, bool]] = field(default_factory=dict)
 
 
@@ -147,6 +148,7 @@ WALKBACK = TrialPreset(
         # Disability, quality of life, costs and activity at 3, 6, 9 and 12 months.
         ScheduleSpec("timepoint", "fixed", months=(3, 6, 9, 12), open_days_before=7, close_days_after=28),
     ),
+    instruments=("monthly", "timepoint"),
 )
 
 PRESETS: dict[str, TrialPreset] = {WALKBACK.code: WALKBACK}

@@ -137,6 +137,12 @@ def trial_apply_preset(*, preset: TrialPreset, today: dt.date | None = None) -> 
             from participants.models import ConsentDocument
 
             ConsentDocument.objects.create(trial=trial, version=preset.consent_version, title=preset.consent_title)
+        if preset.instruments:
+            from followup.instrument_library import LIBRARY
+            from followup.services import instrument_publish
+
+            for code in preset.instruments:
+                instrument_publish(trial=trial, definition=LIBRARY[code])
         if preset.schedule:
             from followup.models import ScheduleRule
 

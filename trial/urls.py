@@ -16,6 +16,7 @@ urlpatterns = [
     path("history/<str:app_label>/<str:model_name>/<id:pk>/", views.record_history, name="record-history"),
     path("audit/", views.audit_log, name="audit-log"),
     path("", include("participants.urls")),
+    path("", include("followup.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("trial.api.urls")),
     path("api/v1/", include("participants.api_urls")),

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from followup import views
+
+urlpatterns = [
+    path("p/<str:token>/", views.home, name="participant-home"),
+    path("p/<str:token>/q/<id:pk>/", views.questionnaire, name="questionnaire"),
+    path("p/<str:token>/q/<id:pk>/thanks/", views.thanks, name="questionnaire-thanks"),
+    path("participants/<id:pk>/access-link/", views.staff_issue_link, name="participant-issue-link"),
+]
