@@ -240,7 +240,7 @@ def _participant_page(
         "participants/participant_detail.html",
         {
             "participant": participant,
-            "occurrences": list(schedule_for(participant=participant)),
+            "occurrences": list(schedule_for(participant=participant).select_related("response")),
             "may_issue_link": Perm.ENTER_FOLLOWUP in acc.perms,
             "strata": participant.strata.all(),
             "consents": consents,

@@ -1,0 +1,69 @@
+"""A participant answers the monthly questionnaire on a phone from the link in their e-mail."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from django.core import mail
+from django.core.management import call_command
+
+from followup import services
+from followup.models import Occurrence, QuestionnaireResponse
+from participants.models import Participant
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def open_questionnaire(db: Any) -> tuple[Participant, Occurrence, str]:
+    call_command("demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    participant = Participant.objects.filter(status="randomised", site__code="SYD").order_by("pk").first()
+    occurrence = Occurrence.objects.filter(participant=participant, instrument="monthly").order_by("month").first()
+    # Open the first monthly window now (the demo participant was randomised today).
+    from django.utils import timezone
+
+    Occurrence.objects.filter(pk=occurrence.pk).update(
+        opens_at=timezone.now() - timezone.timedelta(days=1),
+        closes_at=timezone.now() + timezone.timedelta(days=13),
+        status="open",
+    )
+    token = services.access_link_issue(participant=participant)
+    mail.send_mail("Your monthly questionnaire", f"Please answer: http://testserver/p/{token}/", None, ["p@example.org"])
+    return participant, occurrence, token
+
+
+def test_participant_answers_on_a_phone_and_staff_see_the_answers(
+    phone: Any, page: Any, live_server: Any, open_questionnaire: tuple[Participant, Occurrence, str]
+) -> None:
+    participant, occurrence, _ = open_questionnaire
+    link = re.search(r"/p/[^/\s]+/", mail.outbox[-1].body).group(0)
+    phone.goto(f"{live_server.url}{link}")
+    phone.click("[data-testid=open-questionnaire]")
+    phone.wait_for_selector("#questionnaire")
+    assert not phone.is_visible("input[name=pain_avg]")  # follow-up questions appear only after "yes"
+    phone.click("label[for=lbp_24h-yes]")
+    phone.fill("input[name=lbp_start]", "2026-01-10")
+    phone.click("label[for=interference-3]")
+    phone.fill("input[name=pain_avg]", "5")
+    phone.fill("input[name=pain_worst]", "8")
+    phone.reload()  # answers survive a reload midway
+    phone.wait_for_selector("#questionnaire")
+    assert phone.input_value("input[name=pain_avg]") == "5"
+    phone.click("label[for=care_sought-no]")
+    phone.fill("input[name=work_days_missed]", "1")
+    phone.click("label[for=new_health_problem-no]")
+    phone.click("button[type=submit]")
+    phone.wait_for_selector("[data-testid=thanks]")
+
+    saved = QuestionnaireResponse.objects.get(occurrence=occurrence)
+    assert saved.answers["pain_avg"] == 5 and saved.answers["interference"] == 2
+
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("input[name=username]", "coordinator")
+    page.fill("input[name=password]", "coordinator-walkback-demo")
+    page.click("button[type=submit], input[type=submit]")
+    page.goto(f"{live_server.url}/participants/{participant.pk}/")
+    page.click(f"[data-testid=response-{occurrence.pk}] summary")
+    assert "pain_avg" in page.inner_text(f"[data-testid=response-{occurrence.pk}]")
