@@ -77,7 +77,10 @@ def questionnaire(request: HttpRequest, token: str, pk: int) -> HttpResponse:
         return render(request, "followup/closed.html", {"token": token}, status=410)
     if now < occurrence.opens_at:
         return render(request, "followup/not_yet.html", {"token": token, "occurrence": occurrence}, status=404)
-    version = services.instrument_for(occurrence=occurrence)
+    try:
+        version = services.instrument_for(occurrence=occurrence)
+    except ApplicationError as exc:  # no questionnaire published under this code: a setup problem
+        raise Http404(exc.message) from exc
     answers: dict[str, Any] = {}
     errors: dict[str, list[str]] = {}
     message = ""

@@ -94,6 +94,21 @@ class LoadResult:
         return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
+def _attempt(*, participant_id: int, by: Any, result: LoadResult, lock: threading.Lock) -> None:
+    """One randomisation request, its outcome counted in ``result``."""
+    started = time.perf_counter()
+    try:
+        services.participant_randomise(participant_id=participant_id, by=by)
+        with lock:
+            result.latencies.append(time.perf_counter() - started)
+    except services.AlreadyRandomised:
+        with lock:
+            result.already += 1
+    except Exception as exc:
+        with lock:
+            result.failures.append(f"{type(exc).__name__}: {exc}")
+
+
 def randomise_concurrently(*, participant_ids: list[int], clients: int, by: Any) -> LoadResult:
     """``clients`` threads, each with its own database connection, randomise every id once."""
     work: queue.Queue[int] = queue.Queue()
@@ -109,17 +124,7 @@ def randomise_concurrently(*, participant_ids: list[int], clients: int, by: Any)
                     pk = work.get_nowait()
                 except queue.Empty:
                     return
-                started = time.perf_counter()
-                try:
-                    services.participant_randomise(participant_id=pk, by=by)
-                    with lock:
-                        result.latencies.append(time.perf_counter() - started)
-                except services.AlreadyRandomised:
-                    with lock:
-                        result.already += 1
-                except Exception as exc:
-                    with lock:
-                        result.failures.append(f"{type(exc).__name__}: {exc}")
+                _attempt(participant_id=pk, by=by, result=result, lock=lock)
         finally:
             connection.close()
 
@@ -142,15 +147,7 @@ def hammer_one_participant(*, participant_id: int, clients: int, by: Any) -> Loa
     def client() -> None:
         try:
             barrier.wait()
-            services.participant_randomise(participant_id=participant_id, by=by)
-            with lock:
-                result.latencies.append(0.0)
-        except services.AlreadyRandomised:
-            with lock:
-                result.already += 1
-        except Exception as exc:
-            with lock:
-                result.failures.append(f"{type(exc).__name__}: {exc}")
+            _attempt(participant_id=participant_id, by=by, result=result, lock=lock)
         finally:
             connection.close()
 

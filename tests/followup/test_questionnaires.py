@@ -182,3 +182,12 @@ def test_a_coordinator_issues_a_link_from_the_participant_page(client: Client, r
     assert AccessLink.objects.filter(participant=randomised, revoked_at__isnull=True).count() == 1
     client.force_login(make_staff("data_manager"))
     assert client.post(f"/participants/{randomised.pk}/access-link/").status_code == 403
+
+
+@time_machine.travel(IN_FIRST_WINDOW, tick=False)
+def test_an_occurrence_with_no_published_questionnaire_is_a_clear_404(randomised, link: str, client: Client) -> None:
+    services.occurrences_advance()
+    first = _first(randomised)
+    Occurrence.objects.filter(pk=first.pk).update(instrument="unpublished")
+    response = client.get(f"/p/{link}/q/{first.pk}/")
+    assert response.status_code == 404
