@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
+from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from followup import services
-from followup.models import QuestionnaireResponse
-from participants.api import _participant
+from followup import selectors, services
+from followup.models import Message, QuestionnaireResponse
+from participants.api import _participant, _trial
 from trial.access import Perm
 from trial.api.permissions import requires
 
@@ -79,3 +83,42 @@ class ParticipantResponses(APIView):
             .order_by("occurrence__due_date", "occurrence__instrument")
         )
         return Response(ResponseOutput(rows, many=True).data)
+
+
+class MessageOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    participant = serializers.IntegerField(source="participant_id")
+    occurrence = serializers.IntegerField(source="occurrence_id", allow_null=True)
+    instrument = serializers.CharField(source="occurrence.instrument", allow_null=True, default=None)
+    step = serializers.CharField()
+    channel = serializers.CharField()
+    status = serializers.CharField()
+    planned_at = serializers.DateTimeField()
+    sent_at = serializers.DateTimeField(allow_null=True)
+    attempts = serializers.IntegerField()
+    template_version = serializers.IntegerField(source="template.version", allow_null=True, default=None)
+    subject = serializers.CharField()
+    cancelled_reason = serializers.CharField()
+    last_error = serializers.CharField()
+
+
+class MessageList(ListAPIView):
+    """Every message planned or sent to participants at your sites; ``?participant={id}`` for one."""
+
+    permission_classes = [requires(Perm.VIEW_PARTICIPANTS)]
+    serializer_class = MessageOutput
+
+    @extend_schema(parameters=[OpenApiParameter("participant", int, description="A participant's id.")])
+    def get(self, request: Request, *args: object, **kwargs: object) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self) -> Any:
+        if getattr(self, "swagger_fake_view", False):
+            return Message.objects.none()
+        raw = self.request.query_params.get("participant")
+        participant_id = None
+        if raw:
+            if not raw.isdigit() or len(raw) > 18:
+                raise ValidationError({"participant": ["A participant id is a whole number."]})
+            participant_id = int(raw)
+        return selectors.message_list(user=self.request.user, trial=_trial(self.request), participant_id=participant_id)

@@ -6,4 +6,5 @@ urlpatterns = [
     path("participants/<id:pk>/schedule/", api.ParticipantSchedule.as_view(), name="api-participant-schedule"),
     path("participants/<id:pk>/access-link/", api.ParticipantAccessLink.as_view(), name="api-participant-access-link"),
     path("participants/<id:pk>/responses/", api.ParticipantResponses.as_view(), name="api-participant-responses"),
+    path("messages/", api.MessageList.as_view(), name="api-messages"),
 ]

@@ -7,7 +7,7 @@ import pgtrigger
 from django.conf import settings
 from django.db import models
 
-from participants.models import Participant
+from participants.models import Channel, Participant
 from trial.models import Trial
 
 
@@ -28,6 +28,11 @@ class ScheduleRule(models.Model):
     )
     open_days_before = models.PositiveSmallIntegerField(default=0)
     close_days_after = models.PositiveSmallIntegerField(default=14)
+    reminder_days = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Days after the window opens to send reminders, e.g. [3, 7]. The invitation goes when it opens.",
+    )
 
     class Meta:
         ordering = ["instrument"]
@@ -48,7 +53,12 @@ class OccurrenceStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
-@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+@pghistory.track(
+    pghistory.InsertEvent(),
+    # Writing an occurrence's messages is bookkeeping, not a change to the clinical record.
+    pghistory.UpdateEvent(condition=pgtrigger.AnyChange(exclude=["messages_planned_at"])),
+    pghistory.DeleteEvent(),
+)
 class Occurrence(models.Model):
     """One questionnaire a participant is due to answer, with its window in their time zone."""
 
@@ -61,6 +71,9 @@ class Occurrence(models.Model):
     status = models.CharField(max_length=10, choices=OccurrenceStatus.choices, default=OccurrenceStatus.SCHEDULED)
     completed_at = models.DateTimeField(null=True, blank=True)
     cancelled_reason = models.CharField(max_length=200, blank=True)
+    messages_planned_at = models.DateTimeField(
+        null=True, blank=True, help_text="When its invitation and reminders were written as message rows."
+    )
 
     class Meta:
         ordering = ["due_date", "instrument"]
@@ -76,6 +89,11 @@ class Occurrence(models.Model):
         indexes = [
             models.Index(fields=["status", "opens_at"], name="occurrence_due_to_open"),
             models.Index(fields=["status", "closes_at"], name="occurrence_due_to_close"),
+            models.Index(
+                fields=["opens_at"],
+                condition=models.Q(status="open", messages_planned_at__isnull=True),
+                name="occurrence_messages_to_plan",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -142,6 +160,12 @@ class AccessLink(models.Model):
 
     participant = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="access_links")
     token_sha256 = models.CharField(max_length=64, unique=True)
+    nonce = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="Random value the token is derived from with the server's secret (HMAC), so messages can carry "
+        "the live link; the database alone cannot produce a token.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     revoked_at = models.DateTimeField(null=True, blank=True)
@@ -155,3 +179,158 @@ class AccessLink(models.Model):
 
     def __str__(self) -> str:
         return f"Link for participant {self.participant_id}"
+
+
+# --- Messages -------------------------------------------------------------------------------
+
+
+class MessagePolicy(models.Model):
+    """How and when a trial's participants are contacted about their questionnaires."""
+
+    class Channels(models.TextChoices):
+        PREFERRED = "preferred", "The participant's preferred channel"
+        ALL = "all", "Every channel the participant has"
+
+    trial = models.OneToOneField(Trial, on_delete=models.PROTECT, related_name="message_policy")
+    send_hour = models.PositiveSmallIntegerField(default=10, help_text="Local hour (0-23) at which messages go out.")
+    quiet_start = models.PositiveSmallIntegerField(default=21, help_text="Local hour from which nothing is sent.")
+    quiet_end = models.PositiveSmallIntegerField(default=8, help_text="Local hour from which sending resumes.")
+    channels = models.CharField(max_length=10, choices=Channels.choices, default=Channels.PREFERRED)
+    max_attempts = models.PositiveSmallIntegerField(default=5, help_text="Sending attempts before a message is failed.")
+    lost_to_followup_missed = models.PositiveSmallIntegerField(
+        default=3, help_text="Consecutive missed monthly questionnaires that flag a participant for review."
+    )
+    closing_soon_days = models.PositiveSmallIntegerField(default=3, help_text="The worklist lists windows closing within.")
+
+    class Meta:
+        verbose_name_plural = "message policies"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(send_hour__lte=23, quiet_start__lte=23, quiet_end__lte=23), name="message_policy_hours_valid"
+            ),
+            models.CheckConstraint(condition=models.Q(max_attempts__gte=1), name="message_policy_attempts_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Message policy of {self.trial}"
+
+
+class MessageTemplate(models.Model):
+    """The wording of one kind of message on one channel. Never changed: a new version is
+    published, and every message uses the version current when it is sent."""
+
+    trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="message_templates")
+    code = models.CharField(max_length=40, help_text="invitation, reminder, ...")
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    version = models.PositiveIntegerField()
+    subject = models.CharField(max_length=200, blank=True, help_text="E-mail only.")
+    body = models.TextField(
+        help_text="Django template text: {{ questionnaire }}, {{ due_date }}, {{ link }}, {{ opt_out_link }}."
+    )
+    published_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["code", "channel", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["trial", "code", "channel", "version"], name="message_template_version_unique"),
+        ]
+        triggers = [pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete)]
+
+    def __str__(self) -> str:
+        return f"{self.code} ({self.channel}) v{self.version}"
+
+
+class MessageStatus(models.TextChoices):
+    PLANNED = "planned", "Planned"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    CANCELLED = "cancelled", "Cancelled"
+    FAILED = "failed", "Failed"
+
+
+class Message(models.Model):
+    """One message the system will send, written before it is sent.
+
+    ``due_at`` is when the sweep next acts on it: the planned time, a retry after a failure, the
+    end of quiet hours, or (while ``sending``) the expiry of the claim of a sweep that died.
+    """
+
+    participant = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="messages")
+    occurrence = models.ForeignKey(Occurrence, null=True, blank=True, on_delete=models.PROTECT, related_name="messages")
+    step = models.CharField(max_length=20, help_text="invitation, reminder-1, reminder-2, ...")
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    planned_at = models.DateTimeField()
+    due_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=MessageStatus.choices, default=MessageStatus.PLANNED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    template = models.ForeignKey(MessageTemplate, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    subject = models.CharField(max_length=200, blank=True)
+    provider_id = models.CharField(max_length=100, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+    cancelled_reason = models.CharField(max_length=200, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["planned_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["occurrence", "step", "channel"],
+                condition=models.Q(occurrence__isnull=False),
+                name="message_once_per_occurrence_step_channel",
+            ),
+            models.CheckConstraint(condition=models.Q(status__in=MessageStatus.values), name="message_status_valid"),
+            models.CheckConstraint(condition=models.Q(channel__in=Channel.values), name="message_channel_valid"),
+            models.CheckConstraint(
+                condition=~models.Q(status=MessageStatus.SENT) | models.Q(sent_at__isnull=False), name="message_sent_has_time"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["due_at"], condition=models.Q(status__in=["planned", "sending"]), name="message_due"),
+            models.Index(fields=["participant", "planned_at"], name="message_by_participant"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.step} by {self.channel} to {self.participant_id}"
+
+    @property
+    def key(self) -> str:
+        """The idempotency key sent with it: a provider that honours it delivers a retry once."""
+        return f"walkback-msg-{self.pk}"
+
+    def site_for_access(self) -> int:
+        return self.participant.site_id
+
+
+class CallOutcome(models.TextChoices):
+    REACHED = "reached", "Reached: will complete it"
+    COMPLETED_BY_PHONE = "completed", "Reached: answered by phone"
+    NO_ANSWER = "no_answer", "No answer"
+    MESSAGE_LEFT = "message_left", "Left a message"
+    WRONG_NUMBER = "wrong_number", "Wrong number"
+    DECLINED = "declined", "Declined to answer"
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent())
+class CallLog(models.Model):
+    """A follow-up call by staff: who was called, about what, and what came of it."""
+
+    participant = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="calls")
+    occurrence = models.ForeignKey(Occurrence, null=True, blank=True, on_delete=models.PROTECT, related_name="calls")
+    outcome = models.CharField(max_length=20, choices=CallOutcome.choices)
+    note = models.CharField(max_length=500, blank=True)
+    called_at = models.DateTimeField()
+    called_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["-called_at"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(outcome__in=CallOutcome.values), name="call_outcome_valid"),
+        ]
+        indexes = [models.Index(fields=["participant", "-called_at"], name="call_by_participant")]
+
+    def __str__(self) -> str:
+        return f"Call to {self.participant_id}: {self.get_outcome_display()}"
+
+    def site_for_access(self) -> int:
+        return self.participant.site_id

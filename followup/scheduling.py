@@ -66,3 +66,68 @@ def plan(
                 )
             )
     return sorted(planned, key=lambda p: (p.due_date, p.instrument))
+
+
+# --- Message timing ---------------------------------------------------------------------------
+
+
+def in_quiet_hours(hour: int, *, quiet_start: int, quiet_end: int) -> bool:
+    """Whether a local hour falls in quiet hours (which may span midnight, e.g. 21 to 8)."""
+    if quiet_start == quiet_end:
+        return False
+    if quiet_start < quiet_end:
+        return quiet_start <= hour < quiet_end
+    return hour >= quiet_start or hour < quiet_end
+
+
+def local_at(day: dt.date, hour: int, zone: str) -> dt.datetime:
+    """The instant (UTC) a local day reaches ``hour``. A wall time skipped by a daylight-saving
+    change resolves to the instant just after the gap (02:30 on a spring-forward day is 03:30)."""
+    # fold=0 reads a wall time in a gap with the offset in force before it, which lands just
+    # after the gap; a repeated wall time (clocks going back) resolves to its first instant.
+    return dt.datetime.combine(day, dt.time(hour, 0), tzinfo=zoneinfo.ZoneInfo(zone)).astimezone(dt.UTC)
+
+
+def allowed_send_time(instant: dt.datetime, *, zone: str, quiet_start: int, quiet_end: int) -> dt.datetime:
+    """``instant`` itself, or when it falls in the participant's quiet hours, the end of them."""
+    tz = zoneinfo.ZoneInfo(zone)
+    local = instant.astimezone(tz)
+    if not in_quiet_hours(local.hour, quiet_start=quiet_start, quiet_end=quiet_end):
+        return instant
+    day = local.date() if local.hour < quiet_end else local.date() + dt.timedelta(days=1)
+    return local_at(day, quiet_end, zone)
+
+
+@dataclass(frozen=True)
+class PlannedMessage:
+    step: str
+    planned_at: dt.datetime
+
+
+def message_steps(
+    *,
+    opens_at: dt.datetime,
+    closes_at: dt.datetime,
+    reminder_days: Iterable[int],
+    zone: str,
+    send_hour: int,
+    quiet_start: int,
+    quiet_end: int,
+    now: dt.datetime,
+) -> list[PlannedMessage]:
+    """The invitation (on the day the window opens) and reminders (``reminder_days`` later), each
+    at ``send_hour`` local time, moved out of quiet hours, and only while the window is open.
+
+    Steps already overdue when planned (a sweep that was down for days) collapse into the latest
+    of them, so a participant never gets an invitation and two reminders at once.
+    """
+    opened_on = opens_at.astimezone(zoneinfo.ZoneInfo(zone)).date()
+    steps = [("invitation", 0)] + [(f"reminder-{i}", int(days)) for i, days in enumerate(sorted(set(reminder_days)), 1)]
+    planned = []
+    for step, days in steps:
+        at = local_at(opened_on + dt.timedelta(days=days), send_hour, zone)
+        at = allowed_send_time(max(at, opens_at), zone=zone, quiet_start=quiet_start, quiet_end=quiet_end)
+        if at < closes_at:
+            planned.append(PlannedMessage(step, at))
+    overdue = [p for p in planned if p.planned_at <= now]
+    return overdue[-1:] + [p for p in planned if p.planned_at > now]

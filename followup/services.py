@@ -3,19 +3,31 @@ cancelled on withdrawal from follow-up, opened and closed by a periodic sweep.""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import secrets
+import time
+import zoneinfo
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings as django_settings
+from django.core.mail import EmailMessage, get_connection
 from django.db import connection, transaction
+from django.template import Context, Template, TemplateSyntaxError
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
+from followup.channels import Sms, sms_backend
 from followup.instruments import DefinitionError, clean_answers, score, validate_definition
 from followup.models import (
     AccessLink,
     InstrumentVersion,
+    Message,
+    MessagePolicy,
+    MessageStatus,
+    MessageTemplate,
     Occurrence,
     OccurrenceStatus,
     QuestionnaireResponse,
@@ -23,8 +35,8 @@ from followup.models import (
     RuleKind,
     ScheduleRule,
 )
-from followup.scheduling import Planned, RuleSpec, plan
-from participants.models import ContactDetails, Participant, ParticipantStatus
+from followup.scheduling import Planned, RuleSpec, allowed_send_time, message_steps, plan
+from participants.models import Channel, ContactDetails, Participant, ParticipantStatus
 from trial.audit import audit_context
 from trial.errors import ApplicationError, Conflict, NotFound
 from trial.guard import ensure_writable
@@ -158,7 +170,11 @@ def schedule_replan(*, trial: Trial, reason: str, now: dt.datetime | None = None
 
 
 def schedule_cancel(*, participant: Participant, reason: str) -> int:
-    """Cancel the open and future questionnaires of a participant withdrawn from follow-up."""
+    """Cancel the open and future questionnaires of a participant withdrawn from follow-up,
+    and every message still to be sent about them."""
+    Message.objects.filter(participant=participant, status=MessageStatus.PLANNED).update(
+        status=MessageStatus.CANCELLED, cancelled_reason=reason[:200]
+    )
     return Occurrence.objects.filter(participant=participant, status__in=ACTIVE).update(
         status=OccurrenceStatus.CANCELLED, cancelled_reason=reason[:200]
     )
@@ -219,6 +235,12 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _token_from_nonce(nonce: str) -> str:
+    """The link token for a nonce: 256 bits of HMAC with the server's secret, URL-safe."""
+    digest = salted_hmac("followup.access-link", nonce, algorithm="sha256").digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
 @transaction.atomic
 def access_link_issue(*, participant: Participant, by: Any = None) -> str:
     """A new personal link token (256 bits); the participant's previous link stops working."""
@@ -229,9 +251,31 @@ def access_link_issue(*, participant: Participant, by: Any = None) -> str:
     Participant.objects.select_for_update(of=("self",)).filter(pk=participant.pk).first()
     now = timezone.now()
     AccessLink.objects.filter(participant=participant, revoked_at__isnull=True).update(revoked_at=now)
-    token = secrets.token_urlsafe(32)
-    AccessLink.objects.create(participant=participant, token_sha256=_token_hash(token), created_by=by)
+    nonce = secrets.token_hex(32)
+    token = _token_from_nonce(nonce)
+    AccessLink.objects.create(participant=participant, token_sha256=_token_hash(token), nonce=nonce, created_by=by)
     return token
+
+
+def access_link_tokens(*, participants: list[Participant]) -> dict[int, str]:
+    """The live link token of each participant, for messages: derived again from the stored
+    nonce; a participant without a live derivable link gets a new one. Two queries per call."""
+    tokens: dict[int, str] = {}
+    for link in AccessLink.objects.filter(participant__in=participants, revoked_at__isnull=True):
+        if link.nonce:
+            token = _token_from_nonce(link.nonce)
+            if _token_hash(token) == link.token_sha256:  # false after the secret key changed
+                tokens[link.participant_id] = token
+    missing = [p.pk for p in participants if p.pk not in tokens]
+    if missing:
+        AccessLink.objects.filter(participant_id__in=missing, revoked_at__isnull=True).update(revoked_at=timezone.now())
+        new = []
+        for pk in missing:
+            nonce = secrets.token_hex(32)
+            tokens[pk] = _token_from_nonce(nonce)
+            new.append(AccessLink(participant_id=pk, token_sha256=_token_hash(tokens[pk]), nonce=nonce))
+        AccessLink.objects.bulk_create(new)
+    return tokens
 
 
 def access_link_participant(*, token: str) -> Participant | None:
@@ -310,4 +354,427 @@ def response_submit(
         occurrence.status = OccurrenceStatus.COMPLETED
         occurrence.completed_at = now
         occurrence.save(update_fields=["status", "completed_at"])
+    Message.objects.filter(occurrence=occurrence, status=MessageStatus.PLANNED).update(
+        status=MessageStatus.CANCELLED, cancelled_reason="Questionnaire completed"
+    )
     return Submitted(response, created=True)
+
+
+# --- Messages: planned as rows, claimed in batches, re-checked, sent once ---------------------
+
+INVITATION_TEMPLATES: dict[tuple[str, str], tuple[str, str]] = {
+    ("invitation", "email"): (
+        "Your {{ trial }} questionnaire is ready",
+        "Hello,\n\nYour {{ questionnaire }} for the {{ trial }} study is ready. It takes a few minutes; "
+        "please answer it by {{ closes_on }}:\n\n{{ link }}\n\nThank you for taking part.\n\n"
+        "To stop e-mails from the study: {{ opt_out_link }}\n",
+    ),
+    ("invitation", "sms"): (
+        "",
+        "{{ trial }} study: your {{ questionnaire }} is ready, please answer by {{ closes_on }}: {{ link }} "
+        "Stop SMS: {{ opt_out_link }}",
+    ),
+    ("reminder", "email"): (
+        "Reminder: your {{ trial }} questionnaire",
+        "Hello,\n\nA reminder that your {{ questionnaire }} for the {{ trial }} study is waiting for you. "
+        "It closes on {{ closes_on }}:\n\n{{ link }}\n\nThank you.\n\nTo stop e-mails from the study: {{ opt_out_link }}\n",
+    ),
+    ("reminder", "sms"): (
+        "",
+        "{{ trial }} study reminder: your {{ questionnaire }} closes on {{ closes_on }}: {{ link }} Stop SMS: {{ opt_out_link }}",
+    ),
+}
+
+
+def messaging_defaults_apply(*, trial: Trial, reminder_days: dict[str, list[int]] | None = None) -> None:
+    """Give a trial its message policy and first template versions, once (idempotent)."""
+    MessagePolicy.objects.get_or_create(trial=trial)
+    for (code, channel), (subject, body) in INVITATION_TEMPLATES.items():
+        if not MessageTemplate.objects.filter(trial=trial, code=code, channel=channel).exists():
+            MessageTemplate.objects.create(trial=trial, code=code, channel=channel, version=1, subject=subject, body=body)
+    for instrument, days in (reminder_days or {}).items():
+        ScheduleRule.objects.filter(trial=trial, instrument=instrument, reminder_days=[]).update(reminder_days=days)
+
+
+@transaction.atomic
+def message_template_publish(*, trial: Trial, code: str, channel: str, subject: str, body: str) -> MessageTemplate:
+    """A new version of a message's wording; messages sent from now on use it."""
+    ensure_writable(trial=trial)
+    try:
+        Template(body)
+        Template(subject)
+    except TemplateSyntaxError as exc:
+        raise ApplicationError(f"The message template is not valid: {exc}") from exc
+    latest = MessageTemplate.objects.filter(trial=trial, code=code, channel=channel).order_by("-version").first()
+    return MessageTemplate.objects.create(
+        trial=trial, code=code, channel=channel, version=(latest.version + 1 if latest else 1), subject=subject, body=body
+    )
+
+
+def message_policy(*, trial: Trial) -> MessagePolicy:
+    return MessagePolicy.objects.filter(trial=trial).first() or MessagePolicy(trial=trial)
+
+
+def _channels_for(contact: ContactDetails | None, policy: MessagePolicy) -> list[str]:
+    if contact is None:
+        return []
+    usable: list[str] = [str(c) for c in (Channel.EMAIL, Channel.SMS) if contact.address(c) and not contact.opted_out(c)]
+    if policy.channels == MessagePolicy.Channels.ALL:
+        return usable
+    preferred = [c for c in usable if c == contact.preferred_channel]
+    return preferred or usable[:1]
+
+
+@transaction.atomic
+def messages_plan(*, now: dt.datetime | None = None, limit: int = 5000) -> int:
+    """Write the invitation and reminders of every newly opened questionnaire as message rows.
+
+    Idempotent: each occurrence is planned once (``messages_planned_at``), the unique key on
+    (occurrence, step, channel) catches any race, and concurrent planners skip each other's rows.
+    """
+    now = now or timezone.now()
+    occurrences = list(
+        Occurrence.objects.select_for_update(of=("self",), skip_locked=True)
+        .filter(status=OccurrenceStatus.OPEN, messages_planned_at__isnull=True)
+        .select_related("participant__site__trial", "participant__contact")
+        .order_by("opens_at")[:limit]
+    )
+    if not occurrences:
+        return 0
+    policies: dict[int, MessagePolicy] = {}
+    reminders: dict[tuple[int, str], list[int]] = {}
+    for rule in ScheduleRule.objects.filter(trial_id__in={o.participant.site.trial_id for o in occurrences}):
+        reminders[(rule.trial_id, rule.instrument)] = list(rule.reminder_days or [])
+    rows = []
+    for occurrence in occurrences:
+        participant = occurrence.participant
+        trial = participant.site.trial
+        if trial.data_locked_at is not None:
+            continue
+        if trial.pk not in policies:
+            policies[trial.pk] = message_policy(trial=trial)
+        policy = policies[trial.pk]
+        contact = getattr(participant, "contact", None)
+        zone = contact.timezone if contact and contact.timezone else participant.site.timezone
+        steps = message_steps(
+            opens_at=occurrence.opens_at,
+            closes_at=occurrence.closes_at,
+            reminder_days=reminders.get((trial.pk, occurrence.instrument), []),
+            zone=zone,
+            send_hour=policy.send_hour,
+            quiet_start=policy.quiet_start,
+            quiet_end=policy.quiet_end,
+            now=now,
+        )
+        for channel in _channels_for(contact, policy):
+            for step in steps:
+                rows.append(
+                    Message(
+                        participant=participant,
+                        occurrence=occurrence,
+                        step=step.step,
+                        channel=channel,
+                        planned_at=step.planned_at,
+                        due_at=step.planned_at,
+                    )
+                )
+    Message.objects.bulk_create(rows, ignore_conflicts=True, batch_size=2000)
+    Occurrence.objects.filter(pk__in=[o.pk for o in occurrences]).update(messages_planned_at=now)
+    return len(rows)
+
+
+@dataclass
+class SweepResult:
+    sent: int = 0
+    cancelled: int = 0
+    deferred: int = 0
+    retrying: int = 0
+    failed: int = 0
+    batches: int = 0
+
+    def add(self, other: SweepResult) -> None:
+        for name in ("sent", "cancelled", "deferred", "retrying", "failed", "batches"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+def _claim(*, now: dt.datetime, batch_size: int, lease: dt.timedelta) -> list[int]:
+    """Claim up to ``batch_size`` due messages (committed at once): other sweeps skip them, and a
+    sweep that dies leaves them to be claimed again when ``lease`` has passed."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE followup_message SET status = %(sending)s, due_at = %(lease_until)s, attempts = attempts + 1
+            WHERE id IN (
+                SELECT id FROM followup_message
+                WHERE status IN (%(planned)s, %(sending)s) AND due_at <= %(now)s
+                ORDER BY due_at
+                LIMIT %(limit)s
+                FOR UPDATE SKIP LOCKED
+            )
+            RETURNING id
+            """,
+            {
+                "sending": MessageStatus.SENDING,
+                "planned": MessageStatus.PLANNED,
+                "now": now,
+                "lease_until": now + lease,
+                "limit": batch_size,
+            },
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+@dataclass
+class _Outcome:
+    pk: int
+    status: str
+    due_at: dt.datetime
+    sent_at: dt.datetime | None = None
+    template_id: int | None = None
+    subject: str = ""
+    provider_id: str = ""
+    last_error: str = ""
+    cancelled_reason: str = ""
+    undo_attempt: bool = False
+
+
+def _why_not(message: Message, now: dt.datetime) -> str:
+    """Why a claimed message must not go out now (it is then cancelled), or ''."""
+    participant = message.participant
+    trial = participant.site.trial
+    if trial.data_locked_at is not None:
+        return "The study's database is locked"
+    if participant.withdrawal_scope in ("followup", "consent"):
+        return "Withdrawn from follow-up"
+    occurrence = message.occurrence
+    if occurrence is not None:
+        if occurrence.status == OccurrenceStatus.COMPLETED:
+            return "Questionnaire completed"
+        if occurrence.status in (OccurrenceStatus.CANCELLED, OccurrenceStatus.MISSED) or now >= occurrence.closes_at:
+            return "Questionnaire closed"
+    contact = getattr(participant, "contact", None)
+    if contact is None or not contact.address(message.channel):
+        return f"No {message.get_channel_display()} address"
+    if contact.opted_out(message.channel):
+        return f"Opted out of {message.get_channel_display()}"
+    return ""
+
+
+def _backoff(attempts: int) -> dt.timedelta:
+    return min(dt.timedelta(minutes=5) * 2 ** max(attempts - 1, 0), dt.timedelta(hours=6))
+
+
+def _record(outcomes: list[_Outcome]) -> None:
+    """Write a batch's outcomes in one statement."""
+    if not outcomes:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE followup_message AS m SET
+                status = o.status, due_at = o.due_at, sent_at = COALESCE(o.sent_at, m.sent_at),
+                template_id = COALESCE(o.template_id, m.template_id), subject = COALESCE(NULLIF(o.subject, ''), m.subject),
+                provider_id = o.provider_id, last_error = o.last_error, cancelled_reason = o.cancelled_reason,
+                attempts = m.attempts - CASE WHEN o.undo THEN 1 ELSE 0 END
+            FROM unnest(
+                %s::bigint[], %s::text[], %s::timestamptz[], %s::timestamptz[], %s::bigint[], %s::text[], %s::text[],
+                %s::text[], %s::text[], %s::boolean[]
+            ) AS o(id, status, due_at, sent_at, template_id, subject, provider_id, last_error, cancelled_reason, undo)
+            WHERE m.id = o.id AND m.status = %s
+            """,
+            [
+                [o.pk for o in outcomes],
+                [o.status for o in outcomes],
+                [o.due_at for o in outcomes],
+                [o.sent_at for o in outcomes],
+                [o.template_id for o in outcomes],
+                [o.subject[:200] for o in outcomes],
+                [o.provider_id[:100] for o in outcomes],
+                [o.last_error[:300] for o in outcomes],
+                [o.cancelled_reason[:200] for o in outcomes],
+                [o.undo_attempt for o in outcomes],
+                MessageStatus.SENDING,
+            ],
+        )
+
+
+class _Renderer:
+    """Current template versions, questionnaire titles and compiled templates, cached per sweep."""
+
+    def __init__(self) -> None:
+        self.templates: dict[tuple[int, str, str], MessageTemplate | None] = {}
+        self.titles: dict[tuple[int, str], str] = {}
+        self.compiled: dict[str, Template] = {}
+
+    def template(self, trial_id: int, code: str, channel: str) -> MessageTemplate | None:
+        key = (trial_id, code, channel)
+        if key not in self.templates:
+            self.templates[key] = (
+                MessageTemplate.objects.filter(trial_id=trial_id, code=code, channel=channel).order_by("-version").first()
+            )
+        return self.templates[key]
+
+    def title(self, trial_id: int, instrument: str) -> str:
+        key = (trial_id, instrument)
+        if key not in self.titles:
+            version = InstrumentVersion.objects.filter(trial_id=trial_id, code=instrument).order_by("-published_at").first()
+            self.titles[key] = version.title if version else instrument
+        return self.titles[key]
+
+    def render(self, text: str, context: dict[str, Any]) -> str:
+        if text not in self.compiled:
+            self.compiled[text] = Template(text)
+        return self.compiled[text].render(Context(context, autoescape=False)).strip()
+
+
+def _deliver(*, ids: list[int], now: dt.datetime, renderer: _Renderer, mail: Any) -> SweepResult:
+    result = SweepResult(batches=1)
+    messages = list(
+        Message.objects.filter(pk__in=ids, status=MessageStatus.SENDING)
+        .select_related("occurrence", "participant__site__trial", "participant__contact")
+        .order_by("pk")
+    )
+    policies: dict[int, MessagePolicy] = {}
+    outcomes: list[_Outcome] = []
+    sendable = []
+    for message in messages:
+        trial = message.participant.site.trial
+        if trial.pk not in policies:
+            policies[trial.pk] = message_policy(trial=trial)
+        policy = policies[trial.pk]
+        reason = _why_not(message, now)
+        if reason:
+            outcomes.append(_Outcome(message.pk, MessageStatus.CANCELLED, message.due_at, cancelled_reason=reason))
+            result.cancelled += 1
+            continue
+        contact = message.participant.contact
+        allowed = allowed_send_time(now, zone=contact.timezone, quiet_start=policy.quiet_start, quiet_end=policy.quiet_end)
+        if allowed > now:
+            outcomes.append(_Outcome(message.pk, MessageStatus.PLANNED, allowed, undo_attempt=True))
+            result.deferred += 1
+            continue
+        sendable.append((message, policy))
+    tokens = access_link_tokens(participants=list({m.participant.pk: m.participant for m, _ in sendable}.values()))
+    base = django_settings.PUBLIC_URL
+    for message, policy in sendable:
+        trial = message.participant.site.trial
+        code = "invitation" if message.step == "invitation" else "reminder"
+        template = renderer.template(trial.pk, code, message.channel)
+        if template is None:
+            outcomes.append(
+                _Outcome(
+                    message.pk, MessageStatus.FAILED, message.due_at, last_error=f"No '{code}' template for {message.channel}"
+                )
+            )
+            result.failed += 1
+            continue
+        token = tokens[message.participant.pk]
+        occurrence = message.occurrence
+        zone = message.participant.contact.timezone
+        context = {
+            "trial": trial.name,
+            "questionnaire": renderer.title(trial.pk, occurrence.instrument) if occurrence else "",
+            "due_date": f"{occurrence.due_date:%d %B %Y}" if occurrence else "",
+            "closes_on": (
+                f"{(occurrence.closes_at.astimezone(zoneinfo.ZoneInfo(zone)) - dt.timedelta(days=1)):%d %B %Y}"
+                if occurrence
+                else ""
+            ),
+            "link": f"{base}/p/{token}/",
+            "opt_out_link": f"{base}/p/{token}/stop/{message.channel}/",
+        }
+        subject = renderer.render(template.subject, context) if template.subject else ""
+        body = renderer.render(template.body, context)
+        address = message.participant.contact.address(message.channel)
+        try:
+            if message.channel == Channel.EMAIL:
+                email = EmailMessage(
+                    subject, body, to=[address], headers={"Message-ID": f"<{message.key}@walkback>"}, connection=mail
+                )
+                email.send(fail_silently=False)
+                provider_id = message.key
+            else:
+                provider_id = sms_backend().send(Sms(to=address, body=body, key=message.key))
+        except Exception as exc:  # any provider failure is retried, then reported
+            error = f"{type(exc).__name__}: {exc}"
+            if message.attempts >= policy.max_attempts:
+                outcomes.append(_Outcome(message.pk, MessageStatus.FAILED, message.due_at, last_error=error))
+                result.failed += 1
+            else:
+                outcomes.append(_Outcome(message.pk, MessageStatus.PLANNED, now + _backoff(message.attempts), last_error=error))
+                result.retrying += 1
+            continue
+        outcomes.append(
+            _Outcome(
+                message.pk,
+                MessageStatus.SENT,
+                message.due_at,
+                sent_at=timezone.now(),
+                template_id=template.pk,
+                subject=subject or body[:200],
+                provider_id=provider_id,
+            )
+        )
+        result.sent += 1
+    _record(outcomes)
+    return result
+
+
+def messages_send_due(
+    *,
+    now: dt.datetime | None = None,
+    batch_size: int = 200,
+    lease: dt.timedelta = dt.timedelta(minutes=30),
+    max_seconds: float | None = None,
+) -> SweepResult:
+    """Plan newly opened questionnaires' messages, then send every due message once.
+
+    Each batch is claimed with ``SELECT ... FOR UPDATE SKIP LOCKED`` and committed before anything
+    is sent, so sweeps running at once share the work; each message is re-checked just before it
+    goes (completed, withdrawn, opted out, locked: cancelled instead) and sent with its
+    idempotency key; a batch's outcomes are written in one statement. A sweep killed mid-batch
+    leaves its claimed rows ``sending`` until the lease passes; the next sweep sends them again
+    with the same keys. Queries grow with batches, not with messages.
+    """
+    fixed_now = now
+    started = time.monotonic()
+    while messages_plan(now=fixed_now or timezone.now()):
+        pass
+    result = SweepResult()
+    renderer = _Renderer()
+    with get_connection() as mail:
+        while max_seconds is None or time.monotonic() - started < max_seconds:
+            current = fixed_now or timezone.now()
+            ids = _claim(now=current, batch_size=batch_size, lease=lease)
+            if not ids:
+                break
+            with audit_context(actor="sweep:messages"):
+                result.add(_deliver(ids=ids, now=current, renderer=renderer, mail=mail))
+    return result
+
+
+@transaction.atomic
+def message_opt_out(*, participant: Participant, channel: str, now: dt.datetime | None = None) -> bool:
+    """The participant asked for no more messages on ``channel``. Returns False if already so."""
+    ensure_writable(trial=participant.site.trial)
+    contact = ContactDetails.objects.select_for_update().filter(participant=participant).first()
+    if contact is None or channel not in Channel.values or contact.opted_out(channel):
+        return False
+    now = now or timezone.now()
+    with audit_context(actor="participant", participant=participant.study_id, reason=f"Opted out of {channel}"):
+        setattr(contact, f"{channel}_opted_out_at", now)
+        contact.save(update_fields=[f"{channel}_opted_out_at"])
+    Message.objects.filter(participant=participant, channel=channel, status=MessageStatus.PLANNED).update(
+        status=MessageStatus.CANCELLED, cancelled_reason=f"Opted out of {Channel(channel).label}"
+    )
+    return True
+
+
+@transaction.atomic
+def message_opt_in(*, participant: Participant, channel: str, by: Any, reason: str) -> None:
+    """Staff record that the participant wants messages on ``channel`` again."""
+    ensure_writable(trial=participant.site.trial)
+    contact = ContactDetails.objects.select_for_update().get(participant=participant)
+    with audit_context(reason=reason or "Opted back in"):
+        setattr(contact, f"{channel}_opted_out_at", None)
+        contact.save(update_fields=[f"{channel}_opted_out_at"])

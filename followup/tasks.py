@@ -10,3 +10,12 @@ from trial.tasking import system_task
 def advance_occurrences() -> None:
     """Open and close questionnaire windows; beat runs it every few minutes. Safe to run twice."""
     services.occurrences_advance()
+
+
+@system_task(name="followup.send_due_messages", time_limit=900)
+def send_due_messages() -> dict[str, int]:
+    """Open due windows, plan their messages and send every due message; beat runs it every
+    two minutes. Two runs at once share the work; a run stops claiming after ten minutes."""
+    services.occurrences_advance()
+    result = services.messages_send_due(max_seconds=600)
+    return vars(result)

@@ -6,5 +6,6 @@ urlpatterns = [
     path("p/<str:token>/", views.home, name="participant-home"),
     path("p/<str:token>/q/<id:pk>/", views.questionnaire, name="questionnaire"),
     path("p/<str:token>/q/<id:pk>/thanks/", views.thanks, name="questionnaire-thanks"),
+    path("p/<str:token>/stop/<str:channel>/", views.opt_out, name="opt-out"),
     path("participants/<id:pk>/access-link/", views.staff_issue_link, name="participant-issue-link"),
 ]

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST
 from followup import services
 from followup.instruments import progress, visible_items
 from followup.models import Occurrence, OccurrenceStatus, ResponseSource
-from participants.models import Participant
+from participants.models import Channel, Participant
 from participants.selectors import participant_get
 from trial import access
 from trial.access import Perm
@@ -130,3 +130,22 @@ def staff_issue_link(request: HttpRequest, pk: int) -> HttpResponse:
         url = request.build_absolute_uri(reverse("participant-home", args=[token]))
         messages.success(request, f"New personal link for {participant.study_id} (the old one no longer works): {url}")
     return redirect("participant-detail", pk=pk)
+
+
+@never_cache
+def opt_out(request: HttpRequest, token: str, channel: str) -> HttpResponse:
+    """Stop messages on one channel. A GET only asks (mail scanners open links); a POST does it."""
+    participant = _participant(token)
+    if channel not in Channel.values:
+        raise Http404("No such kind of message.")
+    label = Channel(channel).label
+    done = False
+    if request.method == "POST":
+        try:
+            services.message_opt_out(participant=participant, channel=channel)
+        except ApplicationError as exc:
+            return render(
+                request, "followup/opt_out.html", {"token": token, "label": label, "error": exc.message}, status=exc.status
+            )
+        done = True
+    return render(request, "followup/opt_out.html", {"token": token, "channel": channel, "label": label, "done": done})

@@ -179,6 +179,8 @@ class ContactDetails(models.Model):
     mobile = models.CharField(max_length=30, blank=True)
     preferred_channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.EMAIL)
     timezone = models.CharField(max_length=64, validators=[validate_timezone])
+    email_opted_out_at = models.DateTimeField(null=True, blank=True, help_text="The participant asked for no more e-mail.")
+    sms_opted_out_at = models.DateTimeField(null=True, blank=True, help_text="The participant asked for no more SMS.")
 
     class Meta:
         verbose_name_plural = "contact details"
@@ -188,6 +190,12 @@ class ContactDetails(models.Model):
 
     def __str__(self) -> str:
         return f"Contact details of {self.participant_id}"
+
+    def address(self, channel: str) -> str:
+        return self.email if channel == Channel.EMAIL else self.mobile
+
+    def opted_out(self, channel: str) -> bool:
+        return (self.email_opted_out_at if channel == Channel.EMAIL else self.sms_opted_out_at) is not None
 
     def site_for_access(self) -> int:
         return self.participant.site_id

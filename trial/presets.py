@@ -47,6 +47,7 @@ class ScheduleSpec:
     months: tuple[int, ...] = ()
     open_days_before: int = 0
     close_days_after: int = 14
+    reminder_days: tuple[int, ...] = (3, 7)  # after the window opens; the invitation goes when it opens
 
 
 @dataclass(frozen=True)

@@ -155,8 +155,14 @@ def trial_apply_preset(*, preset: TrialPreset, today: dt.date | None = None) -> 
                         "months": list(rule_spec.months),
                         "open_days_before": rule_spec.open_days_before,
                         "close_days_after": rule_spec.close_days_after,
+                        "reminder_days": list(rule_spec.reminder_days),
                     },
                 )
+            from followup.services import messaging_defaults_apply
+
+            messaging_defaults_apply(
+                trial=trial, reminder_days={spec.instrument: list(spec.reminder_days) for spec in preset.schedule}
+            )
         for code, defaults in access.DEFAULT_ROLE_SETTINGS.items():
             settings = {**defaults, **preset.role_overrides.get(code, {})}
             Role.objects.get_or_create(trial=trial, code=code, defaults=settings)

@@ -147,8 +147,12 @@ _email_url = env.str("EMAIL_URL", default="")
 if _email_url:
     vars().update(env.email_url_config(_email_url))
 else:
-    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_BACKEND = "followup.channels.OutboxEmailBackend"
     EMAIL_FILE_PATH = str(MESSAGES_DIR / "email")
+# SMS: file:// (default, var/messages/sms), console://, null://, or clicksend://USER:KEY@host?from=NAME
+SMS_URL = env.str("SMS_URL", default="") or f"file://{MESSAGES_DIR / 'sms'}"
+# Links in messages sent by background tasks are built on this address.
+PUBLIC_URL = env.str("PUBLIC_URL", default="http://127.0.0.1:8000").rstrip("/")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="WalkBack trial <noreply@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
