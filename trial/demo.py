@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import zoneinfo
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.utils import timezone
 
 from trial import services
 from trial.models import ContactKind, RandomisationSlot, RoleCode, Trial, TrialContact
@@ -33,8 +37,14 @@ DEMO_STAFF: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 )
 
 
-@transaction.atomic
 def demo_load() -> list[DemoLogin]:
+    logins = _demo_data()
+    _demo_messages()
+    return logins
+
+
+@transaction.atomic
+def _demo_data() -> list[DemoLogin]:
     trial = services.trial_apply_preset(preset=WALKBACK)
     logins = []
     existing = set(get_user_model().objects.values_list("username", flat=True))
@@ -111,3 +121,33 @@ def _demo_participants(trial: Trial) -> None:
     journey.participant_withdraw(
         participant=enrolled[-1], scope="followup", reason="No longer wishes to answer questionnaires", by=coordinator
     )
+    # Two participants joined earlier, so the demo has follow-up under way: Bo a month ago (the
+    # first monthly questionnaire is open), Cam three months ago (months 1-2 missed, month 3 open).
+    _backdate(enrolled[1], days=32)
+    _backdate(enrolled[2], days=95)
+
+
+def _backdate(participant: Any, *, days: int) -> None:
+    """Demo only: move a participant's randomisation back and plan their schedule from it."""
+    from followup.models import Occurrence
+    from followup.services import schedule_create
+    from participants.models import Participant
+    from trial.audit import audit_context
+
+    with audit_context(actor="demo", reason=f"Demo data: randomised {days} days ago"):
+        randomised_at = timezone.now() - dt.timedelta(days=days)
+        Participant.objects.filter(pk=participant.pk).update(randomised_at=randomised_at)
+        Occurrence.objects.filter(participant=participant).delete()
+        participant.refresh_from_db()
+        schedule_create(participant=participant)
+
+
+def _demo_messages() -> None:
+    """Open the windows that are due and send their messages, as beat would (after the demo data
+    is committed). Outside quiet hours the demo acts at noon in Sydney, so something is sent."""
+    from followup import services as followup
+
+    now = timezone.now()
+    followup.occurrences_advance(now=now)
+    noon = timezone.localtime(now, zoneinfo.ZoneInfo(WALKBACK.timezone)).replace(hour=12, minute=0, second=0, microsecond=0)
+    followup.messages_send_due(now=min(now, noon) if noon <= now else noon - dt.timedelta(days=1))

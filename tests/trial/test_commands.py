@@ -67,6 +67,20 @@ def test_demo_has_people_at_every_stage(db) -> None:
     assert Participant.objects.count() == 7
 
 
+def test_demo_has_follow_up_under_way_with_messages_sent(db) -> None:
+    from django.core import mail
+
+    from followup.models import Message, Occurrence
+
+    call_command("demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    open_ = Occurrence.objects.filter(status="open").values_list("participant__study_id", "instrument", "month")
+    assert {(m, i) for _, i, m in open_} >= {(1, "monthly"), (3, "monthly"), (3, "timepoint")}
+    assert Occurrence.objects.filter(status="missed").count() == 2  # months 1 and 2 of the earlier of the two
+    sent = Message.objects.filter(status="sent")
+    assert sent.count() >= 2 and len(mail.outbox) == sent.filter(channel="email").count()
+    assert Message.objects.filter(status="planned").exists()  # later reminders wait their turn
+
+
 def test_check_heartbeat_fails_until_the_pipeline_has_run(db) -> None:
     with pytest.raises(CommandError, match="No heartbeat recorded yet"):
         call_command("check_heartbeat")
