@@ -51,6 +51,16 @@ def call_list(*, user: Any, trial: Trial, participant_id: int | None = None) -> 
     return qs.order_by("-called_at", "-pk")
 
 
+def call_occurrences(*, participant: Participant, now: dt.datetime | None = None) -> QuerySet[Occurrence]:
+    """The questionnaires a call may be about: the participant's that have opened and were not cancelled."""
+    now = now or timezone.now()
+    return (
+        Occurrence.objects.filter(participant=participant, opens_at__lte=now)
+        .exclude(status=OccurrenceStatus.CANCELLED)
+        .order_by("-due_date", "instrument")
+    )
+
+
 def last_calls(*, participant_ids: Iterable[int]) -> dict[int, CallLog]:
     """Each participant's most recent call, in one query (PostgreSQL's DISTINCT ON)."""
     ids = set(participant_ids)
@@ -81,6 +91,7 @@ class WorkItem:
     participant: Participant
     occurrence: Occurrence | None = None
     days_overdue: int | None = None
+    last_day: dt.date | None = None  # the last local day the questionnaire can be answered
     contact: ContactDetails | None = None
     last_call: CallLog | None = None
     missed_in_a_row: int = 0
@@ -200,11 +211,11 @@ def failed_message_list(
     return qs
 
 
-def _local_today(now: dt.datetime, zone: str) -> dt.date:
+def _zone(name: str) -> dt.tzinfo:
     try:
-        return now.astimezone(zoneinfo.ZoneInfo(zone)).date()
+        return zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return now.date()
+        return dt.UTC
 
 
 def worklist_get(*, user: Any, trial: Trial, site: Site | None = None, now: dt.datetime | None = None) -> Worklist:
@@ -230,12 +241,13 @@ def worklist_get(*, user: Any, trial: Trial, site: Site | None = None, now: dt.d
 
     closing_by = now + dt.timedelta(days=policy.closing_soon_days)
     for occurrence in open_occurrence_list(user=user, trial=trial, site=site, now=now):
-        today = _local_today(now, occurrence.zone)  # type: ignore[attr-defined]
-        late = (today - occurrence.due_date).days
+        zone = _zone(occurrence.zone)  # type: ignore[attr-defined]
+        late = (now.astimezone(zone).date() - occurrence.due_date).days
         item = WorkItem(
             participant=occurrence.participant,
             occurrence=occurrence,
             days_overdue=max(late, 0),
+            last_day=(occurrence.closes_at.astimezone(zone) - dt.timedelta(microseconds=1)).date(),
             contact=contact_of(occurrence.participant),
         )
         if occurrence.closes_at <= closing_by:

@@ -23,6 +23,8 @@ from followup.channels import Sms, sms_backend
 from followup.instruments import DefinitionError, clean_answers, score, validate_definition
 from followup.models import (
     AccessLink,
+    CallLog,
+    CallOutcome,
     InstrumentVersion,
     Message,
     MessagePolicy,
@@ -37,8 +39,10 @@ from followup.models import (
 )
 from followup.scheduling import Planned, RuleSpec, allowed_send_time, message_steps, plan
 from participants.models import Channel, ContactDetails, Participant, ParticipantStatus
+from trial import access
+from trial.access import Perm
 from trial.audit import audit_context
-from trial.errors import ApplicationError, Conflict, NotFound
+from trial.errors import ApplicationError, Conflict, NotAllowed, NotFound
 from trial.guard import ensure_writable
 from trial.models import Trial
 
@@ -778,3 +782,48 @@ def message_opt_in(*, participant: Participant, channel: str, by: Any, reason: s
     with audit_context(reason=reason or "Opted back in"):
         setattr(contact, f"{channel}_opted_out_at", None)
         contact.save(update_fields=[f"{channel}_opted_out_at"])
+
+
+# --- Worklist and calls ---------------------------------------------------------------------
+
+
+@transaction.atomic
+def call_log_record(
+    *,
+    participant: Participant,
+    occurrence: Occurrence | None = None,
+    outcome: str,
+    note: str,
+    by: Any,
+    now: dt.datetime | None = None,
+) -> CallLog:
+    """Record a follow-up call by staff to a participant, about one of their questionnaires or none."""
+    participant = Participant.objects.select_related("site__trial").get(pk=participant.pk)
+    trial = participant.site.trial
+    ensure_writable(trial=trial)
+    if not access.has_perm(by, Perm.ENTER_FOLLOWUP, trial=trial):
+        raise NotAllowed("Your role may not record follow-up calls.")
+    if not access.may_see_site(by, trial=trial, site_id=participant.site_id):
+        raise NotAllowed("This participant is at a site you do not work at.")
+    if participant.withdrawal_scope in ("followup", "consent"):
+        raise Conflict(f"{participant.study_id} has withdrawn from follow-up: no follow-up calls are recorded.")
+    if outcome not in CallOutcome.values:
+        raise ApplicationError(
+            "Choose the outcome of the call.", errors={"outcome": [f"One of: {', '.join(CallOutcome.values)}."]}
+        )
+    note = (note or "").strip()
+    if len(note) > 500:
+        raise ApplicationError("The note is too long.", errors={"note": ["At most 500 characters."]})
+    if occurrence is not None and occurrence.participant_id != participant.pk:
+        raise ApplicationError(
+            "That questionnaire is not this participant's.", errors={"occurrence": ["Not one of this participant's."]}
+        )
+    with audit_context(reason=f"Follow-up call: {CallOutcome(outcome).label}"):
+        return CallLog.objects.create(
+            participant=participant,
+            occurrence=occurrence,
+            outcome=outcome,
+            note=note,
+            called_at=now or timezone.now(),
+            called_by=by,
+        )

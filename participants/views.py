@@ -17,6 +17,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from followup import selectors as followup_selectors
 from followup.services import schedule_for
 from participants import selectors, services
 from participants.forms import (
@@ -240,8 +241,13 @@ def _participant_page(
         "participants/participant_detail.html",
         {
             "participant": participant,
-            "occurrences": list(schedule_for(participant=participant).select_related("response")),
+            "occurrences": list(schedule_for(participant=participant).select_related("response__entered_by")),
             "may_issue_link": Perm.ENTER_FOLLOWUP in acc.perms,
+            "may_enter_followup": Perm.ENTER_FOLLOWUP in acc.perms,
+            "participant_messages": list(
+                followup_selectors.message_list(user=request.user, trial=trial, participant_id=participant.pk)
+            ),
+            "calls": list(followup_selectors.call_list(user=request.user, trial=trial, participant_id=participant.pk)),
             "strata": participant.strata.all(),
             "consents": consents,
             "current_document": current,

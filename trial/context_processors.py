@@ -22,6 +22,8 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     if Perm.VIEW_PARTICIPANTS in acc.perms:
         items.append(("Screening", reverse("screening-log")))
         items.append(("Participants", reverse("participant-list")))
+    if Perm.ENTER_FOLLOWUP in acc.perms:
+        items.append(("Worklist", reverse("followup-worklist")))
     if Perm.VIEW_AUDIT in acc.perms:
         items.append(("Audit trail", reverse("audit-log")))
     if Perm.CONFIGURE_TRIAL in acc.perms:

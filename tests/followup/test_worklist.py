@@ -1,0 +1,518 @@
+"""The staff's follow-up pages: the worklist, calls, answers entered on a participant's behalf,
+and the calls and messages on the participant page."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+import time_machine
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from followup import selectors, services
+from followup.models import (
+    CallLog,
+    Message,
+    MessagePolicy,
+    MessageStatus,
+    Occurrence,
+    OccurrenceStatus,
+    QuestionnaireResponse,
+    ResponseSource,
+)
+from participants import services as journey
+from participants.models import Participant
+from trial import access
+from trial.access import Perm
+from trial.audit import record_history
+from trial.errors import ApplicationError, NotAllowed
+from trial.models import RoleCode, Trial
+
+UTC = dt.UTC
+# 15 Sep 2026, 12:00 in Sydney (UTC+10: daylight saving starts on 4 Oct).
+NOW = dt.datetime(2026, 9, 15, 2, 0, tzinfo=UTC)
+
+RECURRENCE = {
+    "lbp_24h": "yes",
+    "lbp_start": "2026-09-01",
+    "interference": "2",
+    "pain_avg": "4",
+    "pain_worst": "7",
+    "care_sought": "yes",
+    "care_from": ["gp", "physiotherapist"],
+    "work_days_missed": "2",
+    "recovered_on": "2026-09-10",
+    "new_health_problem": "no",
+}
+
+
+def _randomised(enrol: Any, coordinator: Any, on: dt.date, site: str = "SYD") -> Participant:
+    """A participant randomised at 11:00 Sydney time on ``on``: monthly questionnaires are due on
+    the same day of each later month, open 3 days before and close 14 days after."""
+    with time_machine.travel(dt.datetime.combine(on, dt.time(1, 0), tzinfo=UTC), tick=False):
+        participant = enrol(site=site)
+        journey.participant_randomise(participant_id=participant.pk, by=coordinator)
+    participant.refresh_from_db()
+    return participant
+
+
+def _monthly(participant: Participant, month: int) -> Occurrence:
+    return Occurrence.objects.get(participant=participant, instrument="monthly", month=month)
+
+
+def _section(html: str, name: str) -> str:
+    return html.split(f'data-testid="section-{name}"')[1].split("</table>")[0]
+
+
+def _text(response: Any) -> str:
+    return response.content.decode()
+
+
+def _failed_message(participant: Participant, occurrence: Occurrence | None, *, planned_at: dt.datetime, error: str) -> Message:
+    return Message.objects.create(
+        participant=participant,
+        occurrence=occurrence,
+        step="invitation",
+        channel="email",
+        planned_at=planned_at,
+        due_at=planned_at,
+        status=MessageStatus.FAILED,
+        attempts=5,
+        last_error=error,
+    )
+
+
+@pytest.fixture
+def cohort(walkback: Trial, enrol: Any, coordinator: Any, sealed_list: Any) -> dict[str, Participant]:
+    """Participants in every situation the worklist knows, as of ``NOW``."""
+    people = {
+        "due": _randomised(enrol, coordinator, dt.date(2026, 8, 15)),  # month 1 due today
+        "overdue": _randomised(enrol, coordinator, dt.date(2026, 8, 10)),  # month 1 due 5 days ago, closes 25 Sep
+        "closing": _randomised(enrol, coordinator, dt.date(2026, 8, 2)),  # month 1 due 2 Sep, closes at the end of 16 Sep
+        "lost": _randomised(enrol, coordinator, dt.date(2026, 5, 1)),  # months 1-3 missed, month 4 closing
+        "answered_between": _randomised(enrol, coordinator, dt.date(2026, 5, 1)),  # month 2 answered
+        "withdrawn": _randomised(enrol, coordinator, dt.date(2026, 5, 1)),  # months 1-3 missed, then withdrew
+        "elsewhere": _randomised(enrol, coordinator, dt.date(2026, 8, 10), site="BNE"),
+    }
+    month_2 = _monthly(people["answered_between"], 2)
+    with time_machine.travel(month_2.opens_at + dt.timedelta(days=1), tick=False):
+        services.occurrences_advance()
+        services.response_submit(occurrence=month_2, raw=RECURRENCE, source=ResponseSource.PARTICIPANT)
+    services.occurrences_advance(now=NOW)
+    with time_machine.travel(NOW, tick=False):
+        journey.participant_withdraw(participant=people["withdrawn"], scope="followup", reason="Moved away", by=coordinator)
+    return people
+
+
+# --- Access -------------------------------------------------------------------------------
+
+
+def test_a_coordinator_opens_the_worklist_of_their_own_site_only(client: Client, walkback: Trial, make_staff) -> None:
+    client.force_login(make_staff("coordinator", sites=["SYD"]))
+    assert client.get(reverse("followup-worklist")).status_code == 200
+    assert client.get(reverse("followup-worklist"), {"site": "SYD"}).status_code == 200
+    assert client.get(reverse("followup-worklist"), {"site": "BNE"}).status_code == 404
+    assert client.get(reverse("followup-worklist"), {"site": "NOPE"}).status_code == 404
+
+
+@pytest.mark.parametrize("role", ["statistician", "investigator", "data_manager", "admin"])
+def test_roles_without_enter_followup_are_refused_the_worklist(client: Client, walkback: Trial, make_staff, role: str) -> None:
+    client.force_login(make_staff(role))
+    assert client.get(reverse("followup-worklist")).status_code == 403
+
+
+def test_a_physiotherapist_is_refused_and_an_anonymous_visitor_is_sent_to_log_in(
+    client: Client, walkback: Trial, make_staff
+) -> None:
+    assert client.get(reverse("followup-worklist"))["Location"].startswith(reverse("login"))
+    client.force_login(make_staff("physiotherapist", sites=["SYD"]))
+    assert client.get(reverse("followup-worklist")).status_code == 403
+
+
+@pytest.mark.parametrize(("role", "sites", "sees_link"), [("coordinator", ["SYD"], True), ("statistician", [], False)])
+def test_the_navigation_offers_the_worklist_to_roles_that_enter_follow_up(
+    client: Client, make_staff, role: str, sites: list[str], sees_link: bool
+) -> None:
+    client.force_login(make_staff(role, sites=sites))
+    nav = _text(client.get(reverse("dashboard"))).split('id="mainnav"')[1].split("</ul>")[0]
+    assert (f'href="{reverse("followup-worklist")}">Worklist</a>' in nav) is sees_link
+
+
+# --- Sections -----------------------------------------------------------------------------
+
+
+@time_machine.travel(NOW, tick=False)
+def test_each_open_questionnaire_is_in_its_most_urgent_section(client: Client, cohort, coordinator) -> None:
+    client.force_login(coordinator)
+    html = _text(client.get(reverse("followup-worklist")))
+    closing, overdue, due = _section(html, "closing-soon"), _section(html, "overdue"), _section(html, "due-now")
+    ids = {name: p.study_id for name, p in cohort.items()}
+
+    assert ids["due"] in due and ids["due"] not in overdue + closing
+    assert ids["overdue"] in overdue and ids["overdue"] not in due + closing
+    assert ids["closing"] in closing and ids["closing"] not in due + overdue
+    assert ids["lost"] in closing  # its month 4 closes at the end of 16 Sep
+    assert ids["withdrawn"] not in html  # withdrawn from follow-up: its questionnaires were cancelled
+
+    work = selectors.worklist_get(user=coordinator, trial=cohort["due"].site.trial)
+    days = {i.participant.study_id: i.days_overdue for i in work.overdue + work.closing_soon + work.due_now}
+    assert days[ids["due"]] == 0 and days[ids["overdue"]] == 5 and days[ids["closing"]] == 13
+    last_day = {i.participant.study_id: i.last_day for i in work.closing_soon}
+    assert last_day[ids["closing"]] == dt.date(2026, 9, 16)
+
+
+@time_machine.travel(NOW, tick=False)
+def test_closing_soon_follows_the_trials_policy(client: Client, cohort, coordinator) -> None:
+    trial = cohort["due"].site.trial
+    MessagePolicy.objects.update_or_create(trial=trial, defaults={"closing_soon_days": 12})
+    work = selectors.worklist_get(user=coordinator, trial=trial)
+    closing = {i.participant.study_id for i in work.closing_soon}
+    assert cohort["overdue"].study_id in closing  # closes in 9 days and a half
+    assert cohort["due"].study_id not in closing  # closes in 14 days and a half
+
+
+@time_machine.travel(NOW, tick=False)
+def test_the_site_filter_and_site_scope(client: Client, cohort, make_staff, coordinator) -> None:
+    client.force_login(coordinator)  # works at SYD, NCL and BNE
+    everything = _text(client.get(reverse("followup-worklist")))
+    assert cohort["elsewhere"].study_id in everything
+    only_syd = _text(client.get(reverse("followup-worklist"), {"site": "SYD"}))
+    assert cohort["elsewhere"].study_id not in only_syd and cohort["overdue"].study_id in only_syd
+    client.force_login(make_staff("coordinator", sites=["SYD"]))
+    assert cohort["elsewhere"].study_id not in _text(client.get(reverse("followup-worklist")))
+
+
+@time_machine.travel(NOW, tick=False)
+def test_three_missed_in_a_row_flag_a_participant_but_an_answer_in_between_does_not(client: Client, cohort, coordinator) -> None:
+    client.force_login(coordinator)
+    lost = _section(_text(client.get(reverse("followup-worklist"))), "lost")
+    assert cohort["lost"].study_id in lost
+    row = lost.split(f'data-testid="row-{cohort["lost"].study_id}"')[1].split("</tr>")[0]
+    assert 'data-testid="missed-in-a-row">3<' in row and "Monthly month 3" in row
+    assert cohort["answered_between"].study_id not in lost  # missed, answered, missed
+    assert cohort["withdrawn"].study_id not in lost  # withdrawn from follow-up
+    assert cohort["due"].study_id not in lost
+
+
+@time_machine.travel(NOW, tick=False)
+def test_the_lost_to_follow_up_rule_uses_the_policys_count_and_only_closed_monthly_questionnaires(cohort, coordinator) -> None:
+    trial = cohort["due"].site.trial
+    flagged = {p.study_id for p in selectors.lost_to_followup_list(user=coordinator, trial=trial, missed=4)}
+    assert cohort["lost"].study_id not in flagged  # month 4 is still open: not missed yet
+    MessagePolicy.objects.update_or_create(trial=trial, defaults={"lost_to_followup_missed": 1})
+    flagged = {p.study_id for p in selectors.lost_to_followup_list(user=coordinator, trial=trial)}
+    assert {cohort["lost"].study_id, cohort["answered_between"].study_id} <= flagged
+    assert cohort["due"].study_id not in flagged  # nothing closed yet
+
+
+@time_machine.travel(NOW, tick=False)
+def test_failed_messages_are_listed_with_their_error(client: Client, cohort, coordinator) -> None:
+    recent = _failed_message(
+        cohort["overdue"],
+        _monthly(cohort["overdue"], 1),
+        planned_at=NOW - dt.timedelta(days=2),
+        error="SMTP 550: mailbox unknown",
+    )
+    _failed_message(cohort["due"], None, planned_at=NOW - dt.timedelta(days=45), error="An old failure")
+    client.force_login(coordinator)
+    failed = _section(_text(client.get(reverse("followup-worklist"))), "failed")
+    assert cohort["overdue"].study_id in failed and "SMTP 550: mailbox unknown" in failed
+    assert "An old failure" not in failed
+    assert recent.get_channel_display() in failed
+
+
+@time_machine.travel(NOW, tick=False)
+def test_contact_details_show_only_to_roles_that_may_see_them(client: Client, cohort, coordinator, monkeypatch) -> None:
+    _failed_message(
+        cohort["overdue"], None, planned_at=NOW - dt.timedelta(days=1), error="Refused: pat@example.org does not exist"
+    )
+    client.force_login(coordinator)
+    html = _text(client.get(reverse("followup-worklist")))
+    assert 'href="tel:+61400000000"' in html and 'href="mailto:pat@example.org"' in html
+
+    without = access.ROLE_PERMISSIONS[RoleCode.COORDINATOR] - {Perm.VIEW_CONTACTS}
+    monkeypatch.setitem(access.ROLE_PERMISSIONS, RoleCode.COORDINATOR, without)
+    html = _text(client.get(reverse("followup-worklist")))
+    assert cohort["overdue"].study_id in html
+    assert "pat@example.org" not in html and "+61400000000" not in html
+
+
+# --- Calls --------------------------------------------------------------------------------
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_call_recorded_from_the_worklist_is_audited_and_shown_as_the_last_call(client: Client, cohort, coordinator) -> None:
+    participant = cohort["overdue"]
+    occurrence = _monthly(participant, 1)
+    client.force_login(coordinator)
+    worklist = reverse("followup-worklist") + "?site=SYD"
+    response = client.post(
+        reverse("followup-call-record", args=[participant.pk]),
+        {"outcome": "no_answer", "note": "Rang twice", "occurrence": occurrence.pk, "next": worklist},
+    )
+    assert response.status_code == 302 and response["Location"] == worklist
+
+    call = CallLog.objects.get(participant=participant)
+    assert (call.outcome, call.note, call.occurrence, call.called_by, call.called_at) == (
+        "no_answer",
+        "Rang twice",
+        occurrence,
+        coordinator,
+        NOW,
+    )
+    history = record_history(obj=call, user=coordinator, trial=participant.site.trial)
+    assert history[0].reason == "Follow-up call: No answer" and history[0].who == coordinator.username
+
+    row = _section(_text(client.get(worklist)), "overdue").split(f'data-testid="row-{participant.study_id}"')[1]
+    assert '<span data-testid="last-call">No answer</span>' in row.split("</tr>")[0]
+
+
+@time_machine.travel(NOW, tick=False)
+def test_the_call_page_records_a_call_and_returns_to_the_participant(client: Client, cohort, coordinator) -> None:
+    participant = cohort["lost"]
+    client.force_login(coordinator)
+    page = _text(client.get(reverse("followup-call-record", args=[participant.pk])))
+    assert 'data-testid="call-form"' in page and "+61400000000" in page
+    response = client.post(
+        reverse("followup-call-record", args=[participant.pk]), {"outcome": "message_left", "next": "https://elsewhere.example/"}
+    )
+    # Back to the participant: a ``next`` off this site is ignored.
+    assert response.status_code == 302 and response["Location"] == reverse("participant-detail", args=[participant.pk])
+    assert CallLog.objects.get(participant=participant).occurrence is None
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_call_without_an_outcome_or_about_another_participants_questionnaire_is_refused(
+    client: Client, cohort, coordinator
+) -> None:
+    participant, other = cohort["overdue"], cohort["due"]
+    client.force_login(coordinator)
+    url = reverse("followup-call-record", args=[participant.pk])
+    assert "Choose the outcome of the call." in _text(client.post(url, {"outcome": ""}))
+    theirs = _monthly(other, 1).pk
+    assert "Choose one of this participant" in _text(client.post(url, {"outcome": "reached", "occurrence": theirs}))
+    with pytest.raises(ApplicationError, match="not this participant's"):
+        services.call_log_record(
+            participant=participant, occurrence=_monthly(other, 1), outcome="reached", note="", by=coordinator
+        )
+    with pytest.raises(ApplicationError):
+        services.call_log_record(participant=participant, outcome="shouted", note="", by=coordinator)
+    assert not CallLog.objects.exists()
+
+
+@time_machine.travel(NOW, tick=False)
+def test_calls_are_refused_to_other_roles_sites_and_withdrawn_participants(client: Client, cohort, make_staff) -> None:
+    syd_only = make_staff("coordinator", sites=["SYD"])
+    client.force_login(syd_only)
+    assert client.get(reverse("followup-call-record", args=[cohort["elsewhere"].pk])).status_code == 404
+    with pytest.raises(NotAllowed):
+        services.call_log_record(participant=cohort["elsewhere"], outcome="reached", note="", by=syd_only)
+    statistician = make_staff("statistician")
+    client.force_login(statistician)
+    assert client.post(reverse("followup-call-record", args=[cohort["due"].pk]), {"outcome": "reached"}).status_code == 403
+    with pytest.raises(NotAllowed):
+        services.call_log_record(participant=cohort["due"], outcome="reached", note="", by=statistician)
+    with pytest.raises(ApplicationError, match="withdrawn from follow-up"):
+        services.call_log_record(participant=cohort["withdrawn"], outcome="reached", note="", by=syd_only)
+    assert not CallLog.objects.exists()
+
+
+# --- Answers entered on a participant's behalf ----------------------------------------------
+
+
+@time_machine.travel(NOW, tick=False)
+def test_staff_entry_records_the_answers_as_staff_entry_and_the_participant_page_shows_it(
+    client: Client, cohort, coordinator
+) -> None:
+    participant = cohort["overdue"]
+    occurrence = _monthly(participant, 1)
+    url = reverse("followup-staff-entry", args=[participant.pk, occurrence.pk])
+    client.force_login(coordinator)
+    detail = _text(client.get(reverse("participant-detail", args=[participant.pk])))
+    assert f'data-testid="enter-{occurrence.pk}"' in detail and url in detail
+    assert url in _section(_text(client.get(reverse("followup-worklist"))), "overdue")
+
+    page = _text(client.get(url))
+    assert 'data-testid="staff-entry-notice"' in page and 'data-testid="late-notice"' not in page
+    assert 'name="pain_avg"' in page
+
+    response = client.post(url, RECURRENCE)
+    assert response.status_code == 302 and response["Location"] == reverse("participant-detail", args=[participant.pk])
+    saved = QuestionnaireResponse.objects.get(occurrence=occurrence)
+    assert saved.source == ResponseSource.STAFF and saved.entered_by == coordinator and saved.answers["pain_avg"] == 4
+    occurrence.refresh_from_db()
+    assert occurrence.status == OccurrenceStatus.COMPLETED
+
+    detail = _text(client.get(reverse("participant-detail", args=[participant.pk])))
+    assert f"(entered by staff: {coordinator.username})" in detail.split(f'data-testid="response-{occurrence.pk}"')[1]
+    assert f'data-testid="enter-{occurrence.pk}"' not in detail
+    assert participant.study_id not in _section(_text(client.get(reverse("followup-worklist"))), "overdue")
+
+
+@time_machine.travel(NOW, tick=False)
+def test_staff_entry_with_invalid_answers_shows_the_errors_and_saves_nothing(client: Client, cohort, coordinator) -> None:
+    participant = cohort["due"]
+    url = reverse("followup-staff-entry", args=[participant.pk, _monthly(participant, 1).pk])
+    client.force_login(coordinator)
+    response = client.post(url, {**RECURRENCE, "pain_avg": "11"})
+    assert response.status_code == 400 and 'data-testid="error-pain_avg"' in _text(response)
+    assert not QuestionnaireResponse.objects.filter(occurrence__participant=participant).exists()
+
+
+@time_machine.travel(NOW, tick=False)
+def test_staff_enter_a_missed_questionnaire_late(client: Client, cohort, coordinator) -> None:
+    participant = cohort["lost"]
+    missed = _monthly(participant, 3)
+    assert missed.status == OccurrenceStatus.MISSED
+    url = reverse("followup-staff-entry", args=[participant.pk, missed.pk])
+    client.force_login(coordinator)
+    assert 'data-testid="late-notice"' in _text(client.get(url))
+    assert client.post(url, RECURRENCE).status_code == 302
+    assert QuestionnaireResponse.objects.get(occurrence=missed).source == ResponseSource.STAFF
+    # Now answered in between: no longer three missed in a row.
+    assert participant.study_id not in _section(_text(client.get(reverse("followup-worklist"))), "lost")
+
+
+@time_machine.travel(NOW, tick=False)
+def test_staff_entry_explains_completed_cancelled_and_not_yet_open_questionnaires(client: Client, cohort, coordinator) -> None:
+    client.force_login(coordinator)
+
+    def entry(participant: Participant, occurrence: Occurrence) -> Any:
+        return client.get(reverse("followup-staff-entry", args=[participant.pk, occurrence.pk]))
+
+    completed = entry(cohort["answered_between"], _monthly(cohort["answered_between"], 2))
+    assert completed.status_code == 409 and "already answered" in _text(completed)
+    assert "participant (personal link)" in _text(completed)
+    cancelled = entry(cohort["withdrawn"], _monthly(cohort["withdrawn"], 4))
+    assert cancelled.status_code == 410 and "was cancelled: Withdrawn from follow-up" in _text(cancelled)
+    future = entry(cohort["due"], _monthly(cohort["due"], 2))
+    assert future.status_code == 409 and "not open yet: it opens on 12 Oct 2026" in _text(future)
+    assert (
+        client.post(
+            reverse("followup-staff-entry", args=[cohort["due"].pk, _monthly(cohort["due"], 2).pk]), RECURRENCE
+        ).status_code
+        == 409
+    )
+    assert QuestionnaireResponse.objects.count() == 1  # the participant's own, made by the fixture
+
+
+@time_machine.travel(NOW, tick=False)
+def test_staff_entry_is_site_scoped_and_needs_enter_followup(client: Client, cohort, make_staff) -> None:
+    elsewhere = cohort["elsewhere"]
+    url = reverse("followup-staff-entry", args=[elsewhere.pk, _monthly(elsewhere, 1).pk])
+    client.force_login(make_staff("coordinator", sites=["SYD"]))
+    assert client.get(url).status_code == 404
+    assert client.post(url, RECURRENCE).status_code == 404
+    mismatched = reverse("followup-staff-entry", args=[cohort["due"].pk, _monthly(cohort["overdue"], 1).pk])
+    assert client.get(mismatched).status_code == 404
+    client.force_login(make_staff("statistician"))
+    assert client.get(url).status_code == 403
+    client.force_login(make_staff("investigator"))
+    assert client.post(url, RECURRENCE).status_code == 403
+    assert not QuestionnaireResponse.objects.filter(source=ResponseSource.STAFF).exists()
+
+
+# --- The participant page -------------------------------------------------------------------
+
+
+def _messages_for(participant: Participant, count: int) -> None:
+    occurrences = list(Occurrence.objects.filter(participant=participant).order_by("due_date")[:count])
+    for n, occurrence in enumerate(occurrences):
+        status = [MessageStatus.SENT, MessageStatus.CANCELLED, MessageStatus.FAILED][n % 3]
+        Message.objects.create(
+            participant=participant,
+            occurrence=occurrence,
+            step="invitation",
+            channel="sms",
+            planned_at=occurrence.opens_at,
+            due_at=occurrence.opens_at,
+            status=status,
+            sent_at=occurrence.opens_at if status == MessageStatus.SENT else None,
+            cancelled_reason="Questionnaire completed" if status == MessageStatus.CANCELLED else "",
+            last_error="Provider refused +61400000000" if status == MessageStatus.FAILED else "",
+        )
+
+
+@time_machine.travel(NOW, tick=False)
+def test_the_participant_page_lists_messages_and_calls(client: Client, cohort, coordinator, make_staff) -> None:
+    participant = cohort["overdue"]
+    _messages_for(participant, 3)
+    services.call_log_record(participant=participant, outcome="reached", note="Will do it tonight", by=coordinator)
+    client.force_login(coordinator)
+    html = _text(client.get(reverse("participant-detail", args=[participant.pk])))
+    table = html.split('data-testid="messages"')[1].split("</table>")[0]
+    assert table.count("<tr>") == 4  # a header and three messages
+    assert "Sent" in table and "Questionnaire completed" in table and "Provider refused +61400000000" in table
+    calls = html.split('data-testid="calls"')[1].split("</ul>")[0]
+    assert "Reached: will complete it" in calls and "Will do it tonight" in calls
+    assert 'data-testid="record-call"' in html
+
+    client.force_login(make_staff("investigator"))
+    html = _text(client.get(reverse("participant-detail", args=[participant.pk])))
+    table = html.split('data-testid="messages"')[1].split("</table>")[0]
+    assert "Failed" in table and "+61400000000" not in html  # the error may name the address
+    assert 'data-testid="record-call"' not in html and 'data-testid="enter-' not in html
+
+
+# --- Query counts ---------------------------------------------------------------------------
+
+
+def _grow(enrol: Any, coordinator: Any, count: int, start: int) -> None:
+    """Participants each in a worklist section, lost to follow-up, with a failed message and a call."""
+    days = (dt.date(2026, 5, 1), dt.date(2026, 5, 10), dt.date(2026, 5, 15))  # month 4: closing, overdue, due now
+    for n in range(start, start + count):
+        participant = _randomised(enrol, coordinator, days[n % 3])
+        services.occurrences_advance(now=NOW)
+        _failed_message(participant, _monthly(participant, 4), planned_at=NOW - dt.timedelta(days=1), error="Bounced")
+        services.call_log_record(participant=participant, outcome="no_answer", note="", by=coordinator, now=NOW)
+
+
+def _queries(client: Client, url: str) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url).status_code == 200
+    return len(queries)
+
+
+def test_the_worklist_keeps_its_query_count_as_rows_grow(
+    client: Client, walkback: Trial, enrol, coordinator, sealed_list
+) -> None:
+    client.force_login(coordinator)
+    _grow(enrol, coordinator, 3, 0)
+    with time_machine.travel(NOW, tick=False):
+        few = _queries(client, reverse("followup-worklist"))
+        work = selectors.worklist_get(user=coordinator, trial=walkback)
+        assert (len(work.closing_soon), len(work.overdue), len(work.due_now)) == (1, 1, 1)
+        assert (len(work.lost_to_followup), len(work.failed_messages)) == (3, 3)
+    _grow(enrol, coordinator, 12, 3)
+    with time_machine.travel(NOW, tick=False):
+        many = _queries(client, reverse("followup-worklist"))
+        work = selectors.worklist_get(user=coordinator, trial=walkback)
+        assert (len(work.closing_soon), len(work.overdue), len(work.due_now)) == (5, 5, 5)
+        assert (len(work.lost_to_followup), len(work.failed_messages)) == (15, 15)
+        assert all(item.last_call is not None and item.contact is not None for item in work.rows)
+    assert many == few
+
+
+def test_the_participant_page_keeps_its_query_count_as_messages_and_calls_grow(
+    client: Client, walkback: Trial, enrol, coordinator, sealed_list
+) -> None:
+    participant = _randomised(enrol, coordinator, dt.date(2026, 5, 1))
+    services.occurrences_advance(now=NOW)
+    client.force_login(coordinator)
+    url = reverse("participant-detail", args=[participant.pk])
+    with time_machine.travel(NOW, tick=False):
+        _messages_for(participant, 1)
+        services.call_log_record(participant=participant, outcome="no_answer", note="", by=coordinator)
+        services.response_submit(occurrence=_monthly(participant, 1), raw=RECURRENCE, source="staff", by=coordinator)
+        few = _queries(client, url)
+        Message.objects.all().delete()
+        _messages_for(participant, 12)
+        for _ in range(5):
+            services.call_log_record(participant=participant, outcome="message_left", note="", by=coordinator)
+        services.response_submit(occurrence=_monthly(participant, 2), raw=RECURRENCE, source="staff", by=coordinator)
+        many = _queries(client, url)
+    assert many == few
