@@ -257,7 +257,8 @@ class Message(models.Model):
 
     participant = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="messages")
     occurrence = models.ForeignKey(Occurrence, null=True, blank=True, on_delete=models.PROTECT, related_name="messages")
-    step = models.CharField(max_length=20, help_text="invitation, reminder-1, reminder-2, ...")
+    session = models.ForeignKey("participants.Session", null=True, blank=True, on_delete=models.PROTECT, related_name="messages")
+    step = models.CharField(max_length=20, help_text="invitation, reminder-1, ...; for sessions confirmation-1, reminder-1, ...")
     channel = models.CharField(max_length=10, choices=Channel.choices)
     planned_at = models.DateTimeField()
     due_at = models.DateTimeField()
@@ -265,6 +266,7 @@ class Message(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     template = models.ForeignKey(MessageTemplate, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     subject = models.CharField(max_length=200, blank=True)
+    payload = models.JSONField(default=dict, blank=True, help_text="Details the wording needs, e.g. a cancelled session's time.")
     provider_id = models.CharField(max_length=100, blank=True)
     last_error = models.CharField(max_length=300, blank=True)
     cancelled_reason = models.CharField(max_length=200, blank=True)
@@ -278,6 +280,11 @@ class Message(models.Model):
                 fields=["occurrence", "step", "channel"],
                 condition=models.Q(occurrence__isnull=False),
                 name="message_once_per_occurrence_step_channel",
+            ),
+            models.UniqueConstraint(
+                fields=["session", "step", "channel"],
+                condition=models.Q(session__isnull=False),
+                name="message_once_per_session_step_channel",
             ),
             models.CheckConstraint(condition=models.Q(status__in=MessageStatus.values), name="message_status_valid"),
             models.CheckConstraint(condition=models.Q(channel__in=Channel.values), name="message_channel_valid"),

@@ -389,6 +389,9 @@ def _randomise_once(*, participant_id: int, by: Any) -> Allocation:
         from followup.services import schedule_create
 
         schedule_create(participant=participant, now=now)
+        from participants.intervention.services import sessions_prepare, sessions_save
+
+        sessions = sessions_prepare(participant=participant, randomised_at=now)
         if trial.randomisation_method == RandomisationMethod.MINIMISATION:
             arm_id, detail = _choose_by_minimisation(trial=trial, levels=levels)
             allocation = Allocation.objects.create(
@@ -402,6 +405,7 @@ def _randomise_once(*, participant_id: int, by: Any) -> Allocation:
             )
         else:
             allocation = _allocate_next_slot(trial=trial, key=key, participant=participant, by=by, at=now)
+        sessions_save(participant=participant, prepared=sessions, arm_id=allocation.arm_id)
     return allocation
 
 
@@ -535,6 +539,9 @@ def participant_withdraw(
             participant=participant, scope=scope, reason=reason.strip(), withdrawn_on=withdrawn_on, recorded_by=by
         )
         participant.withdrawal_scope = scope
+        from participants.intervention.services import sessions_cancel_future
+
+        sessions_cancel_future(participant=participant, reason=f"Withdrawn on {withdrawn_on:%d %b %Y}")
         if scope in (WithdrawalScope.FOLLOWUP, WithdrawalScope.CONSENT):
             participant.status = ParticipantStatus.WITHDRAWN
             from followup.services import schedule_cancel

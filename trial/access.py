@@ -23,6 +23,7 @@ class Perm(enum.StrEnum):
     RANDOMISE = "randomise"
     WITHDRAW = "withdraw"
     DELIVER_SESSIONS = "deliver_sessions"
+    BOOK_SESSIONS = "book_sessions"
     ENTER_FOLLOWUP = "enter_followup"
     REPORT_ADVERSE_EVENTS = "report_adverse_events"
     MANAGE_QUERIES = "manage_queries"
@@ -47,10 +48,18 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
             Perm.WITHDRAW,
             Perm.ENTER_FOLLOWUP,
             Perm.REPORT_ADVERSE_EVENTS,
+            Perm.BOOK_SESSIONS,
         }
     ),
     RoleCode.PHYSIOTHERAPIST: frozenset(
-        {Perm.VIEW_DASHBOARD, Perm.VIEW_PARTICIPANTS, Perm.VIEW_CONTACTS, Perm.DELIVER_SESSIONS, Perm.REPORT_ADVERSE_EVENTS}
+        {
+            Perm.VIEW_DASHBOARD,
+            Perm.VIEW_PARTICIPANTS,
+            Perm.VIEW_CONTACTS,
+            Perm.DELIVER_SESSIONS,
+            Perm.BOOK_SESSIONS,
+            Perm.REPORT_ADVERSE_EVENTS,
+        }
     ),
     RoleCode.INVESTIGATOR: frozenset(
         {

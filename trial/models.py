@@ -218,6 +218,9 @@ class StaffProfile(models.Model):
     role = models.CharField(max_length=20, choices=RoleCode.choices)
     sites = models.ManyToManyField(Site, related_name="staff", blank=True)
     timezone = models.CharField(max_length=64, blank=True, validators=[validate_timezone])
+    delivery_modes = models.JSONField(
+        default=list, blank=True, help_text='Physiotherapists: the modes they offer, e.g. ["in_person", "video", "phone"].'
+    )
 
     class Meta:
         constraints = [

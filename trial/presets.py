@@ -51,6 +51,17 @@ class ScheduleSpec:
 
 
 @dataclass(frozen=True)
+class SessionSpec:
+    number: int
+    name: str
+    target_day: int  # days after randomisation
+    window_before_days: int
+    window_after_days: int
+    modes: tuple[str, ...]
+    sets_prescription: bool = False
+
+
+@dataclass(frozen=True)
 class TrialPreset:
     code: str
     name: str
@@ -74,6 +85,9 @@ class TrialPreset:
     consent_title: str = "Participant information and consent form"
     schedule: tuple[ScheduleSpec, ...] = ()
     instruments: tuple[str, ...] = ()  # codes from followup.instrument_library
+    intervention_arm: str = ""  # the arm whose participants have sessions and a diary
+    sessions: tuple[SessionSpec, ...] = ()
+    education_topics: tuple[tuple[str, str], ...] = ()
     role_overrides: dict[str, dict[str, bool]] = field(default_factory=dict)
 
 
@@ -150,6 +164,24 @@ WALKBACK = TrialPreset(
         ScheduleSpec("timepoint", "fixed", months=(3, 6, 9, 12), open_days_before=7, close_days_after=28),
     ),
     instruments=("monthly", "timepoint"),
+    intervention_arm="walking",
+    sessions=(
+        # Sessions 1, 3 and 5 set the walking prescription; 2, 4 and 6 review progress and barriers.
+        SessionSpec(1, "Baseline", 7, 7, 14, ("in_person", "video"), sets_prescription=True),
+        SessionSpec(2, "Week 2 check-in", 14, 4, 7, ("phone",)),
+        SessionSpec(3, "Month 1", 30, 7, 14, ("in_person", "video"), sets_prescription=True),
+        SessionSpec(4, "Month 2 check-in", 60, 7, 14, ("phone",)),
+        SessionSpec(5, "Month 3", 91, 14, 14, ("in_person", "video"), sets_prescription=True),
+        SessionSpec(6, "Month 6 booster", 182, 14, 14, ("phone",)),
+    ),
+    education_topics=(
+        ("pain_science", "Pain science: why back pain recurs"),
+        ("fear", "Reducing fear of movement"),
+        ("prevention", "Preventing recurrences"),
+        ("flare_ups", "Self-managing minor flare-ups"),
+        ("walking_goals", "Walking goals and progression"),
+        ("barriers", "Barriers and problem solving"),
+    ),
 )
 
 PRESETS: dict[str, TrialPreset] = {WALKBACK.code: WALKBACK}

@@ -163,6 +163,26 @@ def trial_apply_preset(*, preset: TrialPreset, today: dt.date | None = None) -> 
             messaging_defaults_apply(
                 trial=trial, reminder_days={spec.instrument: list(spec.reminder_days) for spec in preset.schedule}
             )
+        if preset.intervention_arm:
+            from participants.intervention.services import intervention_defaults_apply
+
+            intervention_defaults_apply(
+                trial=trial,
+                arm_code=preset.intervention_arm,
+                plans=[
+                    {
+                        "number": spec.number,
+                        "name": spec.name,
+                        "target_day": spec.target_day,
+                        "window_before_days": spec.window_before_days,
+                        "window_after_days": spec.window_after_days,
+                        "modes": list(spec.modes),
+                        "sets_prescription": spec.sets_prescription,
+                    }
+                    for spec in preset.sessions
+                ],
+                topics=[list(topic) for topic in preset.education_topics],
+            )
         for code, defaults in access.DEFAULT_ROLE_SETTINGS.items():
             settings = {**defaults, **preset.role_overrides.get(code, {})}
             Role.objects.get_or_create(trial=trial, code=code, defaults=settings)

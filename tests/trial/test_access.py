@@ -71,3 +71,4 @@ def test_role_matrix_keeps_randomisation_with_coordinators_and_the_list_with_sta
     assert holders[Perm.MANAGE_RANDOMISATION_LIST] == {"statistician"}
     assert holders[Perm.CONFIGURE_TRIAL] == {"admin"}
     assert holders[Perm.DELIVER_SESSIONS] == {"physiotherapist"}
+    assert holders[Perm.BOOK_SESSIONS] == {"coordinator", "physiotherapist"}

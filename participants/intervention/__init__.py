@@ -1,0 +1,1 @@
+"""The intervention: physiotherapists' time, education sessions, prescriptions and the walking diary."""

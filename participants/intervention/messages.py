@@ -1,0 +1,175 @@
+"""Session messages: a confirmation (with an .ics invite) when a session is booked or moved, a
+reminder the day before at a local hour, a notice when a booking is cancelled. They are message
+rows like questionnaire reminders, sent by the same sweep with the same exactly-once rules."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from typing import Any
+
+from django.utils import timezone
+
+from followup.models import Message, MessageStatus
+from participants.intervention.services import intervention_policy, participant_zone
+from participants.models import DeliveryMode, Session, SessionStatus
+
+
+def _channels(session: Session) -> list[str]:
+    from followup.services import _channels_for, message_policy
+
+    contact = getattr(session.participant, "contact", None)
+    return _channels_for(contact, message_policy(trial=session.participant.site.trial))
+
+
+def _sequence(session: Session) -> int:
+    """Bookings of this session so far (the row lock is held by the caller)."""
+    steps = Message.objects.filter(session=session, step__regex=r"^(confirmation|update)-").values_list("step", flat=True)
+    return max((int(step.rsplit("-", 1)[1]) for step in set(steps)), default=0) + 1
+
+
+def _cancel_pending(session: Session, reason: str) -> None:
+    Message.objects.filter(session=session, status=MessageStatus.PLANNED).update(
+        status=MessageStatus.CANCELLED, cancelled_reason=reason[:200]
+    )
+
+
+def session_messages_booked(*, session: Session, rescheduled: bool, now: dt.datetime | None = None) -> int:
+    """Rows for a new or moved booking: confirmation (or update) now, reminder the day before."""
+    now = now or timezone.now()
+    assert session.starts_at is not None
+    _cancel_pending(session, "Session moved")
+    policy = intervention_policy(trial=session.participant.site.trial)
+    seq = _sequence(session)
+    zone = zoneinfo.ZoneInfo(participant_zone(session.participant))
+    local_day = session.starts_at.astimezone(zone).date() - dt.timedelta(days=policy.reminder_days_before if policy else 1)
+    hour = policy.reminder_hour if policy else 10
+    remind_at = dt.datetime.combine(local_day, dt.time(hour), tzinfo=zone).astimezone(dt.UTC)
+    rows = []
+    for channel in _channels(session):
+        first = "update" if rescheduled else "confirmation"
+        rows.append(
+            Message(
+                participant=session.participant,
+                session=session,
+                step=f"{first}-{seq}",
+                channel=channel,
+                planned_at=now,
+                due_at=now,
+            )
+        )
+        if now < remind_at < session.starts_at:
+            rows.append(
+                Message(
+                    participant=session.participant,
+                    session=session,
+                    step=f"reminder-{seq}",
+                    channel=channel,
+                    planned_at=remind_at,
+                    due_at=remind_at,
+                )
+            )
+    Message.objects.bulk_create(rows, ignore_conflicts=True)
+    return len(rows)
+
+
+def session_messages_cancelled(*, session: Session, was_at: dt.datetime | None, now: dt.datetime | None = None) -> int:
+    now = now or timezone.now()
+    _cancel_pending(session, "Booking cancelled")
+    if was_at is None or was_at <= now:
+        return 0
+    seq = _sequence(session) - 1
+    rows = [
+        Message(
+            participant=session.participant,
+            session=session,
+            step=f"cancelled-{seq}",
+            channel=channel,
+            planned_at=now,
+            due_at=now,
+            payload={"was_at": was_at.isoformat()},
+        )
+        for channel in _channels(session)
+    ]
+    Message.objects.bulk_create(rows, ignore_conflicts=True)
+    return len(rows)
+
+
+# --- Delivery: called by the message sweep (followup.services._deliver) -----------------------
+
+
+def session_why_not(message: Message, now: dt.datetime) -> str:
+    session = message.session
+    assert session is not None
+    if message.participant.withdrawal_scope:
+        return "Withdrawn from the intervention"
+    kind = message.step.rsplit("-", 1)[0]
+    if kind == "cancelled":
+        return ""
+    if session.status != SessionStatus.BOOKED or session.starts_at is None:
+        return "Session no longer booked"
+    if session.starts_at <= now:
+        return "Session already started"
+    return ""
+
+
+def session_template_code(message: Message) -> str:
+    return "session-" + message.step.rsplit("-", 1)[0]
+
+
+def session_context(message: Message, *, zone: str) -> dict[str, Any]:
+    session = message.session
+    assert session is not None
+    tz = zoneinfo.ZoneInfo(zone)
+    at = session.starts_at or (dt.datetime.fromisoformat(message.payload["was_at"]) if "was_at" in message.payload else None)
+    starts = at.astimezone(tz) if at else None
+    contact = getattr(message.participant, "contact", None)
+    ways: dict[str, str] = {
+        str(DeliveryMode.VIDEO): f"Video call: {session.meeting_link}",
+        str(DeliveryMode.PHONE): f"Your physiotherapist will phone you on {contact.mobile if contact else 'your number'}.",
+        str(DeliveryMode.IN_PERSON): f"At {message.participant.site.name}.",
+    }
+    how = ways.get(session.mode, "")
+    return {
+        "session": f"session {session.number} ({session.name})",
+        "when": f"{starts:%A %d %B %Y at %H:%M} ({starts.tzname()})" if starts else "",
+        "mode": DeliveryMode(session.mode).label if session.mode else "",
+        "how": how,
+        "physiotherapist": session.physiotherapist.get_full_name() or session.physiotherapist.get_username()
+        if session.physiotherapist
+        else "",
+    }
+
+
+def session_ics(message: Message) -> bytes | None:
+    """An iCalendar invite (or cancellation) for a session e-mail, with a stable UID so a moved
+    session updates the same calendar entry."""
+    from icalendar import Calendar, Event
+
+    session = message.session
+    assert session is not None
+    kind = message.step.rsplit("-", 1)[0]
+    if kind not in ("confirmation", "update", "cancelled"):
+        return None
+    calendar = Calendar()
+    calendar.add("prodid", "-//WalkBack trial//sessions//EN")
+    calendar.add("version", "2.0")
+    calendar.add("method", "CANCEL" if kind == "cancelled" else "REQUEST")
+    event = Event()
+    event.add("uid", f"walkback-session-{session.pk}@walkback")
+    event.add("sequence", int(message.step.rsplit("-", 1)[1]))
+    event.add("summary", f"WalkBack session {session.number}: {session.name}")
+    event.add("dtstamp", timezone.now())
+    if kind == "cancelled":
+        event.add("status", "CANCELLED")
+        event.add("dtstart", dt.datetime.fromisoformat(message.payload["was_at"]))
+    else:
+        assert session.starts_at and session.ends_at
+        event.add("dtstart", session.starts_at)
+        event.add("dtend", session.ends_at)
+        if session.mode == DeliveryMode.VIDEO:
+            event.add("location", session.meeting_link)
+        elif session.mode == DeliveryMode.IN_PERSON:
+            event.add("location", session.participant.site.name)
+    calendar.add_component(event)
+    return bytes(calendar.to_ical())
