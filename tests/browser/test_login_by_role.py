@@ -29,7 +29,7 @@ def _login(page: Any, base: str, username: str) -> None:
 @pytest.mark.parametrize(
     ("username", "role_label", "participants", "blinded", "nav"),
     [
-        ("coordinator", "Coordinator", "7", False, ["Dashboard", "Screening", "Participants", "API"]),
+        ("coordinator", "Coordinator", "7", False, ["Dashboard", "Screening", "Participants", "Worklist", "API"]),
         ("physio", "Physiotherapist", "4", False, ["Dashboard", "Screening", "Participants", "API"]),
         ("investigator", "Investigator", "7", True, ["Dashboard", "Screening", "Participants", "Audit trail", "API"]),
         ("datamanager", "Data manager", "7", True, ["Dashboard", "Screening", "Participants", "Audit trail", "API"]),

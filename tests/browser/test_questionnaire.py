@@ -9,17 +9,17 @@ import pytest
 from django.core import mail
 from django.core.management import call_command
 
-from followup import services
-from followup.models import Occurrence, QuestionnaireResponse
+from followup.models import MessagePolicy, Occurrence, QuestionnaireResponse
 from participants.models import Participant
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def open_questionnaire(db: Any) -> tuple[Participant, Occurrence, str]:
+def open_questionnaire(db: Any) -> tuple[Participant, Occurrence]:
     call_command("demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
-    participant = Participant.objects.filter(status="randomised", site__code="SYD").order_by("pk").first()
+    # A participant randomised today, with nothing sent yet.
+    participant = Participant.objects.filter(status="randomised", site__code="SYD", messages__isnull=True).order_by("pk").first()
     occurrence = Occurrence.objects.filter(participant=participant, instrument="monthly").order_by("month").first()
     # Open the first monthly window now (the demo participant was randomised today).
     from django.utils import timezone
@@ -29,17 +29,21 @@ def open_questionnaire(db: Any) -> tuple[Participant, Occurrence, str]:
         closes_at=timezone.now() + timezone.timedelta(days=13),
         status="open",
     )
-    token = services.access_link_issue(participant=participant)
-    mail.send_mail("Your monthly questionnaire", f"Please answer: http://testserver/p/{token}/", None, ["p@example.org"])
-    return participant, occurrence, token
+    return participant, occurrence
 
 
 def test_participant_answers_on_a_phone_and_staff_see_the_answers(
-    phone: Any, page: Any, live_server: Any, open_questionnaire: tuple[Participant, Occurrence, str]
+    phone: Any, page: Any, live_server: Any, settings: Any, open_questionnaire: tuple[Participant, Occurrence]
 ) -> None:
-    participant, occurrence, _ = open_questionnaire
-    link = re.search(r"/p/[^/\s]+/", mail.outbox[-1].body).group(0)
-    phone.goto(f"{live_server.url}{link}")
+    participant, occurrence = open_questionnaire
+    settings.PUBLIC_URL = live_server.url
+    MessagePolicy.objects.update(quiet_start=0, quiet_end=0)  # whatever the hour the test runs at
+    mail.outbox.clear()
+    call_command("send_due_reminders", stdout=open("/dev/null", "w"))  # noqa: SIM115 - the sweep beat runs
+
+    (invitation,) = [m for m in mail.outbox if m.to == [participant.contact.email]]
+    link = re.search(r"https?://\S+/p/[^/\s]+/(?=\s)", invitation.body).group(0)
+    phone.goto(link)
     phone.click("[data-testid=open-questionnaire]")
     phone.wait_for_selector("#questionnaire")
     assert not phone.is_visible("input[name=pain_avg]")  # follow-up questions appear only after "yes"
@@ -66,4 +70,5 @@ def test_participant_answers_on_a_phone_and_staff_see_the_answers(
     page.click("button[type=submit], input[type=submit]")
     page.goto(f"{live_server.url}/participants/{participant.pk}/")
     page.click(f"[data-testid=response-{occurrence.pk}] summary")
+    # The invitation shows among the participant's messages, as sent.
     assert "pain_avg" in page.inner_text(f"[data-testid=response-{occurrence.pk}]")
