@@ -366,7 +366,7 @@ def response_submit(
 
 # --- Messages: planned as rows, claimed in batches, re-checked, sent once ---------------------
 
-INVITATION_TEMPLATES: dict[tuple[str, str], tuple[str, str]] = {
+DEFAULT_TEMPLATES: dict[tuple[str, str], tuple[str, str]] = {
     ("invitation", "email"): (
         "Your {{ trial }} questionnaire is ready",
         "Hello,\n\nYour {{ questionnaire }} for the {{ trial }} study is ready. It takes a few minutes; "
@@ -387,13 +387,39 @@ INVITATION_TEMPLATES: dict[tuple[str, str], tuple[str, str]] = {
         "",
         "{{ trial }} study reminder: your {{ questionnaire }} closes on {{ closes_on }}: {{ link }} Stop SMS: {{ opt_out_link }}",
     ),
+    ("session-confirmation", "email"): (
+        "Booked: your {{ trial }} {{ session }}",
+        "Hello,\n\nYour {{ session }} with {{ physiotherapist }} is booked for {{ when }}.\n{{ how }}\n\n"
+        "The calendar invite is attached. To see or change your sessions: {{ link }}\n\n"
+        "To stop e-mails from the study: {{ opt_out_link }}\n",
+    ),
+    ("session-confirmation", "sms"): ("", "{{ trial }}: {{ session }} booked for {{ when }}. {{ how }} {{ link }}"),
+    ("session-update", "email"): (
+        "Changed: your {{ trial }} {{ session }}",
+        "Hello,\n\nYour {{ session }} with {{ physiotherapist }} has moved to {{ when }}.\n{{ how }}\n\n"
+        "The updated calendar invite is attached. Your sessions: {{ link }}\n\n"
+        "To stop e-mails from the study: {{ opt_out_link }}\n",
+    ),
+    ("session-update", "sms"): ("", "{{ trial }}: {{ session }} moved to {{ when }}. {{ how }} {{ link }}"),
+    ("session-reminder", "email"): (
+        "Tomorrow: your {{ trial }} {{ session }}",
+        "Hello,\n\nA reminder of your {{ session }} with {{ physiotherapist }} on {{ when }}.\n{{ how }}\n\n"
+        "Your sessions: {{ link }}\n\nTo stop e-mails from the study: {{ opt_out_link }}\n",
+    ),
+    ("session-reminder", "sms"): ("", "{{ trial }} reminder: {{ session }} on {{ when }}. {{ how }}"),
+    ("session-cancelled", "email"): (
+        "Cancelled: your {{ trial }} {{ session }}",
+        "Hello,\n\nYour {{ session }} on {{ when }} is cancelled. The study team will agree a new time with you, "
+        "or you can choose one: {{ link }}\n\nTo stop e-mails from the study: {{ opt_out_link }}\n",
+    ),
+    ("session-cancelled", "sms"): ("", "{{ trial }}: {{ session }} on {{ when }} is cancelled. New time: {{ link }}"),
 }
 
 
 def messaging_defaults_apply(*, trial: Trial, reminder_days: dict[str, list[int]] | None = None) -> None:
     """Give a trial its message policy and first template versions, once (idempotent)."""
     MessagePolicy.objects.get_or_create(trial=trial)
-    for (code, channel), (subject, body) in INVITATION_TEMPLATES.items():
+    for (code, channel), (subject, body) in DEFAULT_TEMPLATES.items():
         if not MessageTemplate.objects.filter(trial=trial, code=code, channel=channel).exists():
             MessageTemplate.objects.create(trial=trial, code=code, channel=channel, version=1, subject=subject, body=body)
     for instrument, days in (reminder_days or {}).items():
@@ -548,7 +574,12 @@ def _why_not(message: Message, now: dt.datetime) -> str:
     trial = participant.site.trial
     if trial.data_locked_at is not None:
         return "The study's database is locked"
-    if participant.withdrawal_scope in ("followup", "consent"):
+    if message.session_id is not None:
+        from participants.intervention.messages import session_why_not
+
+        if reason := session_why_not(message, now):
+            return reason
+    elif participant.withdrawal_scope in ("followup", "consent"):
         return "Withdrawn from follow-up"
     occurrence = message.occurrence
     if occurrence is not None:
@@ -635,7 +666,7 @@ def _deliver(*, ids: list[int], now: dt.datetime, renderer: _Renderer, mail: Any
     result = SweepResult(batches=1)
     messages = list(
         Message.objects.filter(pk__in=ids, status=MessageStatus.SENDING)
-        .select_related("occurrence", "participant__site__trial", "participant__contact")
+        .select_related("occurrence", "session__physiotherapist", "participant__site__trial", "participant__contact")
         .order_by("pk")
     )
     policies: dict[int, MessagePolicy] = {}
@@ -662,7 +693,12 @@ def _deliver(*, ids: list[int], now: dt.datetime, renderer: _Renderer, mail: Any
     base = django_settings.PUBLIC_URL
     for message, policy in sendable:
         trial = message.participant.site.trial
-        code = "invitation" if message.step == "invitation" else "reminder"
+        if message.session_id is not None:
+            from participants.intervention import messages as session_messages
+
+            code = session_messages.session_template_code(message)
+        else:
+            code = "invitation" if message.step == "invitation" else "reminder"
         template = renderer.template(trial.pk, code, message.channel)
         if template is None:
             outcomes.append(
@@ -687,6 +723,11 @@ def _deliver(*, ids: list[int], now: dt.datetime, renderer: _Renderer, mail: Any
             "link": f"{base}/p/{token}/",
             "opt_out_link": f"{base}/p/{token}/stop/{message.channel}/",
         }
+        attachment = None
+        if message.session_id is not None:
+            context.update(session_messages.session_context(message, zone=zone))
+            context["link"] = f"{base}/p/{token}/sessions/"
+            attachment = session_messages.session_ics(message) if message.channel == Channel.EMAIL else None
         subject = renderer.render(template.subject, context) if template.subject else ""
         body = renderer.render(template.body, context)
         address = message.participant.contact.address(message.channel)
@@ -695,6 +736,9 @@ def _deliver(*, ids: list[int], now: dt.datetime, renderer: _Renderer, mail: Any
                 email = EmailMessage(
                     subject, body, to=[address], headers={"Message-ID": f"<{message.key}@walkback>"}, connection=mail
                 )
+                if attachment is not None:
+                    method = "CANCEL" if code == "session-cancelled" else "REQUEST"
+                    email.attach("session.ics", attachment, f"text/calendar; method={method}")
                 email.send(fail_silently=False)
                 provider_id = message.key
             else:

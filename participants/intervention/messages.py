@@ -173,3 +173,63 @@ def session_ics(message: Message) -> bytes | None:
             event.add("location", session.participant.site.name)
     calendar.add_component(event)
     return bytes(calendar.to_ical())
+
+
+# --- Physiotherapists' daily agenda ----------------------------------------------------------
+
+
+def agendas_send(*, now: dt.datetime | None = None) -> int:
+    """E-mail each physiotherapist their day's sessions once, at the policy's local hour (a staff
+    notification keyed by physiotherapist and day, so running it again sends nothing more)."""
+    from django.contrib.auth import get_user_model
+
+    from participants.intervention.selectors import agenda
+    from trial.models import RoleCode
+    from trial.services import notification_queue
+
+    now = now or timezone.now()
+    queued = 0
+    physios = (
+        get_user_model()
+        .objects.filter(is_active=True, staff__role=RoleCode.PHYSIOTHERAPIST)
+        .exclude(email="")
+        .select_related("staff")
+        .prefetch_related("staff__sites__trial")
+    )
+    for physio in physios:
+        sites = list(physio.staff.sites.all())
+        if not sites:
+            continue
+        trial = sites[0].trial
+        if trial.data_locked_at is not None:
+            continue
+        policy = intervention_policy(trial=trial)
+        zone = physio.staff.timezone or trial.timezone
+        local = now.astimezone(zoneinfo.ZoneInfo(zone))
+        if policy is None or local.hour < policy.agenda_hour:
+            continue
+        sessions = list(agenda(physiotherapist=physio, date_from=local.date(), date_to=local.date(), zone=zone))
+        sessions = [s for s in sessions if s.status == SessionStatus.BOOKED]
+        if not sessions:
+            continue
+        lines = [
+            f"{s.starts_at.astimezone(zoneinfo.ZoneInfo(zone)):%H:%M} {s.participant.study_id} - session {s.number} "
+            f"({DeliveryMode(s.mode).label.lower()}, {s.participant.site.name})"
+            for s in sessions
+            if s.starts_at
+        ]
+        if notification_queue(
+            key=f"agenda:{physio.pk}:{local.date().isoformat()}",
+            kind="physiotherapist_agenda",
+            recipients=[physio.email],
+            subject=f"{trial.name}: your sessions on {local:%A %d %B}",
+            body="Your sessions today:\n\n" + "\n".join(lines) + "\n\nYour agenda: " + f"{_public_url()}/sessions/agenda/\n",
+        ):
+            queued += 1
+    return queued
+
+
+def _public_url() -> str:
+    from django.conf import settings
+
+    return str(settings.PUBLIC_URL)

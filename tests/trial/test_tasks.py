@@ -7,7 +7,13 @@ from trial.celery import app
 from trial.models import Heartbeat
 
 # Task names are a contract with queued messages and beat rows: renaming one strands its work.
-STABLE_TASK_NAMES = {"trial.heartbeat", "trial.send_notification", "followup.advance_occurrences"}
+STABLE_TASK_NAMES = {
+    "trial.heartbeat",
+    "trial.send_notification",
+    "followup.advance_occurrences",
+    "followup.send_due_messages",
+    "participants.send_agendas",
+}
 
 
 def test_task_names_never_change() -> None:
