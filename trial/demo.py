@@ -125,6 +125,7 @@ def _demo_participants(trial: Trial) -> None:
     # first monthly questionnaire is open), Cam three months ago (months 1-2 missed, month 3 open).
     _backdate(enrolled[1], days=32)
     _backdate(enrolled[2], days=95)
+    _demo_intervention(trial, coordinator)
 
 
 def _backdate(participant: Any, *, days: int) -> None:
@@ -140,6 +141,76 @@ def _backdate(participant: Any, *, days: int) -> None:
         Occurrence.objects.filter(participant=participant).delete()
         participant.refresh_from_db()
         schedule_create(participant=participant)
+        from participants.intervention.services import sessions_plan
+        from participants.models import Session
+
+        Session.objects.filter(participant=participant).delete()
+        sessions_plan(participant=participant)
+
+
+def _demo_intervention(trial: Trial, coordinator: Any) -> None:
+    """Clinic hours for every site and, for participants in the walking arm who joined earlier,
+    sessions at every status and a few weeks of walks."""
+    from participants.intervention import services as intervention
+    from participants.intervention.selectors import physiotherapist_slots
+    from participants.models import Session, WorkingHours
+
+    for site in trial.sites.all():
+        for weekday in range(5):
+            for start, end in ((dt.time(8), dt.time(12)), (dt.time(13), dt.time(17))):
+                WorkingHours.objects.get_or_create(
+                    site=site, physiotherapist=None, weekday=weekday, start=start, defaults={"end": end}
+                )
+    physio = get_user_model().objects.get(username="physio")
+    physio.first_name, physio.last_name = "Pat", "Physio"
+    physio.save(update_fields=["first_name", "last_name"])
+    now = timezone.now()
+    walking = Session.objects.filter(participant__site__trial=trial, physiotherapist=physio).values_list("participant", flat=True)
+    from participants.models import Participant
+
+    for participant in Participant.objects.filter(pk__in=set(walking)).order_by("-randomised_at"):
+        sessions = list(Session.objects.filter(participant=participant).order_by("number"))
+        assert participant.randomised_at is not None
+        started = participant.randomised_at
+        history = now - started > dt.timedelta(days=20)
+
+        def book(session: Session, *, at: dt.datetime, mode: str) -> Session:
+            day = at.date()
+            free = physiotherapist_slots(
+                physiotherapist=physio, trial=trial, date_from=day, date_to=day + dt.timedelta(days=14), now=at
+            )
+            slot = next(s for s in free if mode in s.modes)
+            reason = "" if session.window_start <= slot.starts_at.date() <= session.window_end else "Demo data"
+            return intervention.session_book(
+                session_id=session.pk, starts_at=slot.starts_at, mode=mode, by=coordinator, now=at, reason=reason
+            ).session
+
+        if not history:
+            book(sessions[0], at=now, mode="video")  # the newest: session 1 booked, nothing held yet
+            continue
+        first = book(sessions[0], at=started + dt.timedelta(days=1), mode="in_person")
+        assert first.starts_at is not None
+        intervention.session_record(
+            session_id=first.pk,
+            attendance="attended",
+            duration_minutes=45,
+            topics=["pain_science", "fear", "walking_goals"],
+            notes="Walks 10 minutes most days; keen to build up.",
+            prescription=intervention.PrescriptionInput(3, 15, "Add 5 minutes a walk every fortnight"),
+            by=physio,
+            now=first.starts_at + dt.timedelta(hours=1),
+        )
+        second = book(sessions[1], at=started + dt.timedelta(days=10), mode="phone")
+        assert second.starts_at is not None
+        intervention.session_record(
+            session_id=second.pk, attendance="no_show", by=physio, now=second.starts_at + dt.timedelta(hours=1)
+        )
+        book(sessions[2], at=now, mode="video")  # session 3 booked ahead
+        for day in range(1, (now - started).days, 2):
+            walked_on = (started + dt.timedelta(days=day)).date()
+            intervention.walk_log(
+                participant=participant, walked_on=walked_on, minutes=15 + day % 10, steps=1800 + 40 * day, now=now
+            )
 
 
 def _demo_messages() -> None:

@@ -81,6 +81,17 @@ def test_demo_has_follow_up_under_way_with_messages_sent(db) -> None:
     assert Message.objects.filter(status="planned").exists()  # later reminders wait their turn
 
 
+def test_demo_has_intervention_sessions_at_every_stage_and_a_diary(db) -> None:
+    from participants.models import Prescription, Session, Walk, WorkingHours
+
+    call_command("demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    assert WorkingHours.objects.filter(physiotherapist=None).count() == 5 * 5 * 2
+    statuses = set(Session.objects.values_list("status", flat=True))
+    assert {"planned", "booked", "attended", "no_show"} <= statuses
+    assert Prescription.objects.exists() and Walk.objects.count() >= 5
+    assert not Session.objects.filter(participant__allocation__arm__code="control").exists()
+
+
 def test_check_heartbeat_fails_until_the_pipeline_has_run(db) -> None:
     with pytest.raises(CommandError, match="No heartbeat recorded yet"):
         call_command("check_heartbeat")
