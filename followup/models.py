@@ -341,3 +341,102 @@ class CallLog(models.Model):
 
     def site_for_access(self) -> int:
         return self.participant.site_id
+
+
+# --- Derived outcomes -------------------------------------------------------------------------
+
+
+class OutcomePolicy(models.Model):
+    """The rules of a trial's recurrence outcomes, as configuration (see followup/outcomes.py)."""
+
+    class CensorAt(models.TextChoices):
+        LAST_QUESTIONNAIRE = "last_questionnaire", "The last completed monthly questionnaire"
+        EVENT_DATE = "event_date", "The withdrawal or end-of-follow-up date itself"
+
+    trial = models.OneToOneField(Trial, on_delete=models.PROTECT, related_name="outcome_policy")
+    instrument = models.CharField(max_length=40, default="monthly", help_text="The questionnaire the outcomes come from.")
+    interference_threshold = models.PositiveSmallIntegerField(
+        default=2, help_text="Interference with daily activities (0-4) that makes a recurrence activity-limiting; 2 = somewhat."
+    )
+    pain_threshold = models.PositiveSmallIntegerField(
+        null=True, blank=True, default=2, help_text="Average pain (0-10) also required; empty: no pain threshold."
+    )
+    censor_withdrawn_at = models.CharField(max_length=20, choices=CensorAt.choices, default=CensorAt.LAST_QUESTIONNAIRE)
+    censor_completed_at = models.CharField(max_length=20, choices=CensorAt.choices, default=CensorAt.LAST_QUESTIONNAIRE)
+
+    def __str__(self) -> str:
+        return f"Outcome rules of {self.trial}"
+
+
+class OutcomeCode(models.TextChoices):
+    ACTIVITY_LIMITING = "activity_limiting", "First activity-limiting recurrence (primary)"
+    ANY = "any", "First recurrence"
+    CARE_SEEKING = "care_seeking", "First care-seeking recurrence"
+
+
+class CensorReason(models.TextChoices):
+    LAST_QUESTIONNAIRE = "last_questionnaire", "Last completed monthly questionnaire"
+    WITHDRAWAL = "withdrawal", "Withdrawal from follow-up"
+    ADMINISTRATIVE_END = "administrative_end", "Administrative end of follow-up"
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent())
+class Outcome(models.Model):
+    """One time-to-event outcome of a participant: derived from the monthly questionnaires (kept up
+    to date in the same transaction as the answers), and optionally adjudicated, which wins."""
+
+    participant = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="outcomes")
+    code = models.CharField(max_length=20, choices=OutcomeCode.choices)
+    event = models.BooleanField(default=False)
+    event_date = models.DateField(null=True, blank=True)
+    censored_at = models.DateField(null=True, blank=True)
+    censor_reason = models.CharField(max_length=20, choices=CensorReason.choices, blank=True)
+    days = models.IntegerField(null=True, blank=True)
+    source_occurrence = models.ForeignKey(Occurrence, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    adjudicated = models.BooleanField(default=False)
+    adjudicated_event = models.BooleanField(null=True, blank=True)
+    adjudicated_event_date = models.DateField(null=True, blank=True)
+    adjudication_reason = models.CharField(max_length=300, blank=True)
+    adjudicated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    adjudicated_at = models.DateTimeField(null=True, blank=True)
+    derived_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["participant", "code"]
+        constraints = [
+            models.UniqueConstraint(fields=["participant", "code"], name="outcome_once_per_participant"),
+            models.CheckConstraint(condition=models.Q(code__in=OutcomeCode.values), name="outcome_code_valid"),
+            models.CheckConstraint(
+                condition=models.Q(event=True, event_date__isnull=False) | models.Q(event=False, event_date__isnull=True),
+                name="outcome_event_has_date",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(adjudicated=True) | ~models.Q(adjudication_reason=""), name="outcome_adjudication_has_reason"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} of {self.participant_id}"
+
+    def site_for_access(self) -> int:
+        return self.participant.site_id
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent())
+class OutcomeSummary(models.Model):
+    """Other derived follow-up measures of a participant: recurrences, work absence, care sought."""
+
+    participant = models.OneToOneField(Participant, on_delete=models.PROTECT, related_name="outcome_summary")
+    recurrences = models.PositiveSmallIntegerField(default=0)
+    care_seeking_recurrences = models.PositiveSmallIntegerField(default=0)
+    work_days_missed = models.PositiveIntegerField(default=0)
+    work_days_by_month = models.JSONField(default=dict, help_text='{"1": 0, "2": 3, ...}: days off work by month.')
+    monthly_completed = models.PositiveSmallIntegerField(default=0)
+    monthly_missed = models.PositiveSmallIntegerField(default=0)
+    derived_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"Outcome summary of {self.participant_id}"
+
+    def site_for_access(self) -> int:
+        return self.participant.site_id

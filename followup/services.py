@@ -19,6 +19,7 @@ from django.template import Context, Template, TemplateSyntaxError
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
+from followup import outcomes as outcome_rules
 from followup.channels import Sms, sms_backend
 from followup.instruments import DefinitionError, clean_answers, score, validate_definition
 from followup.models import (
@@ -32,6 +33,9 @@ from followup.models import (
     MessageTemplate,
     Occurrence,
     OccurrenceStatus,
+    Outcome,
+    OutcomePolicy,
+    OutcomeSummary,
     QuestionnaireResponse,
     ResponseSource,
     RuleKind,
@@ -361,6 +365,12 @@ def response_submit(
     Message.objects.filter(occurrence=occurrence, status=MessageStatus.PLANNED).update(
         status=MessageStatus.CANCELLED, cancelled_reason="Questionnaire completed"
     )
+    if occurrence.instrument == outcome_policy(trial=occurrence.participant.site.trial).instrument:
+        with audit_context(reason="Outcomes derived from the answers"):
+            outcomes_derive(participant=occurrence.participant, now=now)
+    from participants.safety.services import adverse_event_from_response
+
+    adverse_event_from_response(response=response)
     return Submitted(response, created=True)
 
 
@@ -871,3 +881,188 @@ def call_log_record(
             called_at=now or timezone.now(),
             called_by=by,
         )
+
+
+# --- Derived outcomes --------------------------------------------------------------------------
+
+
+def outcome_policy(*, trial: Trial) -> OutcomePolicy:
+    return OutcomePolicy.objects.filter(trial=trial).first() or OutcomePolicy(trial=trial)
+
+
+def _rules(policy: OutcomePolicy) -> outcome_rules.Rules:
+    return outcome_rules.Rules(
+        interference_threshold=policy.interference_threshold,
+        pain_threshold=policy.pain_threshold,
+        censor_withdrawn_at=policy.censor_withdrawn_at,
+        censor_completed_at=policy.censor_completed_at,
+    )
+
+
+def outcomes_derive(*, participant: Participant, now: dt.datetime | None = None) -> list[Outcome]:
+    """Derive (again) a participant's outcomes from their monthly answers. Called in the same
+    transaction as every change to those answers, to withdrawal and to the schedule, so the
+    stored outcomes are never stale. Adjudicated values are kept; the derived ones update."""
+    now = now or timezone.now()
+    if participant.randomised_at is None:
+        return []
+    trial = participant.site.trial
+    policy = outcome_policy(trial=trial)
+    zone = zoneinfo.ZoneInfo(participant_timezone(participant=participant))
+    randomised_on = participant.randomised_at.astimezone(zone).date()
+    occurrences = list(
+        Occurrence.objects.filter(participant=participant, instrument=policy.instrument)
+        .select_related("response")
+        .order_by("month")
+    )
+    monthly = []
+    for occurrence in occurrences:
+        if occurrence.status not in (OccurrenceStatus.COMPLETED, OccurrenceStatus.MISSED):
+            continue
+        response = getattr(occurrence, "response", None)
+        monthly.append(
+            outcome_rules.MonthlyAnswer(
+                occurrence_id=occurrence.pk,
+                month=occurrence.month,
+                due_date=occurrence.due_date,
+                completed_on=response.submitted_at.astimezone(zone).date() if response else None,
+                answers=response.answers if response else {},
+            )
+        )
+    withdrawal = participant.withdrawals.filter(scope__in=["followup", "consent"]).order_by("withdrawn_on").first()
+    ended = None
+    if withdrawal is None and occurrences and not any(o.status in ACTIVE for o in occurrences):
+        ended = (
+            max(o.due_date for o in occurrences if o.status != OccurrenceStatus.CANCELLED)
+            if any(o.status != OccurrenceStatus.CANCELLED for o in occurrences)
+            else None
+        )
+    rules = _rules(policy)
+    stored = {o.code: o for o in Outcome.objects.select_for_update().filter(participant=participant)}
+    results = []
+    for code in outcome_rules.OUTCOMES:
+        derived = outcome_rules.derive(
+            outcome=code,
+            randomised_on=randomised_on,
+            monthly=monthly,
+            rules=rules,
+            withdrawn_on=withdrawal.withdrawn_on if withdrawal else None,
+            followup_ended_on=ended,
+        )
+        values = {
+            "event": derived.event,
+            "event_date": derived.event_date,
+            "censored_at": derived.censored_at,
+            "censor_reason": derived.censor_reason,
+            "days": derived.days,
+            "source_occurrence_id": derived.occurrence_id,
+        }
+        outcome = stored.get(code)
+        if outcome is None:
+            outcome = Outcome.objects.create(participant=participant, code=code, derived_at=now, **values)
+        elif any(getattr(outcome, k) != v for k, v in values.items()):
+            for name, value in values.items():
+                setattr(outcome, name, value)
+            outcome.derived_at = now
+            outcome.save()
+        results.append(outcome)
+    summary = outcome_rules.summarise(monthly=monthly)
+    OutcomeSummary.objects.update_or_create(
+        participant=participant,
+        defaults={
+            "recurrences": summary.recurrences,
+            "care_seeking_recurrences": summary.care_seeking_recurrences,
+            "work_days_missed": summary.work_days_missed,
+            "work_days_by_month": summary.work_days_by_month,
+            "monthly_completed": summary.monthly_completed,
+            "monthly_missed": summary.monthly_missed,
+            "derived_at": now,
+        },
+    )
+    return results
+
+
+@dataclass(frozen=True)
+class FinalOutcome:
+    """What analysis uses: the adjudicated value when there is one, else the derived one."""
+
+    code: str
+    event: bool
+    event_date: dt.date | None
+    censored_at: dt.date | None
+    censor_reason: str
+    days: int | None
+    adjudicated: bool
+
+
+def outcome_final(*, outcome: Outcome, randomised_on: dt.date) -> FinalOutcome:
+    """The adjudicated value when there is one, else the derived one; censoring only without an event."""
+    event = bool(outcome.adjudicated_event) if outcome.adjudicated else outcome.event
+    event_date = outcome.adjudicated_event_date if outcome.adjudicated else outcome.event_date
+    if event and event_date is not None:
+        return FinalOutcome(outcome.code, True, event_date, None, "", (event_date - randomised_on).days, outcome.adjudicated)
+    censored_at = outcome.censored_at
+    days = (censored_at - randomised_on).days if censored_at else None
+    return FinalOutcome(outcome.code, False, None, censored_at, outcome.censor_reason, days, outcome.adjudicated)
+
+
+@transaction.atomic
+def outcome_adjudicate(
+    *, outcome: Outcome, event: bool, event_date: dt.date | None, reason: str, by: Any, now: dt.datetime | None = None
+) -> Outcome:
+    """A data manager overrides an outcome's event or date, with a reason; the derived value stays."""
+    outcome = Outcome.objects.select_for_update().select_related("participant__site__trial").get(pk=outcome.pk)
+    participant = outcome.participant
+    trial = participant.site.trial
+    ensure_writable(trial=trial)
+    if not access.has_perm(by, Perm.MANAGE_QUERIES, trial=trial):
+        raise NotAllowed("Only data managers adjudicate outcomes.")
+    errors: dict[str, list[str]] = {}
+    if not reason.strip():
+        errors["reason"] = ["Say why the derived value is overridden."]
+    if event and event_date is None:
+        errors["event_date"] = ["An event needs its date."]
+    assert participant.randomised_at is not None
+    randomised_on = participant.randomised_at.astimezone(zoneinfo.ZoneInfo(participant_timezone(participant=participant))).date()
+    if event_date is not None and event_date < randomised_on:
+        errors["event_date"] = ["Before randomisation."]
+    if errors:
+        raise ApplicationError("The adjudication needs your attention.", errors=errors)
+    with audit_context(reason=reason.strip()):
+        outcome.adjudicated = True
+        outcome.adjudicated_event = event
+        outcome.adjudicated_event_date = event_date if event else None
+        outcome.adjudication_reason = reason.strip()[:300]
+        outcome.adjudicated_by = by
+        outcome.adjudicated_at = now or timezone.now()
+        outcome.save()
+    return outcome
+
+
+@transaction.atomic
+def response_correct(*, response: QuestionnaireResponse, raw: dict[str, Any], reason: str, by: Any) -> QuestionnaireResponse:
+    """Correct recorded answers (e.g. after a data query), with a reason; scores and the
+    participant's outcomes are derived again in the same transaction."""
+    response = (
+        QuestionnaireResponse.objects.select_for_update(of=("self",))
+        .select_related("occurrence__participant__site__trial", "instrument_version")
+        .get(pk=response.pk)
+    )
+    participant = response.occurrence.participant
+    trial = participant.site.trial
+    ensure_writable(trial=trial)
+    if not (access.has_perm(by, Perm.ENTER_FOLLOWUP, trial=trial) or access.has_perm(by, Perm.MANAGE_QUERIES, trial=trial)):
+        raise NotAllowed("Your role may not correct answers.")
+    if not access.may_see_site(by, trial=trial, site_id=participant.site_id):
+        raise NotAllowed("This participant is at a site you do not work at.")
+    if not reason.strip():
+        raise ApplicationError("Say why the answers are corrected.", errors={"reason": ["Required."]})
+    answers, errors = clean_answers(definition=response.instrument_version.definition, raw=raw)
+    if errors:
+        raise ApplicationError("Some answers need your attention.", errors=errors)
+    with audit_context(reason=reason.strip()):
+        response.answers = answers
+        response.scores = score(definition=response.instrument_version.definition, answers=answers)
+        response.save(update_fields=["answers", "scores"])
+        outcomes_derive(participant=participant)
+    return response

@@ -548,6 +548,10 @@ def participant_withdraw(
 
             schedule_cancel(participant=participant, reason=f"Withdrawn from follow-up on {withdrawn_on:%d %b %Y}")
         participant.save(update_fields=["withdrawal_scope", "status"])
+        if scope in (WithdrawalScope.FOLLOWUP, WithdrawalScope.CONSENT) and participant.randomised_at is not None:
+            from followup.services import outcomes_derive
+
+            outcomes_derive(participant=participant)  # censoring now reads "withdrawal"
     return withdrawal
 
 

@@ -88,6 +88,7 @@ class TrialPreset:
     intervention_arm: str = ""  # the arm whose participants have sessions and a diary
     sessions: tuple[SessionSpec, ...] = ()
     education_topics: tuple[tuple[str, str], ...] = ()
+    ae_categories: tuple[tuple[str, str], ...] = (("other", "Other"),)
     role_overrides: dict[str, dict[str, bool]] = field(default_factory=dict)
 
 
@@ -181,6 +182,13 @@ WALKBACK = TrialPreset(
         ("flare_ups", "Self-managing minor flare-ups"),
         ("walking_goals", "Walking goals and progression"),
         ("barriers", "Barriers and problem solving"),
+    ),
+    ae_categories=(
+        ("lower_extremity", "Lower extremity"),
+        ("back", "Back"),
+        ("other_msk", "Other musculoskeletal"),
+        ("cardiovascular", "Cardiovascular"),
+        ("other", "Other"),
     ),
 )
 

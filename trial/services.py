@@ -183,6 +183,11 @@ def trial_apply_preset(*, preset: TrialPreset, today: dt.date | None = None) -> 
                 ],
                 topics=[list(topic) for topic in preset.education_topics],
             )
+        from followup.models import OutcomePolicy
+        from participants.safety.services import safety_defaults_apply
+
+        safety_defaults_apply(trial=trial, categories=[list(c) for c in preset.ae_categories])
+        OutcomePolicy.objects.get_or_create(trial=trial)
         for code, defaults in access.DEFAULT_ROLE_SETTINGS.items():
             settings = {**defaults, **preset.role_overrides.get(code, {})}
             Role.objects.get_or_create(trial=trial, code=code, defaults=settings)

@@ -1,0 +1,1 @@
+"""Adverse events: reports, review, serious-event alerts and deadlines."""
