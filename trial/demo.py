@@ -126,6 +126,7 @@ def _demo_participants(trial: Trial) -> None:
     _backdate(enrolled[1], days=32)
     _backdate(enrolled[2], days=95)
     _demo_intervention(trial, coordinator)
+    _demo_safety_and_outcomes(enrolled, coordinator)
 
 
 def _backdate(participant: Any, *, days: int) -> None:
@@ -213,12 +214,100 @@ def _demo_intervention(trial: Trial, coordinator: Any) -> None:
             )
 
 
+def _demo_safety_and_outcomes(enrolled: list[Any], coordinator: Any) -> None:
+    """Answers that derive an outcome and raise a pending adverse-event report, and events at
+    every status (one serious, which alerts the safety contact)."""
+    from followup import services as followup
+    from followup.models import Occurrence
+    from participants.models import AdverseEvent
+    from participants.safety import services as safety
+
+    now = timezone.now()
+    bo, cam, dee = enrolled[1], enrolled[2], enrolled[3]
+    followup.occurrences_advance(now=now)
+    month_3 = Occurrence.objects.filter(participant=cam, instrument="monthly", month=3, status="open").first()
+    if month_3 is not None:  # Cam: a recurrence that limited activity, and a new health problem
+        followup.response_submit(
+            occurrence=month_3,
+            raw={
+                "lbp_24h": "yes",
+                "lbp_start": (now - dt.timedelta(days=20)).date().isoformat(),
+                "interference": "3",
+                "pain_avg": "5",
+                "pain_worst": "8",
+                "care_sought": "yes",
+                "care_from": ["gp"],
+                "work_days_missed": "2",
+                "new_health_problem": "yes",
+                "new_health_problem_details": "Sore right knee for a week",
+            },
+            source="participant",
+            now=now,
+        )
+    month_1 = Occurrence.objects.filter(participant=bo, instrument="monthly", month=1, status="open").first()
+    if month_1 is not None:  # Bo: no recurrence, so censored at this questionnaire
+        followup.response_submit(
+            occurrence=month_1, raw={"lbp_24h": "no", "new_health_problem": "no"}, source="participant", now=now
+        )
+    today = timezone.localdate(timezone=zoneinfo.ZoneInfo(bo.site.timezone))
+    mild = safety.AEInput(
+        onset_date=today - dt.timedelta(days=10),
+        description="Blister on the left heel",
+        category="lower_extremity",
+        severity="mild",
+        relatedness="probably",
+        expected=True,
+        action_taken="New shoes advised",
+        outcome="recovering",
+    )
+    blister = safety.adverse_event_record(participant=bo, data=mild, by=coordinator)
+    safety.adverse_event_followup_add(
+        event=blister, note="Healed", outcome="recovered", resolution_date=today - dt.timedelta(days=2), by=coordinator
+    )
+    safety.adverse_event_record(
+        participant=dee,
+        data=safety.AEInput(
+            onset_date=today - dt.timedelta(days=3),
+            description="Chest pain at rest; admitted overnight for observation",
+            category="cardiovascular",
+            severity="severe",
+            serious=True,
+            serious_criteria=["hospitalisation"],
+            relatedness="unlikely",
+            expected=False,
+            action_taken="None",
+            outcome="recovering",
+        ),
+        by=coordinator,
+    )
+    safety.adverse_event_record(
+        participant=cam,
+        data=safety.AEInput(
+            onset_date=today - dt.timedelta(days=5),
+            description="Mild headache",
+            category="other",
+            severity="mild",
+            relatedness="not",
+            outcome="not_recovered",
+        ),
+        by=coordinator,
+    )
+    pending = AdverseEvent.objects.create(
+        participant=dee, source="questionnaire", status="pending", reported_text="Cold last week", aware_at=now
+    )
+    safety.adverse_event_dismiss(event=pending, reason="A common cold: not an adverse event in this trial", by=coordinator)
+
+
 def _demo_messages() -> None:
     """Open the windows that are due and send their messages, as beat would (after the demo data
-    is committed). Outside quiet hours the demo acts at noon in Sydney, so something is sent."""
+    is committed). In the participants' quiet hours the demo acts as at the end of them, so that
+    something is sent whenever it is loaded."""
     from followup import services as followup
+    from followup.scheduling import allowed_send_time
 
     now = timezone.now()
     followup.occurrences_advance(now=now)
-    noon = timezone.localtime(now, zoneinfo.ZoneInfo(WALKBACK.timezone)).replace(hour=12, minute=0, second=0, microsecond=0)
-    followup.messages_send_due(now=min(now, noon) if noon <= now else noon - dt.timedelta(days=1))
+    trial = Trial.objects.get(code=WALKBACK.code)
+    policy = followup.message_policy(trial=trial)
+    at = allowed_send_time(now, zone=trial.timezone, quiet_start=policy.quiet_start, quiet_end=policy.quiet_end)
+    followup.messages_send_due(now=at)

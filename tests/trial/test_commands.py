@@ -73,12 +73,14 @@ def test_demo_has_follow_up_under_way_with_messages_sent(db) -> None:
     from followup.models import Message, Occurrence
 
     call_command("demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
-    open_ = Occurrence.objects.filter(status="open").values_list("participant__study_id", "instrument", "month")
-    assert {(m, i) for _, i, m in open_} >= {(1, "monthly"), (3, "monthly"), (3, "timepoint")}
+    open_ = Occurrence.objects.filter(status="open").values_list("instrument", "month")
+    assert set(open_) == {("timepoint", 3)}
+    answered = Occurrence.objects.filter(status="completed").values_list("instrument", "month")
+    assert set(answered) == {("monthly", 1), ("monthly", 3)}
     assert Occurrence.objects.filter(status="missed").count() == 2  # months 1 and 2 of the earlier of the two
     sent = Message.objects.filter(status="sent")
-    assert sent.count() >= 2 and len(mail.outbox) == sent.filter(channel="email").count()
-    assert Message.objects.filter(status="planned").exists()  # later reminders wait their turn
+    assert sent.filter(occurrence__isnull=False).exists() and sent.filter(session__isnull=False).exists()
+    assert len([m for m in mail.outbox if m.to[0].endswith("@example.org")]) == sent.filter(channel="email").count()
 
 
 def test_demo_has_intervention_sessions_at_every_stage_and_a_diary(db) -> None:
@@ -90,6 +92,22 @@ def test_demo_has_intervention_sessions_at_every_stage_and_a_diary(db) -> None:
     assert {"planned", "booked", "attended", "no_show"} <= statuses
     assert Prescription.objects.exists() and Walk.objects.count() >= 5
     assert not Session.objects.filter(participant__allocation__arm__code="control").exists()
+
+
+def test_demo_has_adverse_events_at_every_status_and_each_outcome_state(db, django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
+    from django.core import mail
+
+    from followup.models import Outcome
+    from participants.models import AdverseEvent
+
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    assert set(AdverseEvent.objects.values_list("status", flat=True)) == {"pending", "open", "resolved", "dismissed"}
+    assert AdverseEvent.objects.filter(serious=True).count() == 1
+    assert any(m.to == ["safety@walkback.test"] for m in mail.outbox)
+    primary = Outcome.objects.filter(code="activity_limiting")
+    assert primary.filter(event=True).exists()
+    assert {"last_questionnaire", "withdrawal"} <= set(primary.filter(event=False).values_list("censor_reason", flat=True))
 
 
 def test_check_heartbeat_fails_until_the_pipeline_has_run(db) -> None:
