@@ -193,8 +193,9 @@ def occurrences_advance(*, now: dt.datetime | None = None) -> tuple[int, int]:
     """Open the windows that have begun and mark missed those that ended uncompleted. Idempotent."""
     now = now or timezone.now()
     with audit_context(actor="sweep:occurrences", reason="Questionnaire window opened or closed"):
-        missed = Occurrence.objects.filter(status__in=ACTIVE, closes_at__lte=now).update(status=OccurrenceStatus.MISSED)
-        opened = Occurrence.objects.filter(status=OccurrenceStatus.SCHEDULED, opens_at__lte=now, closes_at__gt=now).update(
+        unlocked = Occurrence.objects.filter(participant__site__trial__data_locked_at__isnull=True)  # a lock freezes them
+        missed = unlocked.filter(status__in=ACTIVE, closes_at__lte=now).update(status=OccurrenceStatus.MISSED)
+        opened = unlocked.filter(status=OccurrenceStatus.SCHEDULED, opens_at__lte=now, closes_at__gt=now).update(
             status=OccurrenceStatus.OPEN
         )
     return opened, missed
@@ -476,6 +477,7 @@ def messages_plan(*, now: dt.datetime | None = None, limit: int = 5000) -> int:
     occurrences = list(
         Occurrence.objects.select_for_update(of=("self",), skip_locked=True)
         .filter(status=OccurrenceStatus.OPEN, messages_planned_at__isnull=True)
+        .filter(participant__site__trial__data_locked_at__isnull=True)
         .select_related("participant__site__trial", "participant__contact")
         .order_by("opens_at")[:limit]
     )

@@ -26,7 +26,7 @@ from participants.models import Channel, ContactDetails, Participant
 from participants.selectors import participant_get
 from trial import access
 from trial.access import Perm
-from trial.errors import ApplicationError
+from trial.errors import ApplicationError, StudyClosed
 from trial.models import Trial
 
 
@@ -34,6 +34,8 @@ def _participant(token: str) -> Participant:
     participant = services.access_link_participant(token=token)
     if participant is None:
         raise Http404("This link is not valid. Ask the study team for a new one.")
+    if participant.site.trial.data_locked_at is not None:
+        raise StudyClosed
     return participant
 
 

@@ -37,3 +37,17 @@ class DataLocked(ApplicationError):
 
 class ConfigurationFrozen(Conflict):
     """Arms, ratios and strata cannot change once anyone is randomised."""
+
+
+class StudyClosed(Exception):
+    """A participant's page while the trial's database is locked: answered with a polite page."""
+
+
+def lock_refusal(exc: BaseException) -> DataLocked | None:
+    """The database-level lock guard's refusal (SQLSTATE WB423) as a DataLocked, else None."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if getattr(cause, "sqlstate", None) == "WB423":
+            return DataLocked("The trial database is locked: its data can no longer change.")
+        cause = cause.__cause__
+    return None

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DatabaseError
 from django.http import Http404
 from rest_framework import exceptions
 from rest_framework.response import Response
@@ -13,7 +14,7 @@ from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
-from trial.errors import ApplicationError
+from trial.errors import ApplicationError, lock_refusal
 
 
 def _flatten(errors: Any) -> dict[str, list[str]]:
@@ -34,6 +35,8 @@ def _flatten(errors: Any) -> dict[str, list[str]]:
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, DatabaseError) and (refusal := lock_refusal(exc)) is not None:
+        exc = refusal
     if isinstance(exc, ApplicationError):
         set_rollback()
         return Response({"detail": exc.message, "errors": exc.errors, **exc.extra}, status=exc.status)
