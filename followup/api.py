@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import ListAPIView
@@ -14,10 +14,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from followup import selectors, services
-from followup.models import Message, QuestionnaireResponse
+from followup.models import Message, Outcome, OutcomeCode, QuestionnaireResponse
 from participants.api import _participant, _trial
 from trial.access import Perm
 from trial.api.permissions import requires
+from trial.errors import NotFound
 
 
 class OccurrenceOutput(serializers.Serializer):
@@ -122,3 +123,91 @@ class MessageList(ListAPIView):
                 raise ValidationError({"participant": ["A participant id is a whole number."]})
             participant_id = int(raw)
         return selectors.message_list(user=self.request.user, trial=_trial(self.request), participant_id=participant_id)
+
+
+# --- Outcomes -------------------------------------------------------------------------------
+
+
+class DerivedOutcomeOutput(serializers.Serializer):
+    event = serializers.BooleanField(source="derived_event")
+    event_date = serializers.DateField(source="derived_event_date", allow_null=True)
+    censored_at = serializers.DateField(source="derived_censored_at", allow_null=True)
+    censor_reason = serializers.CharField(source="derived_censor_reason")
+    days = serializers.IntegerField(source="derived_days", allow_null=True)
+
+
+class OutcomeOutput(serializers.Serializer):
+    """The final value (adjudicated wins; censoring only without an event) and the derived one."""
+
+    code = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]
+    event = serializers.BooleanField(source="final.event")
+    event_date = serializers.DateField(source="final.event_date", allow_null=True)
+    censored_at = serializers.DateField(source="final.censored_at", allow_null=True)
+    censor_reason = serializers.CharField(source="final.censor_reason")
+    days = serializers.IntegerField(source="final.days", allow_null=True)
+    adjudicated = serializers.BooleanField()
+    adjudication_reason = serializers.CharField()
+    adjudicated_at = serializers.DateTimeField(allow_null=True)
+    derived = serializers.SerializerMethodField()
+
+    @extend_schema_field(DerivedOutcomeOutput)
+    def get_derived(self, view: Any) -> dict[str, Any]:
+        return dict(DerivedOutcomeOutput(view).data)
+
+
+class OutcomeSummaryOutput(serializers.Serializer):
+    recurrences = serializers.IntegerField()
+    care_seeking_recurrences = serializers.IntegerField()
+    work_days_missed = serializers.IntegerField()
+    work_days_by_month = serializers.DictField(child=serializers.IntegerField())
+    monthly_completed = serializers.IntegerField()
+    monthly_missed = serializers.IntegerField()
+
+
+class OutcomesOutput(serializers.Serializer):
+    activity_limiting = OutcomeOutput(allow_null=True)
+    any = OutcomeOutput(allow_null=True)
+    care_seeking = OutcomeOutput(allow_null=True)
+    summary = OutcomeSummaryOutput(allow_null=True)
+
+
+def _outcomes_body(participant: Any) -> dict[str, Any]:
+    panel = selectors.outcome_panel(participant=participant)
+    body: dict[str, Any] = dict.fromkeys(OutcomeCode.values)
+    body.update({view.code: view for view in panel["outcomes"]})
+    body["summary"] = panel["outcome_summary"]
+    return body
+
+
+class ParticipantOutcomes(APIView):
+    """The participant's recurrence outcomes (null before randomisation) and follow-up summary."""
+
+    permission_classes = [requires(Perm.VIEW_PARTICIPANTS)]
+
+    @extend_schema(responses=OutcomesOutput)
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(OutcomesOutput(_outcomes_body(_participant(request, pk))).data)
+
+
+class AdjudicateInput(serializers.Serializer):
+    event = serializers.BooleanField()
+    event_date = serializers.DateField(required=False, allow_null=True, default=None, input_formats=["iso-8601"])
+    reason = serializers.CharField(max_length=300)
+
+
+class OutcomeAdjudicate(APIView):
+    """A data manager overrides an outcome's event or date, with a reason; the derived value is kept."""
+
+    permission_classes = [requires(Perm.MANAGE_QUERIES)]
+
+    @extend_schema(request=AdjudicateInput, responses={200: OutcomeOutput})
+    def post(self, request: Request, pk: int, code: str) -> Response:
+        participant = _participant(request, pk)
+        outcome = Outcome.objects.filter(participant=participant, code=code).first()
+        if outcome is None:
+            raise NotFound(f"No outcome '{code}' for this participant.")
+        data = AdjudicateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.outcome_adjudicate(outcome=outcome, by=request.user, **data.validated_data)
+        return Response(OutcomeOutput(_outcomes_body(participant)[code]).data)

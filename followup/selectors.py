@@ -35,6 +35,9 @@ def message_list(*, user: Any, trial: Trial, participant_id: int | None = None) 
     )
     if participant_id is not None:
         qs = qs.filter(participant_id=participant_id)
+    unblinded = access.unblinded_participant_ids(user, trial=trial)
+    if unblinded is not None:  # session messages reveal the arm: only for those who may see it
+        qs = qs.filter(Q(session__isnull=True) | Q(participant_id__in=unblinded))
     return qs.order_by("-planned_at", "-pk")
 
 
@@ -279,3 +282,106 @@ def worklist_get(*, user: Any, trial: Trial, site: Site | None = None, now: dt.d
     for item in result.rows:
         item.last_call = calls.get(item.participant.pk)
     return result
+
+
+# --- Outcomes -------------------------------------------------------------------------------
+
+# The monthly answers the outcome rules read (followup/outcomes.py), shown beside the outcomes.
+OUTCOME_ANSWERS = ("lbp_24h", "lbp_start", "interference", "pain_avg", "care_sought")
+
+
+@dataclass(frozen=True)
+class OutcomeView:
+    """One outcome as pages and the API show it: the final value (adjudicated wins) and the derived one."""
+
+    code: str
+    label: str
+    final: Any  # followup.services.FinalOutcome
+    derived_event: bool
+    derived_event_date: dt.date | None
+    derived_censored_at: dt.date | None
+    derived_censor_reason: str
+    derived_days: int | None
+    adjudicated: bool
+    adjudication_reason: str
+    adjudicated_by: Any
+    adjudicated_at: dt.datetime | None
+    source_month: int | None
+    censor_label: str
+
+
+def outcome_panel(*, participant: Participant) -> dict[str, Any]:
+    """A participant's outcomes, their summary and the monthly history they come from, in a
+    constant number of queries: ``outcomes`` (OutcomeView, primary first), ``outcome_summary``
+    (None before randomisation) and ``monthly_history`` (one dict per monthly questionnaire)."""
+    from followup.models import CensorReason, Outcome, OutcomeCode, OutcomeSummary
+    from followup.services import outcome_final, outcome_policy, participant_timezone
+
+    context: dict[str, Any] = {"outcomes": [], "outcome_summary": None, "monthly_history": [], "randomised_on": None}
+    if participant.randomised_at is None:
+        return context
+    zone = zoneinfo.ZoneInfo(participant_timezone(participant=participant))
+    randomised_on = participant.randomised_at.astimezone(zone).date()
+    policy = outcome_policy(trial=participant.site.trial)
+    occurrences = list(
+        Occurrence.objects.filter(participant=participant, instrument=policy.instrument)
+        .select_related("response")
+        .order_by("month")
+    )
+    months = {o.pk: o.month for o in occurrences}
+    stored = {o.code: o for o in Outcome.objects.filter(participant=participant).select_related("adjudicated_by")}
+    censor_labels = dict(CensorReason.choices)
+    outcomes = []
+    for code, label in OutcomeCode.choices:
+        outcome = stored.get(code)
+        if outcome is None:
+            continue
+        final = outcome_final(outcome=outcome, randomised_on=randomised_on)
+        outcomes.append(
+            OutcomeView(
+                code=code,
+                label=str(label),
+                final=final,
+                derived_event=outcome.event,
+                derived_event_date=outcome.event_date,
+                derived_censored_at=outcome.censored_at,
+                derived_censor_reason=outcome.censor_reason,
+                derived_days=outcome.days,
+                adjudicated=outcome.adjudicated,
+                adjudication_reason=outcome.adjudication_reason,
+                adjudicated_by=outcome.adjudicated_by,
+                adjudicated_at=outcome.adjudicated_at,
+                source_month=months.get(outcome.source_occurrence_id) if outcome.source_occurrence_id else None,
+                censor_label=censor_labels.get(final.censor_reason, final.censor_reason),
+            )
+        )
+    sources: dict[int, list[str]] = {}
+    for view in outcomes:
+        source_id = stored[view.code].source_occurrence_id
+        if view.derived_event and source_id:
+            sources.setdefault(source_id, []).append(view.code)
+    history = []
+    for occurrence in occurrences:
+        response = getattr(occurrence, "response", None) if occurrence.status == OccurrenceStatus.COMPLETED else None
+        answers = response.answers if response is not None else {}
+        history.append(
+            {
+                "occurrence_id": occurrence.pk,
+                "month": occurrence.month,
+                "due_date": occurrence.due_date,
+                "status": occurrence.status,
+                "status_label": occurrence.get_status_display(),
+                "completed": response is not None,
+                "answers": {code: answers.get(code) for code in OUTCOME_ANSWERS},
+                "event_for": sources.get(occurrence.pk, []),
+            }
+        )
+    context.update(
+        {
+            "outcomes": outcomes,
+            "outcome_summary": OutcomeSummary.objects.filter(participant=participant).first(),
+            "monthly_history": history,
+            "randomised_on": randomised_on,
+        }
+    )
+    return context

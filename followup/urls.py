@@ -11,4 +11,6 @@ urlpatterns = [
     path("followup/worklist/", views.worklist, name="followup-worklist"),
     path("participants/<id:pk>/calls/", views.call_record, name="followup-call-record"),
     path("participants/<id:pk>/questionnaires/<id:occurrence_pk>/enter/", views.staff_entry, name="followup-staff-entry"),
+    path("participants/<id:pk>/outcomes/", views.participant_outcomes, name="participant-outcomes"),
+    path("participants/<id:pk>/outcomes/<str:code>/adjudicate/", views.outcome_adjudicate, name="participant-outcome-adjudicate"),
 ]

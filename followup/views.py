@@ -21,7 +21,9 @@ from django.views.decorators.http import require_POST
 from followup import selectors, services
 from followup.forms import CallForm
 from followup.instruments import progress, visible_items
-from followup.models import CallOutcome, Occurrence, OccurrenceStatus, ResponseSource
+from followup.models import CallOutcome, Occurrence, OccurrenceStatus, Outcome, ResponseSource
+from followup.outcome_forms import AdjudicateForm
+from participants.intervention.views import in_intervention_arm
 from participants.models import Channel, ContactDetails, Participant
 from participants.selectors import participant_get
 from trial import access
@@ -45,7 +47,12 @@ def home(request: HttpRequest, token: str) -> HttpResponse:
     return render(
         request,
         "followup/home.html",
-        {"token": token, "participant": participant, "occurrences": list(services.open_occurrences(participant=participant))},
+        {
+            "token": token,
+            "participant": participant,
+            "occurrences": list(services.open_occurrences(participant=participant)),
+            "in_intervention": in_intervention_arm(participant),
+        },
     )
 
 
@@ -331,3 +338,62 @@ def staff_entry(request: HttpRequest, pk: int, occurrence_pk: int) -> HttpRespon
     )
     context.update(_form_context(version, answers, errors))
     return render(request, "followup/staff/entry.html", context, status=status)
+
+
+# --- Outcomes: derived, adjudicated, and the monthly answers they come from ---------------------
+
+
+def _viewer(request: HttpRequest, perm: Perm) -> Trial:
+    trial = getattr(request, "trial", None)
+    if not trial:
+        raise Http404("No trial is configured yet.")
+    if not access.has_perm(request.user, perm, trial=trial):
+        raise PermissionDenied("Your role may not do this.")
+    return trial
+
+
+def _outcomes_context(request: HttpRequest, trial: Trial, participant: Participant) -> dict[str, Any]:
+    return {
+        "participant": participant,
+        "may_adjudicate": access.has_perm(request.user, Perm.MANAGE_QUERIES, trial=trial),
+        **selectors.outcome_panel(participant=participant),
+    }
+
+
+@login_required
+def participant_outcomes(request: HttpRequest, pk: int) -> HttpResponse:
+    """A participant's outcomes panel on a page of its own."""
+    trial = _viewer(request, Perm.VIEW_PARTICIPANTS)
+    participant = _staff_participant(request, trial, pk)
+    return render(request, "followup/staff/outcomes.html", _outcomes_context(request, trial, participant))
+
+
+@login_required
+def outcome_adjudicate(request: HttpRequest, pk: int, code: str) -> HttpResponse:
+    """A data manager overrides an outcome's event or date, with a reason (the derived value stays)."""
+    trial = _viewer(request, Perm.MANAGE_QUERIES)
+    participant = _staff_participant(request, trial, pk)
+    outcome = Outcome.objects.filter(participant=participant, code=code).first()
+    if outcome is None:
+        raise Http404("No such outcome for this participant.")
+    context = _outcomes_context(request, trial, participant)
+    current = next(view for view in context["outcomes"] if view.code == code)
+    form = AdjudicateForm(
+        request.POST if request.method == "POST" else None,
+        action=reverse("participant-outcome-adjudicate", args=[pk, code]),
+        initial={"event": "yes" if current.final.event else "no", "event_date": current.final.event_date},
+    )
+    if form.is_bound and form.is_valid():
+        try:
+            services.outcome_adjudicate(outcome=outcome, by=request.user, **form.values())
+        except ApplicationError as exc:
+            form.show_error(exc)
+        else:
+            messages.success(request, f"{current.label} of {participant.study_id} adjudicated.")
+            return redirect("participant-outcomes", pk=pk)
+    return render(
+        request,
+        "followup/staff/outcome_adjudicate.html",
+        {**context, "form": form, "outcome": current},
+        status=400 if form.is_bound else 200,
+    )

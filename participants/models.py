@@ -256,7 +256,12 @@ class Unblinding(models.Model):
 # Models whose rows reveal the arm: hidden from blinded roles wherever records (or their
 # history) are shown. Per-field entries hide single fields of otherwise visible models.
 ALLOCATION_MODELS: frozenset[str] = frozenset({"trial.allocation", "trial.randomisationslot"})
-ALLOCATION_FIELDS: dict[str, frozenset[str]] = {}
+# Records only the intervention arm has: opening one reveals the participant's arm.
+INTERVENTION_MODELS: frozenset[str] = frozenset(
+    {"participants.session", "participants.sessionrecord", "participants.prescription", "participants.walk"}
+)
+# Fields that reveal the arm on records every role may open: hidden from blinded roles in history.
+ALLOCATION_FIELDS: dict[str, frozenset[str]] = {"participants.adverseevent": frozenset({"session", "source"})}
 
 
 # --- The intervention: education sessions with physiotherapists, and the walking diary --------

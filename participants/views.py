@@ -30,7 +30,9 @@ from participants.forms import (
     UnblindForm,
     WithdrawForm,
 )
+from participants.intervention import staff_views as intervention_pages
 from participants.models import ConsentDocument, ContactDetails, Participant, Screening, ScreeningOutcome, WithdrawalScope
+from participants.safety import selectors as safety_selectors
 from trial import access
 from trial.access import Perm
 from trial.errors import ApplicationError
@@ -244,8 +246,11 @@ def _participant_page(
             "occurrences": list(schedule_for(participant=participant).select_related("response__entered_by")),
             "may_issue_link": Perm.ENTER_FOLLOWUP in acc.perms,
             "may_enter_followup": Perm.ENTER_FOLLOWUP in acc.perms,
+            # Session messages exist only in the intervention arm: hidden from whoever may not see it.
             "participant_messages": list(
-                followup_selectors.message_list(user=request.user, trial=trial, participant_id=participant.pk)
+                followup_selectors.message_list(user=request.user, trial=trial, participant_id=participant.pk).filter(
+                    **({} if sees_arm else {"session__isnull": True})
+                )
             ),
             "calls": list(followup_selectors.call_list(user=request.user, trial=trial, participant_id=participant.pk)),
             "strata": participant.strata.all(),
@@ -258,6 +263,9 @@ def _participant_page(
             else None,
             "may_see_contacts": Perm.VIEW_CONTACTS in acc.perms,
             "sees_arm": sees_arm,
+            "sessions_section": intervention_pages.participant_sessions(
+                user=request.user, trial=trial, participant=participant, sees_arm=sees_arm
+            ),
             "allocation": getattr(participant, "allocation", None) if sees_arm else None,
             "withdrawals": withdrawals,
             "timeline": _timeline(participant, consents, withdrawals),
@@ -265,6 +273,12 @@ def _participant_page(
             "may_withdraw": Perm.WITHDRAW in acc.perms and participant.withdrawal_scope != WithdrawalScope.CONSENT,
             "may_unblind": Perm.EMERGENCY_UNBLIND in acc.perms and not sees_arm and participant.is_randomised,
             "tz": participant.site.timezone,
+            **followup_selectors.outcome_panel(participant=participant),
+            "may_adjudicate": Perm.MANAGE_QUERIES in acc.perms,
+            "may_report_ae": Perm.REPORT_ADVERSE_EVENTS in acc.perms,
+            "adverse_events": list(
+                safety_selectors.adverse_event_list(user=request.user, trial=trial, filters={"participant": str(participant.pk)})
+            ),
         },
     )
 

@@ -214,11 +214,17 @@ def can_view_record(user: Any, obj: Model, *, trial: Trial) -> bool:
     label = obj._meta.label_lower
     if isinstance(obj, (StaffProfile,)) or label in {"auth.user", "trial.securityevent"}:
         return Perm.MANAGE_STAFF in access.perms or Perm.VIEW_AUDIT in access.perms
-    from participants.models import ALLOCATION_MODELS
+    from participants.models import ALLOCATION_MODELS, INTERVENTION_MODELS
 
     if label == "trial.randomisationslot" or label == "trial.randomisationlist" or label == "trial.stratumcursor":
         return False  # the sealed list is shown to nobody
-    if label in ALLOCATION_MODELS and not can_see_arm(user, trial=trial, participant_id=obj.participant_id):  # type: ignore[attr-defined]
+    reveals_arm = (
+        label in ALLOCATION_MODELS
+        or label in INTERVENTION_MODELS
+        or (label == "followup.message" and getattr(obj, "session_id", None) is not None)
+        or (label == "participants.adverseevent" and getattr(obj, "session_id", None) is not None)
+    )
+    if reveals_arm and not can_see_arm(user, trial=trial, participant_id=_participant_id_of(obj)):
         return False
     if label == "participants.contactdetails" and Perm.VIEW_CONTACTS not in access.perms:
         return False
@@ -227,6 +233,14 @@ def can_view_record(user: Any, obj: Model, *, trial: Trial) -> bool:
         return Perm.VIEW_PARTICIPANTS in access.perms and may_see_site(user, trial=trial, site_id=site_id)
     # Trial configuration (arms, strata, criteria, sites, roles) is visible to every staff member.
     return obj._meta.app_label == "trial"
+
+
+def _participant_id_of(obj: Model) -> int:
+    """The participant a clinical record belongs to, directly or through its session."""
+    participant_id = getattr(obj, "participant_id", None)
+    if participant_id is None:
+        participant_id = obj.session.participant_id  # type: ignore[attr-defined]
+    return int(participant_id)
 
 
 def _site_id_of(obj: Model) -> int | None:

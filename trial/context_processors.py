@@ -24,6 +24,14 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         items.append(("Participants", reverse("participant-list")))
     if Perm.ENTER_FOLLOWUP in acc.perms:
         items.append(("Worklist", reverse("followup-worklist")))
+    if Perm.DELIVER_SESSIONS in acc.perms:
+        items.append(("Agenda", reverse("intervention-agenda")))
+    if Perm.REPORT_ADVERSE_EVENTS in acc.perms:
+        items.append(("Safety", reverse("safety-overview")))
+    if acc.perms & {Perm.MANAGE_QUERIES, Perm.ENTER_FOLLOWUP}:
+        items.append(("Queries", reverse("query-list")))
+    if acc.perms & {Perm.LOCK_DATABASE, Perm.MANAGE_QUERIES}:
+        items.append(("Lock", reverse("lock")))
     if Perm.VIEW_AUDIT in acc.perms:
         items.append(("Audit trail", reverse("audit-log")))
     if Perm.CONFIGURE_TRIAL in acc.perms:

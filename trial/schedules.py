@@ -22,4 +22,5 @@ PERIODIC_TASKS: tuple[PeriodicSpec, ...] = (
     PeriodicSpec(name="Open and close questionnaire windows", task="followup.advance_occurrences", every_seconds=300),
     PeriodicSpec(name="Send due invitations and reminders", task="followup.send_due_messages", every_seconds=120),
     PeriodicSpec(name="Physiotherapists' daily agenda", task="participants.send_agendas", every_seconds=900),
+    PeriodicSpec(name="Data-quality checks (nightly)", task="trial.run_quality_checks", every_seconds=86400),
 )

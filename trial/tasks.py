@@ -16,3 +16,13 @@ def heartbeat(name: str = "worker") -> None:
 def send_notification(notification_id: int) -> None:
     """Send one staff e-mail; a second run finds it already claimed and does nothing."""
     services.notification_send(notification_id=notification_id)
+
+
+@system_task(name="trial.run_quality_checks", time_limit=3600)
+def run_quality_checks(trial_id: int | None = None) -> int:
+    """The data-quality checks (nightly by beat, or on demand); a finding raises its query once, so
+    running twice raises nothing new."""
+    from trial.queries.checks import checks_run_all
+
+    return checks_run_all(trial_id=trial_id)
+

@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 
 from trial import access, audit, selectors, services
 from trial.access import Perm
@@ -66,10 +67,22 @@ def record_history(request: HttpRequest, app_label: str, model_name: str, pk: in
     if obj is None or not access.can_view_record(request.user, obj, trial=trial):
         raise Http404("No such record, or not one you can see.")
     entries = audit.record_history(obj=obj, user=request.user, trial=trial)
+    from trial.queries.selectors import queries_for_record
+
+    record_type = f"{app_label}.{model_name}".lower()
+    clinical = hasattr(obj, "site_for_access")
     return render(
         request,
         "trial/history.html",
-        {"object": obj, "verbose_name": model._meta.verbose_name, "entries": entries},
+        {
+            "object": obj,
+            "verbose_name": model._meta.verbose_name,
+            "entries": entries,
+            "queries": list(queries_for_record(record_type=record_type, record_id=pk)) if clinical else [],
+            "raise_query_url": f"{reverse('query-new')}?record={record_type}:{pk}"
+            if clinical and access.has_perm(request.user, Perm.MANAGE_QUERIES, trial=trial)
+            else "",
+        },
     )
 
 

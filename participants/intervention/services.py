@@ -420,3 +420,183 @@ def intervention_defaults_apply(*, trial: Trial, arm_code: str, plans: list[dict
     for plan in plans:
         SessionPlan.objects.get_or_create(trial=trial, number=plan["number"], defaults=plan)
     StaffProfile.objects.filter(role=RoleCode.PHYSIOTHERAPIST, delivery_modes=[]).update(delivery_modes=list(DeliveryMode.values))
+
+
+# --- Physiotherapists' availability: leave and one-off extra time ----------------------------
+
+# Imported here so this section stays appended to the file as one block.
+from participants.models import ExtraSlot, Leave  # noqa: E402
+from trial.models import Site  # noqa: E402
+
+
+def staff_timezone(*, user: Any, trial: Trial) -> str:
+    """The zone a staff member reads times in: their own, else their sites' (when they share one), else the trial's."""
+    staff = StaffProfile.objects.filter(user_id=user.pk).first() if getattr(user, "pk", None) else None
+    if staff is not None and staff.timezone:
+        return staff.timezone
+    zones = set(access.visible_sites(user, trial=trial).values_list("timezone", flat=True))
+    return zones.pop() if len(zones) == 1 else trial.timezone
+
+
+def _require_own_availability(by: Any, physiotherapist: Any, trial: Trial) -> None:
+    if not access.has_perm(by, Perm.DELIVER_SESSIONS, trial=trial):
+        raise NotAllowed("Your role may not change a physiotherapist's availability.")
+    if by is None or physiotherapist is None or by.pk != physiotherapist.pk:
+        raise NotAllowed("Physiotherapists change their own availability.")
+
+
+def _lock_bookings(physiotherapist: Any) -> None:
+    # The lock session_book takes: no booking slips into the time while it changes.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_BOOKING_LOCK_SPACE, physiotherapist.pk])
+
+
+def _at(moment: dt.datetime, zone: str) -> str:
+    return f"{moment.astimezone(zoneinfo.ZoneInfo(zone)):%a %d %b %Y %H:%M}"
+
+
+def _booked_between(physiotherapist: Any, starts_at: dt.datetime, ends_at: dt.datetime) -> list[Session]:
+    return list(
+        Session.objects.filter(
+            physiotherapist=physiotherapist, status=SessionStatus.BOOKED, starts_at__lt=ends_at, ends_at__gt=starts_at
+        )
+        .select_related("participant")
+        .order_by("starts_at")
+    )
+
+
+def _listing(sessions: list[Session], zone: str) -> str:
+    return "; ".join(
+        f"session {s.number} of {s.participant.study_id} on {_at(s.starts_at, zone)}" for s in sessions if s.starts_at
+    )
+
+
+def _check_period(
+    starts_at: dt.datetime, ends_at: dt.datetime, now: dt.datetime, longest: dt.timedelta, longest_label: str
+) -> dict[str, list[str]]:
+    if starts_at.tzinfo is None or ends_at.tzinfo is None:
+        return {"starts_at": ["Needs a UTC offset."]}
+    if ends_at <= starts_at:
+        return {"ends_at": ["Must be after the start."]}
+    if ends_at <= now:
+        return {"ends_at": ["That time is already over."]}
+    if ends_at - starts_at > longest:
+        return {"ends_at": [f"At most {longest_label}."]}
+    return {}
+
+
+@transaction.atomic
+def leave_add(
+    *,
+    trial: Trial,
+    physiotherapist: Any,
+    starts_at: dt.datetime,
+    ends_at: dt.datetime,
+    by: Any,
+    reason: str = "",
+    now: dt.datetime | None = None,
+) -> Leave:
+    """Leave: no slots are offered in that time. Refused while sessions are booked in it (move them first)."""
+    now = now or timezone.now()
+    ensure_writable(trial=trial)
+    _require_own_availability(by, physiotherapist, trial)
+    errors = _check_period(starts_at, ends_at, now, dt.timedelta(days=366), "a year at a time")
+    if len(reason.strip()) > 200:
+        errors["reason"] = ["At most 200 characters."]
+    if errors:
+        raise ApplicationError("Please check the leave.", errors=errors)
+    _lock_bookings(physiotherapist)
+    zone = staff_timezone(user=physiotherapist, trial=trial)
+    if clashes := _booked_between(physiotherapist, starts_at, ends_at):
+        raise Conflict(
+            f"Sessions are booked during that leave: {_listing(clashes, zone)}. Move or cancel them first.",
+            extra={"sessions": [s.pk for s in clashes]},
+        )
+    overlap = Leave.objects.filter(physiotherapist=physiotherapist, starts_at__lt=ends_at, ends_at__gt=starts_at).first()
+    if overlap is not None:
+        raise Conflict(f"That overlaps your leave from {_at(overlap.starts_at, zone)} to {_at(overlap.ends_at, zone)}.")
+    with audit_context(reason=reason.strip() or "Leave added"):
+        return Leave.objects.create(physiotherapist=physiotherapist, starts_at=starts_at, ends_at=ends_at, reason=reason.strip())
+
+
+@transaction.atomic
+def leave_remove(*, trial: Trial, leave_id: int, by: Any, reason: str = "", now: dt.datetime | None = None) -> None:
+    """Cancel leave not yet over: its time is offered again. Past leave stays on record."""
+    now = now or timezone.now()
+    ensure_writable(trial=trial)
+    leave = Leave.objects.select_for_update().filter(pk=leave_id).first()
+    if leave is None:
+        raise NotFound("No such leave.")
+    _require_own_availability(by, leave.physiotherapist, trial)
+    if leave.ends_at <= now:
+        raise Conflict("That leave is over: it stays on record.")
+    with audit_context(reason=reason.strip() or "Leave removed"):
+        leave.delete()
+
+
+@transaction.atomic
+def extra_slot_add(
+    *,
+    trial: Trial,
+    physiotherapist: Any,
+    site: Site,
+    starts_at: dt.datetime,
+    ends_at: dt.datetime,
+    by: Any,
+    modes: list[str] | None = None,
+    now: dt.datetime | None = None,
+) -> ExtraSlot:
+    """One-off time at a clinic, on top of the weekly hours (``modes`` empty: every mode offered)."""
+    now = now or timezone.now()
+    ensure_writable(trial=trial)
+    _require_own_availability(by, physiotherapist, trial)
+    errors = _check_period(starts_at, ends_at, now, dt.timedelta(hours=12), "12 hours")
+    if not errors and starts_at < now:
+        errors["starts_at"] = ["That time has passed."]
+    policy = intervention_policy(trial=trial)
+    slot_minutes = policy.slot_minutes if policy else 45
+    if not errors and ends_at - starts_at < dt.timedelta(minutes=slot_minutes):
+        errors["ends_at"] = [f"Shorter than one session ({slot_minutes} minutes)."]
+    if not Site.objects.filter(pk=site.pk, trial=trial, staff__user=physiotherapist).exists():
+        errors["site"] = ["Choose a clinic you work at."]
+    chosen = list(dict.fromkeys(modes or []))
+    offered = set(
+        getattr(StaffProfile.objects.filter(user=physiotherapist).first(), "delivery_modes", None) or DeliveryMode.values
+    )
+    if unknown := [m for m in chosen if m not in DeliveryMode.values or m not in offered]:
+        errors["modes"] = [f"Not among the modes you offer: {', '.join(unknown)}."]
+    if errors:
+        raise ApplicationError("Please check the extra time.", errors=errors)
+    _lock_bookings(physiotherapist)
+    zone = site.timezone
+    overlap = ExtraSlot.objects.filter(physiotherapist=physiotherapist, starts_at__lt=ends_at, ends_at__gt=starts_at).first()
+    if overlap is not None:
+        raise Conflict(f"That overlaps your extra time from {_at(overlap.starts_at, zone)} to {_at(overlap.ends_at, zone)}.")
+    leave = Leave.objects.filter(physiotherapist=physiotherapist, starts_at__lt=ends_at, ends_at__gt=starts_at).first()
+    if leave is not None:
+        raise Conflict(f"You are on leave then ({_at(leave.starts_at, zone)} to {_at(leave.ends_at, zone)}).")
+    with audit_context(reason="Extra time added"):
+        return ExtraSlot.objects.create(
+            physiotherapist=physiotherapist, site=site, starts_at=starts_at, ends_at=ends_at, modes=chosen
+        )
+
+
+@transaction.atomic
+def extra_slot_remove(*, trial: Trial, extra_slot_id: int, by: Any, reason: str = "", now: dt.datetime | None = None) -> None:
+    """Withdraw extra time not yet over. Refused while sessions are booked in it."""
+    now = now or timezone.now()
+    ensure_writable(trial=trial)
+    extra = ExtraSlot.objects.select_for_update().select_related("site").filter(pk=extra_slot_id).first()
+    if extra is None:
+        raise NotFound("No such extra time.")
+    _require_own_availability(by, extra.physiotherapist, trial)
+    if extra.ends_at <= now:
+        raise Conflict("That extra time is over: it stays on record.")
+    _lock_bookings(extra.physiotherapist)
+    if clashes := _booked_between(extra.physiotherapist, extra.starts_at, extra.ends_at):
+        raise Conflict(
+            f"Sessions are booked in that time: {_listing(clashes, extra.site.timezone)}. Move or cancel them first.",
+            extra={"sessions": [s.pk for s in clashes]},
+        )
+    with audit_context(reason=reason.strip() or "Extra time removed"):
+        extra.delete()

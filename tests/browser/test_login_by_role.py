@@ -29,10 +29,28 @@ def _login(page: Any, base: str, username: str) -> None:
 @pytest.mark.parametrize(
     ("username", "role_label", "participants", "blinded", "nav"),
     [
-        ("coordinator", "Coordinator", "7", False, ["Dashboard", "Screening", "Participants", "Worklist", "API"]),
-        ("physio", "Physiotherapist", "4", False, ["Dashboard", "Screening", "Participants", "API"]),
-        ("investigator", "Investigator", "7", True, ["Dashboard", "Screening", "Participants", "Audit trail", "API"]),
-        ("datamanager", "Data manager", "7", True, ["Dashboard", "Screening", "Participants", "Audit trail", "API"]),
+        (
+            "coordinator",
+            "Coordinator",
+            "7",
+            False,
+            ["Dashboard", "Screening", "Participants", "Worklist", "Safety", "Queries", "API"],
+        ),
+        ("physio", "Physiotherapist", "4", False, ["Dashboard", "Screening", "Participants", "Agenda", "Safety", "API"]),
+        (
+            "investigator",
+            "Investigator",
+            "7",
+            True,
+            ["Dashboard", "Screening", "Participants", "Safety", "Lock", "Audit trail", "API"],
+        ),
+        (
+            "datamanager",
+            "Data manager",
+            "7",
+            True,
+            ["Dashboard", "Screening", "Participants", "Safety", "Queries", "Lock", "Audit trail", "API"],
+        ),
         ("statistician", "Statistician", "7", True, ["Dashboard", "Screening", "Participants", "API"]),
         ("admin", "Administrator", "7", True, ["Dashboard", "Audit trail", "Configuration", "API"]),
     ],

@@ -58,6 +58,9 @@ def test_only_an_investigator_with_their_password_signs_the_lock(walkback: Trial
         database_lock(trial=walkback, user=coordinator, password=password)
     with pytest.raises(NotAllowed, match="password"):
         database_lock(trial=walkback, user=investigator, password="wrong")
+    from trial.models import SecurityEvent
+
+    assert SecurityEvent.objects.filter(user=investigator, kind="login_failed", detail__signature="lock").exists()
     lock = database_lock(trial=walkback, user=investigator, password=password)
     walkback.refresh_from_db()
     assert walkback.data_locked_at == lock.locked_at and lock.version == 1

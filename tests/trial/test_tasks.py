@@ -13,6 +13,7 @@ STABLE_TASK_NAMES = {
     "followup.advance_occurrences",
     "followup.send_due_messages",
     "participants.send_agendas",
+    "trial.run_quality_checks",
 }
 
 

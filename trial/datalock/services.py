@@ -81,7 +81,6 @@ def _check_signer(*, user: Any, password: str, trial: Trial, what: str) -> str:
     return user.get_full_name() or user.get_username()
 
 
-@transaction.atomic
 def database_lock(
     *,
     trial: Trial,
@@ -92,8 +91,16 @@ def database_lock(
     now: dt.datetime | None = None,
 ) -> DatabaseLock:
     """Lock the database with the investigator's electronic signature. Refused while queries,
-    adverse-event reports or questionnaires are open, unless a note says why they stay open."""
+    adverse-event reports or questionnaires are open, unless a note says why they stay open.
+
+    The signature is checked first, outside the lock's transaction, so a failed attempt stays
+    in the audit trail."""
     signer = _check_signer(user=user, password=password, trial=trial, what="lock")
+    return _lock(trial=trial, user=user, signer=signer, meaning=meaning, open_items_note=open_items_note, now=now)
+
+
+@transaction.atomic
+def _lock(*, trial: Trial, user: Any, signer: str, meaning: str, open_items_note: str, now: dt.datetime | None) -> DatabaseLock:
     hold_exclusive(trial=trial)  # writes in flight finish first; later ones wait, then see the lock
     trial = Trial.objects.select_for_update().get(pk=trial.pk)
     if trial.data_locked_at is not None:
@@ -123,10 +130,14 @@ def database_lock(
     return lock
 
 
-@transaction.atomic
 def database_unlock(*, trial: Trial, user: Any, password: str, reason: str, now: dt.datetime | None = None) -> DatabaseLock:
     """Unlock, with a reason and a new signature. The lock record keeps both signatures."""
     signer = _check_signer(user=user, password=password, trial=trial, what="unlock")
+    return _unlock(trial=trial, user=user, signer=signer, reason=reason, now=now)
+
+
+@transaction.atomic
+def _unlock(*, trial: Trial, user: Any, signer: str, reason: str, now: dt.datetime | None) -> DatabaseLock:
     if not reason.strip():
         raise ApplicationError("Say why the database is unlocked.", errors={"reason": ["Required."]})
     trial = Trial.objects.select_for_update().get(pk=trial.pk)
