@@ -1,0 +1,46 @@
+"""The message-sweep benchmark's own helpers, at a small size: the data it builds is what it
+claims, and its integrity figures hold."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.test import override_settings
+
+from followup.bench import BENCH_NOW, EARLIER, CountingEmailBackend, reminders_setup, sweep_integrity, sweep_once
+from followup.models import Message, MessageStatus, Occurrence, OccurrenceStatus
+from participants.models import Participant
+
+pytestmark = pytest.mark.django_db
+
+
+@override_settings(EMAIL_BACKEND="followup.bench.CountingEmailBackend", SMS_URL="null://")
+def test_one_sweep_over_200_participants_sends_each_due_message_once() -> None:
+    setup = reminders_setup(participants=200)
+
+    assert Participant.objects.count() == 200
+    assert setup.occurrences == Occurrence.objects.count() == 200 * 40  # full schedules: 36 monthly + 4 timepoints
+    assert 0 < setup.sms_preferred < 100
+    # The days before were swept already: their messages are recorded, the next ones planned.
+    assert Message.objects.filter(provider_id=EARLIER, status=MessageStatus.SENT).exists()
+    assert not Message.objects.filter(status=MessageStatus.PLANNED, due_at__lte=BENCH_NOW - dt.timedelta(days=3)).exists()
+
+    run = sweep_once(batch_size=50)
+    integrity = sweep_integrity()
+
+    # About one message per participant was due, and each went out exactly once.
+    assert 200 <= integrity.due <= 240
+    assert run.result.sent == integrity.sent == integrity.due
+    assert integrity.left_sending == 0
+    assert integrity.due_left_planned == 0
+    assert integrity.sent_more_than_once == 0
+    assert integrity.by_status == {MessageStatus.SENT: integrity.due}
+    emailed = Message.objects.exclude(provider_id=EARLIER).filter(channel="email", status=MessageStatus.SENT)
+    assert sorted(run.keys) == sorted(f"<{m.key}@walkback>" for m in emailed)  # each e-mail handed over once
+    assert run.keys and CountingEmailBackend.keys == run.keys
+    # One window of each participant opened today; queries grew with batches, not messages.
+    assert run.opened >= 40
+    assert run.result.batches >= integrity.due // 50
+    assert run.queries < 25 + 12 * run.result.batches < integrity.due
+    assert Occurrence.objects.filter(status=OccurrenceStatus.OPEN, messages_planned_at__isnull=True).count() == 0
