@@ -32,6 +32,8 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         items.append(("Queries", reverse("query-list")))
     if acc.perms & {Perm.LOCK_DATABASE, Perm.MANAGE_QUERIES}:
         items.append(("Lock", reverse("lock")))
+    if Perm.CREATE_RELEASE in acc.perms:
+        items.append(("Releases", reverse("releases")))
     if Perm.VIEW_AUDIT in acc.perms:
         items.append(("Audit trail", reverse("audit-log")))
     if Perm.CONFIGURE_TRIAL in acc.perms:

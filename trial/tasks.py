@@ -26,3 +26,10 @@ def run_quality_checks(trial_id: int | None = None) -> int:
 
     return checks_run_all(trial_id=trial_id)
 
+
+@system_task(name="trial.build_release", time_limit=3 * 3600)
+def build_release(release_id: int) -> None:
+    """Build one dataset release; a second run finds it already claimed and does nothing."""
+    from trial.releases.services import release_build
+
+    release_build(release_id=release_id)

@@ -21,6 +21,7 @@ urlpatterns = [
     path("", include("participants.intervention.urls")),
     path("", include("participants.safety.urls")),
     path("", include("trial.queries.urls")),
+    path("", include("trial.releases.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("trial.api.urls")),
     path("api/v1/", include("participants.api_urls")),
@@ -28,6 +29,7 @@ urlpatterns = [
     path("api/v1/", include("participants.intervention.api_urls")),
     path("api/v1/", include("participants.safety.api_urls")),
     path("api/v1/", include("trial.queries.api_urls")),
+    path("api/v1/", include("trial.releases.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path(

@@ -42,7 +42,7 @@ def _login(page: Any, base: str, username: str) -> None:
             "Investigator",
             "7",
             True,
-            ["Dashboard", "Screening", "Participants", "Safety", "Lock", "Audit trail", "API"],
+            ["Dashboard", "Screening", "Participants", "Safety", "Lock", "Releases", "Audit trail", "API"],
         ),
         (
             "datamanager",
@@ -51,7 +51,7 @@ def _login(page: Any, base: str, username: str) -> None:
             True,
             ["Dashboard", "Screening", "Participants", "Safety", "Queries", "Lock", "Audit trail", "API"],
         ),
-        ("statistician", "Statistician", "7", True, ["Dashboard", "Screening", "Participants", "API"]),
+        ("statistician", "Statistician", "7", True, ["Dashboard", "Screening", "Participants", "Releases", "API"]),
         ("admin", "Administrator", "7", True, ["Dashboard", "Audit trail", "Configuration", "API"]),
     ],
 )

@@ -1,0 +1,1 @@
+"""Dataset releases: numbered, immutable, deterministic zips of a locked database."""

@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from trial.models import Release, Trial
+
+
+def release_list(*, trial: Trial) -> QuerySet[Release]:
+    """The trial's releases, newest first, with their lock and creator."""
+    return Release.objects.filter(trial=trial).select_related("trial", "lock", "created_by").order_by("-number")
+
+
+def release_get(*, trial: Trial, pk: int) -> Release | None:
+    return release_list(trial=trial).filter(pk=pk).first()
