@@ -30,6 +30,7 @@ from trial import access
 from trial.access import Perm
 from trial.errors import ApplicationError, StudyClosed
 from trial.models import Trial
+from trial.queries.selectors import my_open_queries
 
 
 def _participant(token: str) -> Participant:
@@ -196,6 +197,9 @@ def _safe_next(request: HttpRequest, url: str | None) -> str | None:
     return None
 
 
+QUERY_ROWS = 200
+
+
 @login_required
 def worklist(request: HttpRequest) -> HttpResponse:
     trial = _staff_trial(request)
@@ -210,6 +214,10 @@ def worklist(request: HttpRequest) -> HttpResponse:
         "followup/staff/worklist.html",
         {
             "work": selectors.worklist_get(user=request.user, trial=trial, site=site),
+            # Data queries this person is to answer (assigned to them, or unassigned at their sites).
+            "queries": list(
+                my_open_queries(user=request.user, trial=trial).filter(**({"site": site} if site else {}))[:QUERY_ROWS]
+            ),
             "sites": sites,
             "site": site,
             "outcomes": CallOutcome.choices,

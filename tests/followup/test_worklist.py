@@ -516,3 +516,21 @@ def test_the_participant_page_keeps_its_query_count_as_messages_and_calls_grow(
         services.response_submit(occurrence=_monthly(participant, 2), raw=RECURRENCE, source="staff", by=coordinator)
         many = _queries(client, url)
     assert many == few
+
+
+def test_the_worklist_lists_the_data_queries_this_person_is_to_answer(client: Client, walkback: Trial, make_staff) -> None:  # type: ignore[no-untyped-def]
+    from trial.models import DataQuery
+
+    coordinator = make_staff("coordinator", sites=["SYD"], username="sydney-coordinator")
+    syd, bne = walkback.sites.get(code="SYD"), walkback.sites.get(code="BNE")
+    mine = DataQuery.objects.create(
+        trial=walkback, site=syd, record_type="participants.participant", record_id=1, field="status", text="?"
+    )
+    DataQuery.objects.create(trial=walkback, site=bne, record_type="participants.participant", record_id=2, text="elsewhere")
+    DataQuery.objects.create(
+        trial=walkback, site=syd, record_type="participants.participant", record_id=3, text="done", status="closed"
+    )
+    client.force_login(coordinator)
+    page = client.get(reverse("followup-worklist")).content.decode()
+    section = page.split('data-testid="section-queries"')[1].split("</ul>")[0]
+    assert f"Query {mine.pk}" in section and section.count("list-group-item") == 1
