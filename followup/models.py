@@ -397,7 +397,9 @@ class Outcome(models.Model):
     adjudicated_event = models.BooleanField(null=True, blank=True)
     adjudicated_event_date = models.DateField(null=True, blank=True)
     adjudication_reason = models.CharField(max_length=300, blank=True)
-    adjudicated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    adjudicated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     adjudicated_at = models.DateTimeField(null=True, blank=True)
     derived_at = models.DateTimeField()
 
