@@ -236,6 +236,15 @@ def _instruments(*, trial: Trial, months_answered: Mapping[str, set[int]]) -> tu
     return tuple(result)
 
 
+# Columns next to the strata in the participants and outcomes tables: a factor never takes their name.
+_TAKEN = frozenset({"study_id", "site", "arm", "status", "randomised", "enrolment_day", "withdrawal_scope", "withdrawal_day"})
+
+
+def _factor_name(code: str) -> str:
+    name = varname(code)
+    return varname(f"stratum_{code}") if name in _TAKEN else name
+
+
 def config_load(*, trial: Trial, blinded: bool, cursor: Any) -> Config:
     """Read what the catalogue needs. Call inside the build's snapshot transaction."""
     cursor.execute(
@@ -256,7 +265,7 @@ def config_load(*, trial: Trial, blinded: bool, cursor: Any) -> Config:
     factors = tuple(
         Factor(
             id=factor.pk,
-            name=varname(factor.code),
+            name=_factor_name(factor.code),
             label=factor.label,
             levels=tuple((level.code, level.label) for level in factor.levels.order_by("order", "code")),
         )

@@ -33,7 +33,9 @@ from trial.releases.catalogue import Column, Config, Table
 from trial.releases.statfiles import StatColumn, write_stat_files
 
 BLOCK = 1 << 20  # bytes handed to the compressor at a time: fixed, so compression is reproducible
-COMPRESS_LEVEL = 1  # deflate's fastest: CSV still shrinks about tenfold, and level 6 would double the build
+# Deflate's fastest level: the CSV files still shrink six- to eightfold; level 6 saves about a quarter
+# more but compresses at a third of the speed, which would make compression a large part of the build.
+COMPRESS_LEVEL = 1
 ANALYSIS_CHUNK = 5000  # rows of the Stata/SPSS file converted at a time
 ANALYSIS_NAME = "analysis"
 ANALYSIS_SOURCES = ("participants", "outcomes", "questionnaire_scores")  # the analysis file's tables, in its column order
@@ -66,7 +68,8 @@ class ReleaseBuildError(Conflict):
 def snapshot() -> Iterator[Any]:
     """A cursor in one REPEATABLE READ, READ ONLY transaction: every statement sees the same data.
 
-    Inside a caller's transaction (tests), that transaction is the snapshot."""
+    Inside a transaction the caller opened (as tests do), its isolation cannot change any more; the
+    build then reads in the caller's transaction."""
     outermost = not connection.in_atomic_block
     if outermost:
         with connection.cursor():  # connect (and health-check) before the transaction begins
@@ -287,10 +290,6 @@ def copy_rows(cursor: Any, query: str, write: Callable[[bytearray], object]) -> 
         message = (final.error_message if final is not None else b"") or b""
         raise ReleaseBuildError(f"The export query failed: {message.decode(errors='replace').strip()}")
     return int(final.command_tuples or 0)
-
-
-def _copy(cursor: Any, query: str, entry: _Entry) -> int:
-    return copy_rows(cursor, query, entry.write)
 
 
 def _csv(rows: Sequence[Sequence[Any]]) -> bytes:
