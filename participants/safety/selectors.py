@@ -25,7 +25,12 @@ def adverse_event_list(*, user: Any, trial: Trial, filters: dict[str, str] | Non
         .annotate(first_followup_at=Min("followups__recorded_at"))
     )
     if value := filters.get("participant"):
-        qs = qs.filter(participant_id=int(value)) if str(value).isdigit() else qs.filter(participant__study_id=value)
+        # an id (at most 18 digits, as in URLs) or a study id; a longer number matches nothing, never a 500
+        text = str(value)
+        if text.isdigit():
+            qs = qs.filter(participant_id=int(text)) if len(text) <= 18 else qs.none()
+        else:
+            qs = qs.filter(participant__study_id=text)
     if value := filters.get("site"):
         qs = qs.filter(participant__site__code=value)
     if value := filters.get("serious"):

@@ -185,3 +185,13 @@ def test_the_list_filters_and_the_safety_summary_by_arm_is_for_unblinded_roles(
     assert selectors.safety_by_arm(user=make_staff("investigator"), trial=walkback) is None
     summary = selectors.safety_by_arm(user=coordinator, trial=walkback)
     assert summary is not None and sum(s.events for s in summary) == 2 and sum(s.serious for s in summary) == 1
+
+
+def test_a_participant_filter_too_long_for_an_id_finds_nothing_instead_of_failing(
+    randomised, coordinator, walkback: Trial
+) -> None:
+    adverse_event_record(participant=randomised, data=serious(), by=coordinator)
+    assert list(selectors.adverse_event_list(user=coordinator, trial=walkback, filters={"participant": "9" * 30})) == []
+    assert (
+        selectors.adverse_event_list(user=coordinator, trial=walkback, filters={"participant": randomised.study_id}).count() == 1
+    )
