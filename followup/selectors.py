@@ -35,10 +35,15 @@ def message_list(*, user: Any, trial: Trial, participant_id: int | None = None) 
     )
     if participant_id is not None:
         qs = qs.filter(participant_id=participant_id)
+    return _session_messages_for_unblinded(qs, user=user, trial=trial).order_by("-planned_at", "-pk")
+
+
+def _session_messages_for_unblinded(qs: QuerySet[Message], *, user: Any, trial: Trial) -> QuerySet[Message]:
+    """Session messages exist only in the intervention arm: shown only to those who may see the arm."""
     unblinded = access.unblinded_participant_ids(user, trial=trial)
-    if unblinded is not None:  # session messages reveal the arm: only for those who may see it
-        qs = qs.filter(Q(session__isnull=True) | Q(participant_id__in=unblinded))
-    return qs.order_by("-planned_at", "-pk")
+    if unblinded is None:
+        return qs
+    return qs.filter(Q(session__isnull=True) | Q(participant_id__in=unblinded))
 
 
 # --- Calls ----------------------------------------------------------------------------------
@@ -211,7 +216,7 @@ def failed_message_list(
     )
     if access.has_perm(user, Perm.VIEW_CONTACTS, trial=trial):
         qs = qs.select_related("participant__contact")
-    return qs
+    return _session_messages_for_unblinded(qs, user=user, trial=trial)
 
 
 def _zone(name: str) -> dt.tzinfo:

@@ -534,3 +534,28 @@ def test_the_worklist_lists_the_data_queries_this_person_is_to_answer(client: Cl
     page = client.get(reverse("followup-worklist")).content.decode()
     section = page.split('data-testid="section-queries"')[1].split("</ul>")[0]
     assert f"Query {mine.pk}" in section and section.count("list-group-item") == 1
+
+
+def test_failed_session_messages_stay_off_the_worklist_of_a_blinded_role(walkback: Trial, make_staff) -> None:  # type: ignore[no-untyped-def]
+    from followup.models import Message
+    from participants.models import Session
+    from tests.factories import ParticipantFactory
+    from trial.models import Role
+
+    Role.objects.filter(trial=walkback, code=RoleCode.COORDINATOR).update(sees_allocation=False)
+    blinded = make_staff("coordinator", sites=["SYD"], username="blind-coordinator")
+    walker = ParticipantFactory(site=walkback.sites.get(code="SYD"), randomised_to=walkback.arms.get(code="walking"))
+    session = Session.objects.create(
+        participant=walker,
+        number=1,
+        name="Baseline",
+        target_date=dt.date(2026, 3, 9),
+        window_start=dt.date(2026, 3, 2),
+        window_end=dt.date(2026, 3, 23),
+    )
+    now = dt.datetime(2026, 3, 5, tzinfo=dt.UTC)
+    common = {"participant": walker, "channel": "email", "planned_at": now, "due_at": now, "status": "failed"}
+    Message.objects.create(session=session, step="confirmation-1", **common)
+    Message.objects.create(step="invitation", **common)
+    failed = selectors.failed_message_list(user=blinded, trial=walkback, now=now)
+    assert [m.step for m in failed] == ["invitation"]
