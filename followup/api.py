@@ -14,7 +14,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from followup import selectors, services
-from followup.models import Message, Outcome, OutcomeCode, QuestionnaireResponse
+from followup.models import Outcome, OutcomeCode, QuestionnaireResponse
+from messaging.models import Message
+from participants import links
 from participants.api import _participant, _trial
 from trial.access import Perm
 from trial.api.permissions import requires
@@ -54,7 +56,7 @@ class ParticipantAccessLink(APIView):
     @extend_schema(request=None, responses={201: AccessLinkOutput})
     def post(self, request: Request, pk: int) -> Response:
         participant = _participant(request, pk)
-        token = services.access_link_issue(participant=participant, by=request.user)
+        token = links.access_link_issue(participant=participant, by=request.user)
         url = request.build_absolute_uri(reverse("participant-home", args=[token]))
         return Response({"url": url}, status=201)
 

@@ -12,17 +12,9 @@ from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone
 
-from followup.models import (
-    CallLog,
-    Message,
-    MessagePolicy,
-    MessageStatus,
-    Occurrence,
-    OccurrenceStatus,
-    RuleKind,
-    ScheduleRule,
-)
-from participants.models import ContactDetails, Participant, WithdrawalScope
+from followup.models import CallLog, Occurrence, OccurrenceStatus, RuleKind, ScheduleRule
+from messaging.models import Message, MessagePolicy, MessageStatus
+from participants.models import FOLLOWUP_ENDING_SCOPES, ContactDetails, Participant
 from trial import access
 from trial.access import Perm
 from trial.models import Site, Trial
@@ -88,7 +80,7 @@ def last_calls(*, participant_ids: Iterable[int]) -> dict[int, CallLog]:
 # Failed messages older than this are history, not work: the next invitation fails again if the
 # address is still wrong, and shows up anew.
 FAILED_MESSAGE_DAYS = 30
-WITHDRAWN_FROM_FOLLOWUP = (WithdrawalScope.FOLLOWUP, WithdrawalScope.CONSENT)
+WITHDRAWN_FROM_FOLLOWUP = FOLLOWUP_ENDING_SCOPES
 CLOSED = (OccurrenceStatus.COMPLETED, OccurrenceStatus.MISSED)
 
 

@@ -3,35 +3,22 @@ cancelled on withdrawal from follow-up, opened and closed by a periodic sweep.""
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import hashlib
 import json
-import secrets
-import time
 import zoneinfo
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings as django_settings
-from django.core.mail import EmailMessage, get_connection
 from django.db import connection, transaction
-from django.template import Context, Template, TemplateSyntaxError
 from django.utils import timezone
-from django.utils.crypto import salted_hmac
 
+from followup import hooks
 from followup import outcomes as outcome_rules
-from followup.channels import Sms, sms_backend
 from followup.instruments import DefinitionError, clean_answers, score, validate_definition
 from followup.models import (
-    AccessLink,
     CallLog,
     CallOutcome,
     InstrumentVersion,
-    Message,
-    MessagePolicy,
-    MessageStatus,
-    MessageTemplate,
     Occurrence,
     OccurrenceStatus,
     Outcome,
@@ -42,14 +29,16 @@ from followup.models import (
     RuleKind,
     ScheduleRule,
 )
-from followup.scheduling import Planned, RuleSpec, allowed_send_time, message_steps, plan
-from participants.models import Channel, ContactDetails, Participant, ParticipantStatus
+from followup.scheduling import Planned, RuleSpec, message_steps, plan
+from messaging.models import Message, MessageStatus
+from messaging.services import channels_for, message_policy, message_templates_default
+from participants.models import FOLLOWUP_ENDING_SCOPES, ContactDetails, Participant, ParticipantStatus
 from trial import access
 from trial.access import Perm
 from trial.audit import audit_context
 from trial.errors import ApplicationError, Conflict, NotAllowed, NotFound
 from trial.guard import ensure_writable
-from trial.models import Site, Trial
+from trial.models import Trial
 
 ACTIVE = (OccurrenceStatus.SCHEDULED, OccurrenceStatus.OPEN)
 
@@ -238,69 +227,6 @@ def instrument_for(*, occurrence: Occurrence) -> InstrumentVersion:
     return version
 
 
-# --- Personal links -------------------------------------------------------------------------
-
-
-def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def _token_from_nonce(nonce: str) -> str:
-    """The link token for a nonce: 256 bits of HMAC with the server's secret, URL-safe."""
-    digest = salted_hmac("followup.access-link", nonce, algorithm="sha256").digest()
-    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
-
-
-@transaction.atomic
-def access_link_issue(*, participant: Participant, by: Any = None) -> str:
-    """A new personal link token (256 bits); the participant's previous link stops working."""
-    trial = participant.site.trial
-    ensure_writable(trial=trial)
-    if participant.withdrawal_scope in ("followup", "consent"):
-        raise Conflict(f"{participant.study_id} has withdrawn from follow-up: no questionnaire link is issued.")
-    Participant.objects.select_for_update(of=("self",)).filter(pk=participant.pk).first()
-    now = timezone.now()
-    AccessLink.objects.filter(participant=participant, revoked_at__isnull=True).update(revoked_at=now)
-    nonce = secrets.token_hex(32)
-    token = _token_from_nonce(nonce)
-    AccessLink.objects.create(participant=participant, token_sha256=_token_hash(token), nonce=nonce, created_by=by)
-    return token
-
-
-def access_link_tokens(*, participants: list[Participant]) -> dict[int, str]:
-    """The live link token of each participant, for messages: derived again from the stored
-    nonce; a participant without a live derivable link gets a new one. Two queries per call."""
-    tokens: dict[int, str] = {}
-    live = AccessLink.objects.filter(participant_id__in=[p.pk for p in participants], revoked_at__isnull=True)
-    for participant_id, nonce, token_sha256 in live.values_list("participant_id", "nonce", "token_sha256"):
-        if nonce:
-            token = _token_from_nonce(nonce)
-            if _token_hash(token) == token_sha256:  # false after the secret key changed
-                tokens[participant_id] = token
-    missing = [p.pk for p in participants if p.pk not in tokens]
-    if missing:
-        AccessLink.objects.filter(participant_id__in=missing, revoked_at__isnull=True).update(revoked_at=timezone.now())
-        new = []
-        for pk in missing:
-            nonce = secrets.token_hex(32)
-            tokens[pk] = _token_from_nonce(nonce)
-            new.append(AccessLink(participant_id=pk, token_sha256=_token_hash(tokens[pk]), nonce=nonce))
-        AccessLink.objects.bulk_create(new)
-    return tokens
-
-
-def access_link_participant(*, token: str) -> Participant | None:
-    """The participant a live link belongs to, or None (unknown, revoked, or malformed token)."""
-    if not token or len(token) > 100:
-        return None
-    link = (
-        AccessLink.objects.select_related("participant__site__trial")
-        .filter(token_sha256=_token_hash(token), revoked_at__isnull=True)
-        .first()
-    )
-    return link.participant if link else None
-
-
 def open_occurrences(*, participant: Participant, now: dt.datetime | None = None) -> Any:
     now = now or timezone.now()
     return Occurrence.objects.filter(participant=participant, status__in=ACTIVE, opens_at__lte=now, closes_at__gt=now).order_by(
@@ -371,15 +297,13 @@ def response_submit(
     if occurrence.instrument == outcome_policy(trial=occurrence.participant.site.trial).instrument:
         with audit_context(reason="Outcomes derived from the answers"):
             outcomes_derive(participant=occurrence.participant, now=now)
-    from participants.safety.services import adverse_event_from_response
-
-    adverse_event_from_response(response=response)
+    hooks.run_submitted(response)
     return Submitted(response, created=True)
 
 
 # --- Messages: planned as rows, claimed in batches, re-checked, sent once ---------------------
 
-DEFAULT_TEMPLATES: dict[tuple[str, str], tuple[str, str]] = {
+QUESTIONNAIRE_TEMPLATES: dict[tuple[str, str], tuple[str, str]] = {
     ("invitation", "email"): (
         "Your {{ trial }} questionnaire is ready",
         "Hello,\n\nYour {{ questionnaire }} for the {{ trial }} study is ready. It takes a few minutes; "
@@ -400,72 +324,15 @@ DEFAULT_TEMPLATES: dict[tuple[str, str], tuple[str, str]] = {
         "",
         "{{ trial }} study reminder: your {{ questionnaire }} closes on {{ closes_on }}: {{ link }} Stop SMS: {{ opt_out_link }}",
     ),
-    ("session-confirmation", "email"): (
-        "Booked: your {{ trial }} {{ session }}",
-        "Hello,\n\nYour {{ session }} with {{ physiotherapist }} is booked for {{ when }}.\n{{ how }}\n\n"
-        "The calendar invite is attached. To see or change your sessions: {{ link }}\n\n"
-        "To stop e-mails from the study: {{ opt_out_link }}\n",
-    ),
-    ("session-confirmation", "sms"): ("", "{{ trial }}: {{ session }} booked for {{ when }}. {{ how }} {{ link }}"),
-    ("session-update", "email"): (
-        "Changed: your {{ trial }} {{ session }}",
-        "Hello,\n\nYour {{ session }} with {{ physiotherapist }} has moved to {{ when }}.\n{{ how }}\n\n"
-        "The updated calendar invite is attached. Your sessions: {{ link }}\n\n"
-        "To stop e-mails from the study: {{ opt_out_link }}\n",
-    ),
-    ("session-update", "sms"): ("", "{{ trial }}: {{ session }} moved to {{ when }}. {{ how }} {{ link }}"),
-    ("session-reminder", "email"): (
-        "Tomorrow: your {{ trial }} {{ session }}",
-        "Hello,\n\nA reminder of your {{ session }} with {{ physiotherapist }} on {{ when }}.\n{{ how }}\n\n"
-        "Your sessions: {{ link }}\n\nTo stop e-mails from the study: {{ opt_out_link }}\n",
-    ),
-    ("session-reminder", "sms"): ("", "{{ trial }} reminder: {{ session }} on {{ when }}. {{ how }}"),
-    ("session-cancelled", "email"): (
-        "Cancelled: your {{ trial }} {{ session }}",
-        "Hello,\n\nYour {{ session }} on {{ when }} is cancelled. The study team will agree a new time with you, "
-        "or you can choose one: {{ link }}\n\nTo stop e-mails from the study: {{ opt_out_link }}\n",
-    ),
-    ("session-cancelled", "sms"): ("", "{{ trial }}: {{ session }} on {{ when }} is cancelled. New time: {{ link }}"),
 }
 
 
 def messaging_defaults_apply(*, trial: Trial, reminder_days: dict[str, list[int]] | None = None) -> None:
-    """Give a trial its message policy and first template versions, once (idempotent)."""
-    MessagePolicy.objects.get_or_create(trial=trial)
-    for (code, channel), (subject, body) in DEFAULT_TEMPLATES.items():
-        if not MessageTemplate.objects.filter(trial=trial, code=code, channel=channel).exists():
-            MessageTemplate.objects.create(trial=trial, code=code, channel=channel, version=1, subject=subject, body=body)
+    """Give a trial its message policy, the first wordings of questionnaire messages, and the
+    reminder days of its schedule rules that have none, once (idempotent)."""
+    message_templates_default(trial=trial, templates=QUESTIONNAIRE_TEMPLATES)
     for instrument, days in (reminder_days or {}).items():
         ScheduleRule.objects.filter(trial=trial, instrument=instrument, reminder_days=[]).update(reminder_days=days)
-
-
-@transaction.atomic
-def message_template_publish(*, trial: Trial, code: str, channel: str, subject: str, body: str) -> MessageTemplate:
-    """A new version of a message's wording; messages sent from now on use it."""
-    ensure_writable(trial=trial)
-    try:
-        Template(body)
-        Template(subject)
-    except TemplateSyntaxError as exc:
-        raise ApplicationError(f"The message template is not valid: {exc}") from exc
-    latest = MessageTemplate.objects.filter(trial=trial, code=code, channel=channel).order_by("-version").first()
-    return MessageTemplate.objects.create(
-        trial=trial, code=code, channel=channel, version=(latest.version + 1 if latest else 1), subject=subject, body=body
-    )
-
-
-def message_policy(*, trial: Trial) -> MessagePolicy:
-    return MessagePolicy.objects.filter(trial=trial).first() or MessagePolicy(trial=trial)
-
-
-def _channels_for(contact: ContactDetails | None, policy: MessagePolicy) -> list[str]:
-    if contact is None:
-        return []
-    usable: list[str] = [str(c) for c in (Channel.EMAIL, Channel.SMS) if contact.address(c) and not contact.opted_out(c)]
-    if policy.channels == MessagePolicy.Channels.ALL:
-        return usable
-    preferred = [c for c in usable if c == contact.preferred_channel]
-    return preferred or usable[:1]
 
 
 _CONTACT_FIELDS = ("email", "mobile", "preferred_channel", "timezone", "email_opted_out_at", "sms_opted_out_at")
@@ -546,336 +413,12 @@ def messages_plan(*, now: dt.datetime | None = None, limit: int = 5000) -> int:
             quiet_end=policy.quiet_end,
             now=now,
         )
-        for channel in _channels_for(contact, policy):
+        for channel in channels_for(contact, policy):
             for step in steps:
                 rows.append((participant_id, pk, step.step, channel, step.planned_at))
     _messages_insert(rows, now=now)
     Occurrence.objects.filter(pk__in=[row[0] for row in occurrences]).update(messages_planned_at=now)
     return len(occurrences)  # questionnaires planned (some may have no message: no address, opted out)
-
-
-@dataclass
-class SweepResult:
-    sent: int = 0
-    cancelled: int = 0
-    deferred: int = 0
-    retrying: int = 0
-    failed: int = 0
-    batches: int = 0
-
-    def add(self, other: SweepResult) -> None:
-        for name in ("sent", "cancelled", "deferred", "retrying", "failed", "batches"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-
-
-def _claim(*, now: dt.datetime, batch_size: int, lease: dt.timedelta) -> list[int]:
-    """Claim up to ``batch_size`` due messages (committed at once): other sweeps skip them, and a
-    sweep that dies leaves them to be claimed again when ``lease`` has passed."""
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            """
-            UPDATE followup_message SET status = %(sending)s, due_at = %(lease_until)s, attempts = attempts + 1
-            WHERE id IN (
-                SELECT id FROM followup_message
-                WHERE status IN (%(planned)s, %(sending)s) AND due_at <= %(now)s
-                ORDER BY due_at
-                LIMIT %(limit)s
-                FOR UPDATE SKIP LOCKED
-            )
-            RETURNING id
-            """,
-            {
-                "sending": MessageStatus.SENDING,
-                "planned": MessageStatus.PLANNED,
-                "now": now,
-                "lease_until": now + lease,
-                "limit": batch_size,
-            },
-        )
-        return [row[0] for row in cursor.fetchall()]
-
-
-@dataclass
-class _Outcome:
-    pk: int
-    status: str
-    due_at: dt.datetime
-    sent_at: dt.datetime | None = None
-    template_id: int | None = None
-    subject: str = ""
-    provider_id: str = ""
-    last_error: str = ""
-    cancelled_reason: str = ""
-    undo_attempt: bool = False
-
-
-def _why_not(message: Message, now: dt.datetime) -> str:
-    """Why a claimed message must not go out now (it is then cancelled), or ''."""
-    participant = message.participant
-    trial = participant.site.trial
-    if trial.data_locked_at is not None:
-        return "The study's database is locked"
-    if message.session_id is not None:
-        from participants.intervention.messages import session_why_not
-
-        if reason := session_why_not(message, now):
-            return reason
-    elif participant.withdrawal_scope in ("followup", "consent"):
-        return "Withdrawn from follow-up"
-    occurrence = message.occurrence
-    if occurrence is not None:
-        if occurrence.status == OccurrenceStatus.COMPLETED:
-            return "Questionnaire completed"
-        if occurrence.status in (OccurrenceStatus.CANCELLED, OccurrenceStatus.MISSED) or now >= occurrence.closes_at:
-            return "Questionnaire closed"
-    contact = getattr(participant, "contact", None)
-    if contact is None or not contact.address(message.channel):
-        return f"No {message.get_channel_display()} address"
-    if contact.opted_out(message.channel):
-        return f"Opted out of {message.get_channel_display()}"
-    return ""
-
-
-def _backoff(attempts: int) -> dt.timedelta:
-    return min(dt.timedelta(minutes=5) * 2 ** max(attempts - 1, 0), dt.timedelta(hours=6))
-
-
-def _record(outcomes: list[_Outcome]) -> None:
-    """Write a batch's outcomes in one statement. They travel as one JSON document: adapting ten
-    arrays value by value cost more than the update itself."""
-    if not outcomes:
-        return
-    rows = [
-        {
-            "id": o.pk,
-            "status": o.status,
-            "due_at": o.due_at.isoformat(),
-            "sent_at": o.sent_at.isoformat() if o.sent_at else None,
-            "template_id": o.template_id,
-            "subject": o.subject[:200],
-            "provider_id": o.provider_id[:100],
-            "last_error": o.last_error[:300],
-            "cancelled_reason": o.cancelled_reason[:200],
-            "undo": o.undo_attempt,
-        }
-        for o in outcomes
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            UPDATE followup_message AS m SET
-                status = o.status, due_at = o.due_at, sent_at = COALESCE(o.sent_at, m.sent_at),
-                template_id = COALESCE(o.template_id, m.template_id), subject = COALESCE(NULLIF(o.subject, ''), m.subject),
-                provider_id = o.provider_id, last_error = o.last_error, cancelled_reason = o.cancelled_reason,
-                attempts = m.attempts - CASE WHEN o.undo THEN 1 ELSE 0 END
-            FROM jsonb_to_recordset(%s::jsonb) AS o(
-                id bigint, status text, due_at timestamptz, sent_at timestamptz, template_id bigint, subject text,
-                provider_id text, last_error text, cancelled_reason text, undo boolean
-            )
-            WHERE m.id = o.id AND m.status = %s
-            """,
-            [json.dumps(rows), MessageStatus.SENDING],
-        )
-
-
-class _Renderer:
-    """Current template versions, questionnaire titles and compiled templates, cached per sweep."""
-
-    def __init__(self) -> None:
-        self.templates: dict[tuple[int, str, str], MessageTemplate | None] = {}
-        self.titles: dict[tuple[int, str], str] = {}
-        self.compiled: dict[str, Template] = {}
-
-    def template(self, trial_id: int, code: str, channel: str) -> MessageTemplate | None:
-        key = (trial_id, code, channel)
-        if key not in self.templates:
-            self.templates[key] = (
-                MessageTemplate.objects.filter(trial_id=trial_id, code=code, channel=channel).order_by("-version").first()
-            )
-        return self.templates[key]
-
-    def title(self, trial_id: int, instrument: str) -> str:
-        key = (trial_id, instrument)
-        if key not in self.titles:
-            version = InstrumentVersion.objects.filter(trial_id=trial_id, code=instrument).order_by("-published_at").first()
-            self.titles[key] = version.title if version else instrument
-        return self.titles[key]
-
-    def render(self, text: str, context: dict[str, Any]) -> str:
-        if text not in self.compiled:
-            self.compiled[text] = Template(text)
-        return self.compiled[text].render(Context(context, autoescape=False)).strip()
-
-
-def _deliver(*, ids: list[int], now: dt.datetime, renderer: _Renderer, mail: Any) -> SweepResult:
-    result = SweepResult(batches=1)
-    messages = list(
-        Message.objects.filter(pk__in=ids, status=MessageStatus.SENDING)
-        .select_related("occurrence", "session__physiotherapist", "participant__contact")
-        .order_by("pk")
-    )
-    # The batch's few sites and trials, read once and shared rather than built for every message;
-    # read again for every batch, so a database lock stops the next one.
-    sites = Site.objects.select_related("trial").in_bulk({m.participant.site_id for m in messages})
-    for message in messages:
-        message.participant.site = sites[message.participant.site_id]
-    policies: dict[int, MessagePolicy] = {}
-    outcomes: list[_Outcome] = []
-    sendable = []
-    for message in messages:
-        trial = message.participant.site.trial
-        if trial.pk not in policies:
-            policies[trial.pk] = message_policy(trial=trial)
-        policy = policies[trial.pk]
-        reason = _why_not(message, now)
-        if reason:
-            outcomes.append(_Outcome(message.pk, MessageStatus.CANCELLED, message.due_at, cancelled_reason=reason))
-            result.cancelled += 1
-            continue
-        contact = message.participant.contact
-        allowed = allowed_send_time(now, zone=contact.timezone, quiet_start=policy.quiet_start, quiet_end=policy.quiet_end)
-        if allowed > now:
-            outcomes.append(_Outcome(message.pk, MessageStatus.PLANNED, allowed, undo_attempt=True))
-            result.deferred += 1
-            continue
-        sendable.append((message, policy))
-    tokens = access_link_tokens(participants=list({m.participant.pk: m.participant for m, _ in sendable}.values()))
-    base = django_settings.PUBLIC_URL
-    for message, policy in sendable:
-        trial = message.participant.site.trial
-        if message.session_id is not None:
-            from participants.intervention import messages as session_messages
-
-            code = session_messages.session_template_code(message)
-        else:
-            code = "invitation" if message.step == "invitation" else "reminder"
-        template = renderer.template(trial.pk, code, message.channel)
-        if template is None:
-            outcomes.append(
-                _Outcome(
-                    message.pk, MessageStatus.FAILED, message.due_at, last_error=f"No '{code}' template for {message.channel}"
-                )
-            )
-            result.failed += 1
-            continue
-        token = tokens[message.participant.pk]
-        occurrence = message.occurrence
-        zone = message.participant.contact.timezone
-        context = {
-            "trial": trial.name,
-            "questionnaire": renderer.title(trial.pk, occurrence.instrument) if occurrence else "",
-            "due_date": f"{occurrence.due_date:%d %B %Y}" if occurrence else "",
-            "closes_on": (
-                f"{(occurrence.closes_at.astimezone(zoneinfo.ZoneInfo(zone)) - dt.timedelta(days=1)):%d %B %Y}"
-                if occurrence
-                else ""
-            ),
-            "link": f"{base}/p/{token}/",
-            "opt_out_link": f"{base}/p/{token}/stop/{message.channel}/",
-        }
-        attachment = None
-        if message.session_id is not None:
-            context.update(session_messages.session_context(message, zone=zone))
-            context["link"] = f"{base}/p/{token}/sessions/"
-            attachment = session_messages.session_ics(message) if message.channel == Channel.EMAIL else None
-        subject = renderer.render(template.subject, context) if template.subject else ""
-        body = renderer.render(template.body, context)
-        address = message.participant.contact.address(message.channel)
-        try:
-            if message.channel == Channel.EMAIL:
-                email = EmailMessage(
-                    subject, body, to=[address], headers={"Message-ID": f"<{message.key}@walkback>"}, connection=mail
-                )
-                if attachment is not None:
-                    method = "CANCEL" if code == "session-cancelled" else "REQUEST"
-                    email.attach("session.ics", attachment, f"text/calendar; method={method}")
-                email.send(fail_silently=False)
-                provider_id = message.key
-            else:
-                provider_id = sms_backend().send(Sms(to=address, body=body, key=message.key))
-        except Exception as exc:  # any provider failure is retried, then reported
-            error = f"{type(exc).__name__}: {exc}"
-            if message.attempts >= policy.max_attempts:
-                outcomes.append(_Outcome(message.pk, MessageStatus.FAILED, message.due_at, last_error=error))
-                result.failed += 1
-            else:
-                outcomes.append(_Outcome(message.pk, MessageStatus.PLANNED, now + _backoff(message.attempts), last_error=error))
-                result.retrying += 1
-            continue
-        outcomes.append(
-            _Outcome(
-                message.pk,
-                MessageStatus.SENT,
-                message.due_at,
-                sent_at=timezone.now(),
-                template_id=template.pk,
-                subject=subject or body[:200],
-                provider_id=provider_id,
-            )
-        )
-        result.sent += 1
-    _record(outcomes)
-    return result
-
-
-def messages_send_due(
-    *,
-    now: dt.datetime | None = None,
-    batch_size: int = 200,
-    lease: dt.timedelta = dt.timedelta(minutes=30),
-    max_seconds: float | None = None,
-) -> SweepResult:
-    """Plan newly opened questionnaires' messages, then send every due message once.
-
-    Each batch is claimed with ``SELECT ... FOR UPDATE SKIP LOCKED`` and committed before anything
-    is sent, so sweeps running at once share the work; each message is re-checked just before it
-    goes (completed, withdrawn, opted out, locked: cancelled instead) and sent with its
-    idempotency key; a batch's outcomes are written in one statement. A sweep killed mid-batch
-    leaves its claimed rows ``sending`` until the lease passes; the next sweep sends them again
-    with the same keys. Queries grow with batches, not with messages.
-    """
-    fixed_now = now
-    started = time.monotonic()
-    while messages_plan(now=fixed_now or timezone.now()):
-        pass
-    result = SweepResult()
-    renderer = _Renderer()
-    with get_connection() as mail:
-        while max_seconds is None or time.monotonic() - started < max_seconds:
-            current = fixed_now or timezone.now()
-            ids = _claim(now=current, batch_size=batch_size, lease=lease)
-            if not ids:
-                break
-            with audit_context(actor="sweep:messages"):
-                result.add(_deliver(ids=ids, now=current, renderer=renderer, mail=mail))
-    return result
-
-
-@transaction.atomic
-def message_opt_out(*, participant: Participant, channel: str, now: dt.datetime | None = None) -> bool:
-    """The participant asked for no more messages on ``channel``. Returns False if already so."""
-    ensure_writable(trial=participant.site.trial)
-    contact = ContactDetails.objects.select_for_update().filter(participant=participant).first()
-    if contact is None or channel not in Channel.values or contact.opted_out(channel):
-        return False
-    now = now or timezone.now()
-    with audit_context(actor="participant", participant=participant.study_id, reason=f"Opted out of {channel}"):
-        setattr(contact, f"{channel}_opted_out_at", now)
-        contact.save(update_fields=[f"{channel}_opted_out_at"])
-    Message.objects.filter(participant=participant, channel=channel, status=MessageStatus.PLANNED).update(
-        status=MessageStatus.CANCELLED, cancelled_reason=f"Opted out of {Channel(channel).label}"
-    )
-    return True
-
-
-@transaction.atomic
-def message_opt_in(*, participant: Participant, channel: str, by: Any, reason: str) -> None:
-    """Staff record that the participant wants messages on ``channel`` again."""
-    ensure_writable(trial=participant.site.trial)
-    contact = ContactDetails.objects.select_for_update().get(participant=participant)
-    with audit_context(reason=reason or "Opted back in"):
-        setattr(contact, f"{channel}_opted_out_at", None)
-        contact.save(update_fields=[f"{channel}_opted_out_at"])
 
 
 # --- Worklist and calls ---------------------------------------------------------------------
@@ -899,7 +442,7 @@ def call_log_record(
         raise NotAllowed("Your role may not record follow-up calls.")
     if not access.may_see_site(by, trial=trial, site_id=participant.site_id):
         raise NotAllowed("This participant is at a site you do not work at.")
-    if participant.withdrawal_scope in ("followup", "consent"):
+    if participant.withdrawn_from_followup:
         raise Conflict(f"{participant.study_id} has withdrawn from follow-up: no follow-up calls are recorded.")
     if outcome not in CallOutcome.values:
         raise ApplicationError(
@@ -969,7 +512,7 @@ def outcomes_derive(*, participant: Participant, now: dt.datetime | None = None)
                 answers=response.answers if response else {},
             )
         )
-    withdrawal = participant.withdrawals.filter(scope__in=["followup", "consent"]).order_by("withdrawn_on").first()
+    withdrawal = participant.withdrawals.filter(scope__in=FOLLOWUP_ENDING_SCOPES).order_by("withdrawn_on").first()
     ended = None
     if withdrawal is None and occurrences and not any(o.status in ACTIVE for o in occurrences):
         ended = (

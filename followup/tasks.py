@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from followup import services
+from messaging import services as messaging
 from trial.tasking import system_task
 
 
@@ -17,5 +18,5 @@ def send_due_messages() -> dict[str, int]:
     """Open due windows, plan their messages and send every due message; beat runs it every
     two minutes. Two runs at once share the work; a run stops claiming after ten minutes."""
     services.occurrences_advance()
-    result = services.messages_send_due(max_seconds=600)
+    result = messaging.messages_send_due(max_seconds=600)
     return vars(result)

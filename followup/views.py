@@ -18,23 +18,25 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
+from closeout.queries.selectors import my_open_queries
 from followup import selectors, services
 from followup.forms import CallForm
 from followup.instruments import progress, visible_items
 from followup.models import CallOutcome, Occurrence, OccurrenceStatus, Outcome, ResponseSource
 from followup.outcome_forms import AdjudicateForm
-from participants.intervention.views import in_intervention_arm
+from intervention.views import in_intervention_arm
+from messaging import services as messaging
+from participants import links
 from participants.models import Channel, ContactDetails, Participant
 from participants.selectors import participant_get
 from trial import access
 from trial.access import Perm
 from trial.errors import ApplicationError, StudyClosed
 from trial.models import Trial
-from trial.queries.selectors import my_open_queries
 
 
 def _participant(token: str) -> Participant:
-    participant = services.access_link_participant(token=token)
+    participant = links.access_link_participant(token=token)
     if participant is None:
         raise Http404("This link is not valid. Ask the study team for a new one.")
     if participant.site.trial.data_locked_at is not None:
@@ -144,7 +146,7 @@ def staff_issue_link(request: HttpRequest, pk: int) -> HttpResponse:
     if participant is None:
         raise Http404("No such participant, or not one you can see.")
     try:
-        token = services.access_link_issue(participant=participant, by=request.user)
+        token = links.access_link_issue(participant=participant, by=request.user)
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:
@@ -163,7 +165,7 @@ def opt_out(request: HttpRequest, token: str, channel: str) -> HttpResponse:
     done = False
     if request.method == "POST":
         try:
-            services.message_opt_out(participant=participant, channel=channel)
+            messaging.message_opt_out(participant=participant, channel=channel)
         except ApplicationError as exc:
             return render(
                 request, "followup/opt_out.html", {"token": token, "label": label, "error": exc.message}, status=exc.status

@@ -94,6 +94,8 @@ class WithdrawalScope(models.TextChoices):
 
 # How far each scope reaches: a wider one includes the narrower ones.
 WITHDRAWAL_RANK = {"": 0, WithdrawalScope.INTERVENTION: 1, WithdrawalScope.FOLLOWUP: 2, WithdrawalScope.CONSENT: 3}
+# The scopes that end follow-up (no more questionnaires, messages or outcome time after it).
+FOLLOWUP_ENDING_SCOPES = (WithdrawalScope.FOLLOWUP, WithdrawalScope.CONSENT)
 
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
@@ -134,6 +136,14 @@ class Participant(models.Model):
     @property
     def is_randomised(self) -> bool:
         return self.randomised_at is not None
+
+    @property
+    def withdrawn_from_followup(self) -> bool:
+        return self.withdrawal_scope in FOLLOWUP_ENDING_SCOPES
+
+    @property
+    def withdrawn_from_intervention(self) -> bool:
+        return bool(self.withdrawal_scope)  # every scope includes the intervention
 
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
@@ -702,3 +712,30 @@ class AEFollowUp(models.Model):
 
     def site_for_access(self) -> int:
         return self.event.participant.site_id
+
+
+class AccessLink(models.Model):
+    """A participant's personal link. Only the SHA-256 of its token is stored; issuing a new one revokes the old."""
+
+    participant = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="access_links")
+    token_sha256 = models.CharField(max_length=64, unique=True)
+    nonce = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="Random value the token is derived from with the server's secret (HMAC), so messages can carry "
+        "the live link; the database alone cannot produce a token.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "followup_accesslink"  # its table since it lived in follow-up
+        constraints = [
+            models.UniqueConstraint(
+                fields=["participant"], condition=models.Q(revoked_at__isnull=True), name="one_live_link_per_participant"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Link for participant {self.participant_id}"

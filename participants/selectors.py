@@ -44,7 +44,7 @@ def randomisation_missing(
     for label, level in answers.values():
         if level is None:
             missing.append(f"the stratification answer '{label}' is missing")
-    if participant.withdrawal_scope in ("followup", "consent"):
+    if participant.withdrawn_from_followup:
         missing.append("the participant has withdrawn")
     return missing
 

@@ -13,6 +13,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Exists, F, OuterRef
 from django.utils import timezone
 
+from participants import hooks
 from participants.models import (
     WITHDRAWAL_RANK,
     Consent,
@@ -29,8 +30,7 @@ from participants.models import (
     WithdrawalScope,
 )
 from participants.selectors import consent_document_current, randomisation_missing, stratification_answers
-from trial import access
-from trial import services as trial_services
+from trial import access, notifications
 from trial.access import Perm
 from trial.audit import audit_context
 from trial.errors import ApplicationError, Conflict, NotAllowed
@@ -385,13 +385,9 @@ def _randomise_once(*, participant_id: int, by: Any) -> Allocation:
         participant.status = ParticipantStatus.RANDOMISED
         participant.randomised_at = now
         participant.save(update_fields=["status", "randomised_at"])
-        # The schedule does not depend on the arm, so it is written before the stratum is claimed.
-        from followup.services import schedule_create
-
-        schedule_create(participant=participant, now=now)
-        from participants.intervention.services import sessions_prepare, sessions_save
-
-        sessions = sessions_prepare(participant=participant, randomised_at=now)
+        # What does not depend on the arm (the follow-up schedule, the session dates) is written
+        # before the stratum is claimed; the rest waits for the allocation.
+        after_allocation = hooks.run_randomising(participant, now)
         if trial.randomisation_method == RandomisationMethod.MINIMISATION:
             arm_id, detail = _choose_by_minimisation(trial=trial, levels=levels)
             allocation = Allocation.objects.create(
@@ -405,7 +401,8 @@ def _randomise_once(*, participant_id: int, by: Any) -> Allocation:
             )
         else:
             allocation = _allocate_next_slot(trial=trial, key=key, participant=participant, by=by, at=now)
-        sessions_save(participant=participant, prepared=sessions, arm_id=allocation.arm_id)
+        for finish in after_allocation:
+            finish(allocation)
     return allocation
 
 
@@ -496,8 +493,8 @@ def _alert_list_exhausted(*, participant_id: int, message: str) -> None:
     participant = Participant.objects.select_related("site__trial").get(pk=participant_id)
     trial = participant.site.trial
     key = stratum_key(dict(participant.strata.values_list("factor__code", "level__code")))
-    recipients = trial_services.staff_emails(trial=trial, role=RoleCode.STATISTICIAN, contact_kind=ContactKind.RANDOMISATION)
-    trial_services.notification_queue(
+    recipients = notifications.staff_emails(trial=trial, role=RoleCode.STATISTICIAN, contact_kind=ContactKind.RANDOMISATION)
+    notifications.notification_queue(
         key=f"list-exhausted:{trial.pk}:{key}:{RandomisationSlot.objects.filter(trial=trial, stratum_key=key).count()}",
         kind="list_exhausted",
         recipients=recipients,
@@ -539,19 +536,10 @@ def participant_withdraw(
             participant=participant, scope=scope, reason=reason.strip(), withdrawn_on=withdrawn_on, recorded_by=by
         )
         participant.withdrawal_scope = scope
-        from participants.intervention.services import sessions_cancel_future
-
-        sessions_cancel_future(participant=participant, reason=f"Withdrawn on {withdrawn_on:%d %b %Y}")
-        if scope in (WithdrawalScope.FOLLOWUP, WithdrawalScope.CONSENT):
+        if participant.withdrawn_from_followup:
             participant.status = ParticipantStatus.WITHDRAWN
-            from followup.services import schedule_cancel
-
-            schedule_cancel(participant=participant, reason=f"Withdrawn from follow-up on {withdrawn_on:%d %b %Y}")
         participant.save(update_fields=["withdrawal_scope", "status"])
-        if scope in (WithdrawalScope.FOLLOWUP, WithdrawalScope.CONSENT) and participant.randomised_at is not None:
-            from followup.services import outcomes_derive
-
-            outcomes_derive(participant=participant)  # censoring now reads "withdrawal"
+        hooks.run_withdrawn(participant, scope, withdrawn_on)
     return withdrawal
 
 
@@ -571,9 +559,9 @@ def participant_unblind(*, participant: Participant, user: Any, reason: str, pas
         raise Conflict(f"{participant.study_id} has not been randomised: there is no arm to reveal.")
     with audit_context(reason=reason):
         unblinding = Unblinding.objects.create(participant=participant, user=user, reason=reason.strip())
-    recipients = trial_services.staff_emails(trial=trial, contact_kind=ContactKind.UNBLINDING)
+    recipients = notifications.staff_emails(trial=trial, contact_kind=ContactKind.UNBLINDING)
     # The e-mail says who and why, never the arm.
-    trial_services.notification_queue(
+    notifications.notification_queue(
         key=f"unblinding:{unblinding.pk}",
         kind="unblinding",
         recipients=recipients,

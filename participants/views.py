@@ -19,6 +19,7 @@ from django.views.decorators.http import require_POST
 
 from followup import selectors as followup_selectors
 from followup.services import schedule_for
+from intervention import staff_views as intervention_pages
 from participants import selectors, services
 from participants.forms import (
     DeclineForm,
@@ -30,9 +31,8 @@ from participants.forms import (
     UnblindForm,
     WithdrawForm,
 )
-from participants.intervention import staff_views as intervention_pages
 from participants.models import ConsentDocument, ContactDetails, Participant, Screening, ScreeningOutcome, WithdrawalScope
-from participants.safety import selectors as safety_selectors
+from safety import selectors as safety_selectors
 from trial import access
 from trial.access import Perm
 from trial.errors import ApplicationError

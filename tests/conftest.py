@@ -10,10 +10,13 @@ from django.conf import settings
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-from tests.factories import PASSWORD
+from participants import services as journey
+from participants.models import Participant
+from presets.services import preset_apply
+from presets.walkback import WALKBACK
+from tests.factories import ELIGIBLE, PASSWORD, SEED
 from trial import services
 from trial.models import Trial
-from trial.presets import WALKBACK
 
 IN_CI = bool(os.environ.get("CI"))
 
@@ -50,7 +53,7 @@ def _tasks_run_in_process() -> Any:
 @pytest.fixture
 def walkback(db: Any) -> Trial:
     """The WalkBack configuration, as `setup_walkback` creates it, on a fixed day."""
-    return services.trial_apply_preset(preset=WALKBACK, today=dt.date(2026, 3, 2))
+    return preset_apply(preset=WALKBACK, today=dt.date(2026, 3, 2))
 
 
 @pytest.fixture
@@ -77,3 +80,35 @@ def api() -> APIClient:
 @pytest.fixture
 def password() -> str:
     return PASSWORD
+
+
+# --- The participant journey: a coordinator, a sealed list, an enrolled participant --------
+
+
+@pytest.fixture
+def coordinator(make_staff) -> Any:
+    return make_staff("coordinator", sites=["SYD", "NCL", "BNE"], username="coord")
+
+
+@pytest.fixture
+def sealed_list(walkback: Trial) -> Any:
+    return services.randomisation_list_generate(trial=walkback, seed=SEED, per_stratum=40, by="statistician")
+
+
+@pytest.fixture
+def enrol(walkback: Trial, coordinator: Any) -> Callable[..., Participant]:
+    """enrol(site="SYD", prior="yes", referral="community") -> an eligible, consented participant."""
+
+    def make(site: str = "SYD", prior: str | None = "yes", referral: str = "community", by: Any = None) -> Participant:
+        by = by or coordinator
+        screening = journey.screening_record(site=walkback.sites.get(code=site), answers=ELIGIBLE, by=by, referral=referral)
+        strata = {"prior_episodes_gt2": prior} if prior else {}
+        return journey.participant_enrol(
+            screening=screening,
+            consent=journey.ConsentInput(method="in_person", signed_name="Pat Example"),
+            strata=strata,
+            contact=journey.ContactInput(email="pat@example.org", mobile="+61400000000"),
+            by=by,
+        )
+
+    return make

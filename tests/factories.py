@@ -130,3 +130,16 @@ class ParticipantFactory(factory.django.DjangoModelFactory):
             randomised_by=UserFactory(username="factory-randomiser"),
             randomised_at=obj.randomised_at,
         )
+
+
+# An eligible screening, and the seed of the sealed randomisation lists made in tests.
+ELIGIBLE = {
+    "age_18_plus": True,
+    "recent_episode": True,
+    "recovered": True,
+    "able_to_walk": True,
+    "already_active": False,
+    "walking_prevented": False,
+    "recent_spinal_surgery": False,
+}
+SEED = "a-secret-seed-for-tests-only"

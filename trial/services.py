@@ -13,7 +13,6 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
@@ -26,8 +25,6 @@ from trial.models import (
     EligibilityCriterion,
     Heartbeat,
     ListSource,
-    Notification,
-    NotificationStatus,
     RandomisationList,
     RandomisationSlot,
     Role,
@@ -40,7 +37,6 @@ from trial.models import (
     StratumCursor,
     StratumLevel,
     Trial,
-    TrialContact,
 )
 from trial.presets import TrialPreset
 from trial.randomisation import ArmWeight, RandomisationConfigError, permuted_blocks, stratum_key, stratum_rng, validate_blocks
@@ -133,61 +129,6 @@ def trial_apply_preset(*, preset: TrialPreset, today: dt.date | None = None) -> 
                 site.save()
         referral = trial.strata.filter(code=preset.referral_factor).first() if preset.referral_factor else None
         _save_changed(trial, {"referral_factor_id": referral.pk if referral else None})
-        if preset.consent_version and not trial.consent_documents.exists():
-            from participants.models import ConsentDocument
-
-            ConsentDocument.objects.create(trial=trial, version=preset.consent_version, title=preset.consent_title)
-        if preset.instruments:
-            from followup.instrument_library import LIBRARY
-            from followup.services import instrument_publish
-
-            for code in preset.instruments:
-                instrument_publish(trial=trial, definition=LIBRARY[code])
-        if preset.schedule:
-            from followup.models import ScheduleRule
-
-            for rule_spec in preset.schedule:
-                ScheduleRule.objects.get_or_create(
-                    trial=trial,
-                    instrument=rule_spec.instrument,
-                    defaults={
-                        "kind": rule_spec.kind,
-                        "months": list(rule_spec.months),
-                        "open_days_before": rule_spec.open_days_before,
-                        "close_days_after": rule_spec.close_days_after,
-                        "reminder_days": list(rule_spec.reminder_days),
-                    },
-                )
-            from followup.services import messaging_defaults_apply
-
-            messaging_defaults_apply(
-                trial=trial, reminder_days={spec.instrument: list(spec.reminder_days) for spec in preset.schedule}
-            )
-        if preset.intervention_arm:
-            from participants.intervention.services import intervention_defaults_apply
-
-            intervention_defaults_apply(
-                trial=trial,
-                arm_code=preset.intervention_arm,
-                plans=[
-                    {
-                        "number": spec.number,
-                        "name": spec.name,
-                        "target_day": spec.target_day,
-                        "window_before_days": spec.window_before_days,
-                        "window_after_days": spec.window_after_days,
-                        "modes": list(spec.modes),
-                        "sets_prescription": spec.sets_prescription,
-                    }
-                    for spec in preset.sessions
-                ],
-                topics=[list(topic) for topic in preset.education_topics],
-            )
-        from followup.models import OutcomePolicy
-        from participants.safety.services import safety_defaults_apply
-
-        safety_defaults_apply(trial=trial, categories=[list(c) for c in preset.ae_categories])
-        OutcomePolicy.objects.get_or_create(trial=trial)
         for code, defaults in access.DEFAULT_ROLE_SETTINGS.items():
             settings = {**defaults, **preset.role_overrides.get(code, {})}
             Role.objects.get_or_create(trial=trial, code=code, defaults=settings)
@@ -438,60 +379,6 @@ def periodic_tasks_sync() -> int:
             task.save()
         created += was_created
     return created
-
-
-# --- Notifications to staff (recorded before sending, each key once) ---------------------
-
-
-@transaction.atomic
-def notification_queue(*, key: str, kind: str, recipients: Iterable[str], subject: str, body: str) -> Notification | None:
-    """Record an e-mail to staff and queue its sending after commit. A key already used does nothing."""
-    to = sorted({r.strip() for r in recipients if r and r.strip()})
-    if not to:
-        return None
-    notification, created = Notification.objects.get_or_create(
-        key=key, defaults={"kind": kind, "recipients": to, "subject": subject, "body": body}
-    )
-    if created:
-        from trial.tasks import send_notification
-
-        transaction.on_commit(lambda: send_notification.delay(notification.pk))
-    return notification if created else None
-
-
-def notification_send(*, notification_id: int) -> bool:
-    """Send a pending notification once. Returns whether this call sent it.
-
-    The row is claimed (PENDING -> SENDING) and committed before the e-mail goes out, so a
-    second run, or a run racing this one, finds nothing to send.
-    """
-    with transaction.atomic():
-        notification = Notification.objects.select_for_update(skip_locked=True).filter(pk=notification_id).first()
-        if notification is None or notification.status != NotificationStatus.PENDING:
-            return False
-        notification.status = NotificationStatus.SENDING
-        notification.attempts += 1
-        notification.save(update_fields=["status", "attempts"])
-    try:
-        send_mail(notification.subject, notification.body, None, notification.recipients, fail_silently=False)
-    except Exception as exc:
-        Notification.objects.filter(pk=notification.pk).update(status=NotificationStatus.FAILED, last_error=str(exc)[:300])
-        raise
-    Notification.objects.filter(pk=notification.pk).update(status=NotificationStatus.SENT, sent_at=timezone.now())
-    return True
-
-
-def staff_emails(*, trial: Trial, role: str | None = None, contact_kind: str | None = None) -> list[str]:
-    emails: set[str] = set()
-    if role:
-        emails |= set(
-            StaffProfile.objects.filter(role=role, user__is_active=True)
-            .exclude(user__email="")
-            .values_list("user__email", flat=True)
-        )
-    if contact_kind:
-        emails |= set(TrialContact.objects.filter(trial=trial, kind=contact_kind).values_list("email", flat=True))
-    return sorted(emails)
 
 
 # --- Randomisation lists (sealed) ----------------------------------------------------------

@@ -59,9 +59,17 @@ INSTALLED_APPS = [
     "pgtrigger",
     "pghistory",
     "pghistory.admin",
+    # Bottom to top: each app imports only from those above it in this list (see docs/architecture.md).
     "trial",
     "participants",
+    "messaging",
     "followup",
+    "intervention",
+    "safety",
+    "closeout",
+    "console",
+    "presets",
+    "bench",
 ]
 
 MIDDLEWARE = [
@@ -148,7 +156,7 @@ _email_url = env.str("EMAIL_URL", default="")
 if _email_url:
     vars().update(env.email_url_config(_email_url))
 else:
-    EMAIL_BACKEND = "followup.channels.OutboxEmailBackend"
+    EMAIL_BACKEND = "messaging.channels.OutboxEmailBackend"
     EMAIL_FILE_PATH = str(MESSAGES_DIR / "email")
 # SMS: file:// (default, var/messages/sms), console://, null://, or clicksend://USER:KEY@host?from=NAME
 SMS_URL = env.str("SMS_URL", default="") or f"file://{MESSAGES_DIR / 'sms'}"

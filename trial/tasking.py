@@ -7,6 +7,8 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from django.db import transaction
+
 from trial.audit import audit_context
 from trial.celery import app
 
@@ -34,3 +36,19 @@ def system_task(*, name: str, time_limit: int = DEFAULT_TIME_LIMIT, **options: A
         )(run)
 
     return decorator
+
+
+def queue_on_commit(name: str, *args: Any, **kwargs: Any) -> None:
+    """Queue task ``name`` once the current transaction commits (at once outside one).
+
+    Services queue tasks by their stable name rather than importing the task modules, which import
+    the services: the dependency points one way only. The task modules are imported on first use
+    (Celery's autodiscovery), as a worker does at start.
+    """
+
+    def send() -> None:
+        if name not in app.tasks:
+            app.loader.import_default_modules()
+        app.tasks[name].delay(*args, **kwargs)
+
+    transaction.on_commit(send)

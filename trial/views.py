@@ -67,7 +67,7 @@ def record_history(request: HttpRequest, app_label: str, model_name: str, pk: in
     if obj is None or not access.can_view_record(request.user, obj, trial=trial):
         raise Http404("No such record, or not one you can see.")
     entries = audit.record_history(obj=obj, user=request.user, trial=trial)
-    from trial.queries.selectors import queries_for_record
+    from closeout.queries.selectors import queries_for_record
 
     record_type = f"{app_label}.{model_name}".lower()
     clinical = hasattr(obj, "site_for_access")

@@ -12,10 +12,10 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.utils import timezone
 
-from followup.services import access_link_issue
 from participants import services as journey
+from participants.links import access_link_issue
 from participants.models import Participant, Prescription, Session, Walk
-from trial.demo import DEMO_PASSWORD_SUFFIX
+from presets.demo import DEMO_PASSWORD_SUFFIX
 from trial.models import Trial
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

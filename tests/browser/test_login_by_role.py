@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 
-from trial.demo import DEMO_PASSWORD_SUFFIX
+from presets.demo import DEMO_PASSWORD_SUFFIX
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 
 from participants.models import Participant
-from trial.demo import DEMO_PASSWORD_SUFFIX
+from presets.demo import DEMO_PASSWORD_SUFFIX
 from trial.models import Allocation, CriterionKind, EligibilityCriterion, Trial
 from trial.services import randomisation_list_generate
 

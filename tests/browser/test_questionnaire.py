@@ -9,7 +9,8 @@ import pytest
 from django.core import mail
 from django.core.management import call_command
 
-from followup.models import MessagePolicy, Occurrence, QuestionnaireResponse
+from followup.models import Occurrence, QuestionnaireResponse
+from messaging.models import MessagePolicy
 from participants.models import Participant
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -11,9 +11,9 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from followup.models import Occurrence
-from followup.services import access_link_issue
+from participants.links import access_link_issue
 from participants.models import AdverseEvent, Participant
-from trial.demo import DEMO_PASSWORD_SUFFIX
+from presets.demo import DEMO_PASSWORD_SUFFIX
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

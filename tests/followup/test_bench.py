@@ -8,14 +8,15 @@ import datetime as dt
 import pytest
 from django.test import override_settings
 
-from followup.bench import BENCH_NOW, EARLIER, CountingEmailBackend, reminders_setup, sweep_integrity, sweep_once
-from followup.models import Message, MessageStatus, Occurrence, OccurrenceStatus
+from bench.reminders import BENCH_NOW, EARLIER, CountingEmailBackend, reminders_setup, sweep_integrity, sweep_once
+from followup.models import Occurrence, OccurrenceStatus
+from messaging.models import Message, MessageStatus
 from participants.models import Participant
 
 pytestmark = pytest.mark.django_db
 
 
-@override_settings(EMAIL_BACKEND="followup.bench.CountingEmailBackend", SMS_URL="null://")
+@override_settings(EMAIL_BACKEND="bench.reminders.CountingEmailBackend", SMS_URL="null://")
 def test_one_sweep_over_200_participants_sends_each_due_message_once() -> None:
     setup = reminders_setup(participants=200)
 

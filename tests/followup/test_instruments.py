@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from followup.instrument_library import EQ5D_CODES, LIBRARY, MONTHLY, RMDQ_CODES, TIMEPOINT
 from followup.instruments import DefinitionError, clean_answers, progress, score, validate_definition, visible_items
+from presets.instrument_library import EQ5D_CODES, LIBRARY, MONTHLY, RMDQ_CODES, TIMEPOINT
 
 ANSWER_THIS = "Please answer this question."
 

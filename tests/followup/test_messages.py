@@ -19,9 +19,12 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from followup import services, tasks
-from followup.channels import ClickSendSmsBackend, SendError, Sms
-from followup.models import Message, MessagePolicy, MessageStatus, MessageTemplate, Occurrence, ResponseSource
-from followup.scheduling import allowed_send_time, in_quiet_hours, local_at, message_steps
+from followup.models import Occurrence, ResponseSource
+from followup.scheduling import message_steps
+from messaging.timing import allowed_send_time, in_quiet_hours, local_at
+from messaging import services as messaging
+from messaging.channels import ClickSendSmsBackend, SendError, Sms
+from messaging.models import Message, MessagePolicy, MessageStatus, MessageTemplate
 from participants import services as journey
 from participants.models import ContactDetails
 from trial.models import Trial
@@ -44,10 +47,10 @@ def randomised(walkback: Trial, enrol, coordinator, sealed_list):  # type: ignor
     return participant
 
 
-def sweep(at: dt.datetime, **kwargs: Any) -> services.SweepResult:
+def sweep(at: dt.datetime, **kwargs: Any) -> messaging.SweepResult:
     with time_machine.travel(at, tick=False):
         services.occurrences_advance(now=at)
-        return services.messages_send_due(now=at, **kwargs)
+        return messaging.messages_send_due(now=at, **kwargs)
 
 
 def month_one(participant: Any) -> Occurrence:
@@ -114,9 +117,9 @@ def test_a_completed_questionnaire_gets_no_more_reminders(randomised) -> None:
 
 def test_completion_between_claim_and_send_is_caught_by_the_recheck(randomised) -> None:
     sweep(DAY_AFTER_OPENING)
-    ids = services._claim(now=REMINDER_1_AT, batch_size=10, lease=dt.timedelta(minutes=5))
+    ids = messaging._claim(now=REMINDER_1_AT, batch_size=10, lease=dt.timedelta(minutes=5))
     Occurrence.objects.filter(pk=month_one(randomised).pk).update(status="completed", completed_at=REMINDER_1_AT)
-    result = services._deliver(ids=ids, now=REMINDER_1_AT, renderer=services._Renderer(), mail=mail.get_connection())
+    result = messaging._deliver(ids=ids, now=REMINDER_1_AT, renderer=messaging._Renderer(), mail=mail.get_connection())
     assert (result.sent, result.cancelled) == (0, 1)
     assert len(mail.outbox) == 1
 
@@ -167,7 +170,7 @@ def test_a_sweep_in_quiet_hours_waits_for_the_morning(randomised, walkback: Tria
 
 def test_the_wording_is_the_template_version_current_at_send_time(randomised, walkback: Trial) -> None:
     sweep(DAY_AFTER_OPENING)
-    services.message_template_publish(
+    messaging.message_template_publish(
         trial=walkback, code="reminder", channel="email", subject="Still time: {{ questionnaire }}", body="New words {{ link }}"
     )
     sweep(REMINDER_1_AT + dt.timedelta(minutes=1))
@@ -195,10 +198,10 @@ def test_a_failing_provider_is_retried_with_backoff_then_reported(randomised, wa
 def test_a_sweep_killed_after_sending_is_retried_with_the_same_key_and_delivers_once(
     randomised, settings, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
-    settings.EMAIL_BACKEND = "followup.channels.OutboxEmailBackend"
+    settings.EMAIL_BACKEND = "messaging.channels.OutboxEmailBackend"
     settings.EMAIL_FILE_PATH = str(tmp_path)
     sweep(DAY_AFTER_OPENING - dt.timedelta(hours=10))
-    ids = services._claim(now=DAY_AFTER_OPENING, batch_size=10, lease=dt.timedelta(minutes=30))
+    ids = messaging._claim(now=DAY_AFTER_OPENING, batch_size=10, lease=dt.timedelta(minutes=30))
     # The dying sweep got as far as handing the e-mail over, then was killed before recording it.
     message = Message.objects.get(pk=ids[0])
     mail.EmailMessage("x", "y", to=["pat@example.org"], headers={"Message-ID": f"<{message.key}@walkback>"}).send()
@@ -221,14 +224,14 @@ def test_two_sweeps_in_parallel_send_each_message_once(walkback: Trial, enrol, c
     services.occurrences_advance(now=DAY_AFTER_OPENING)
     services.messages_plan(now=DAY_AFTER_OPENING)
     assert Message.objects.filter(due_at__lte=DAY_AFTER_OPENING).count() == 30
-    results: list[services.SweepResult] = []
+    results: list[messaging.SweepResult] = []
     errors: list[BaseException] = []
     barrier = threading.Barrier(2)
 
     def run() -> None:
         try:
             barrier.wait()
-            results.append(services.messages_send_due(now=DAY_AFTER_OPENING, batch_size=3))
+            results.append(messaging.messages_send_due(now=DAY_AFTER_OPENING, batch_size=3))
         except BaseException as exc:
             errors.append(exc)
         finally:
@@ -256,7 +259,7 @@ def test_queries_grow_with_batches_not_messages(walkback: Trial, enrol, coordina
                 journey.participant_randomise(participant_id=participant.pk, by=coordinator)
         services.occurrences_advance(now=DAY_AFTER_OPENING)
         with CaptureQueriesContext(connection) as captured:
-            result = services.messages_send_due(now=DAY_AFTER_OPENING, batch_size=500)
+            result = messaging.messages_send_due(now=DAY_AFTER_OPENING, batch_size=500)
         assert result.sent == count
         return len(captured)
 
@@ -312,7 +315,7 @@ def test_a_broken_template_is_refused_with_a_clear_message(walkback: Trial) -> N
     from trial.errors import ApplicationError
 
     with pytest.raises(ApplicationError, match="not valid"):
-        services.message_template_publish(trial=walkback, code="reminder", channel="sms", subject="", body="{% if %}")
+        messaging.message_template_publish(trial=walkback, code="reminder", channel="sms", subject="", body="{% if %}")
 
 
 def test_staff_entry_on_behalf_also_stops_reminders(randomised, coordinator) -> None:

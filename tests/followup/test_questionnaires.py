@@ -9,8 +9,10 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from followup import services
-from followup.models import AccessLink, Occurrence, OccurrenceStatus, QuestionnaireResponse
+from followup.models import Occurrence, OccurrenceStatus, QuestionnaireResponse
+from participants import links
 from participants import services as journey
+from participants.models import AccessLink
 from trial.models import Trial
 
 UTC = dt.UTC
@@ -42,7 +44,7 @@ def randomised(walkback: Trial, enrol, coordinator, sealed_list):  # type: ignor
 
 @pytest.fixture
 def link(randomised) -> str:  # type: ignore[no-untyped-def]
-    return services.access_link_issue(participant=randomised)
+    return links.access_link_issue(participant=randomised)
 
 
 def _first(participant) -> Occurrence:  # type: ignore[no-untyped-def]
@@ -53,18 +55,18 @@ def test_the_token_has_at_least_128_bits_and_only_its_hash_is_stored(randomised,
     assert len(link) >= 43  # 32 random bytes, URL-safe base64
     stored = AccessLink.objects.get(participant=randomised)
     assert stored.token_sha256 != link and link not in stored.token_sha256
-    assert services.access_link_participant(token=link) == randomised
+    assert links.access_link_participant(token=link) == randomised
 
 
 def test_a_new_link_revokes_the_old_one(randomised, link: str, client: Client) -> None:
-    newer = services.access_link_issue(participant=randomised)
-    assert services.access_link_participant(token=link) is None
+    newer = links.access_link_issue(participant=randomised)
+    assert links.access_link_participant(token=link) is None
     assert client.get(f"/p/{link}/").status_code == 404
     assert client.get(f"/p/{newer}/").status_code == 200
 
 
 def test_random_tokens_find_nobody(randomised, link: str) -> None:
-    assert all(services.access_link_participant(token=secrets.token_urlsafe(32)) is None for _ in range(10_000))
+    assert all(links.access_link_participant(token=secrets.token_urlsafe(32)) is None for _ in range(10_000))
 
 
 @time_machine.travel(IN_FIRST_WINDOW, tick=False)

@@ -14,16 +14,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from followup import selectors, services
-from followup.models import (
-    CallLog,
-    Message,
-    MessagePolicy,
-    MessageStatus,
-    Occurrence,
-    OccurrenceStatus,
-    QuestionnaireResponse,
-    ResponseSource,
-)
+from followup.models import CallLog, Occurrence, OccurrenceStatus, QuestionnaireResponse, ResponseSource
+from messaging.models import Message, MessagePolicy, MessageStatus
 from participants import services as journey
 from participants.models import Participant
 from trial import access
@@ -537,7 +529,7 @@ def test_the_worklist_lists_the_data_queries_this_person_is_to_answer(client: Cl
 
 
 def test_failed_session_messages_stay_off_the_worklist_of_a_blinded_role(walkback: Trial, make_staff) -> None:  # type: ignore[no-untyped-def]
-    from followup.models import Message
+    from messaging.models import Message
     from participants.models import Session
     from tests.factories import ParticipantFactory
     from trial.models import Role

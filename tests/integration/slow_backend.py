@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from followup.channels import OutboxEmailBackend
+from messaging.channels import OutboxEmailBackend
 
 SECONDS_PER_MESSAGE = 0.2
 

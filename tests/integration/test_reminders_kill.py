@@ -23,10 +23,11 @@ from dateutil.relativedelta import relativedelta
 from django.conf import settings
 from django.utils import timezone
 
+from bench.randomise import participants_make_ready
 from followup import services
-from followup.models import Message, MessagePolicy, MessageStatus
+from messaging import services as messaging
+from messaging.models import Message, MessagePolicy, MessageStatus
 from participants import services as journey
-from participants.bench import participants_make_ready
 from participants.models import ContactDetails
 from tests.integration.test_stack import ROOT, _database_url, _wait_for
 from trial import services as trial_services
@@ -156,7 +157,7 @@ def test_a_worker_killed_mid_batch_leaves_its_claim_and_the_next_worker_delivers
     assert set(rows.values_list("attempts", flat=True)) == {1}
 
     # Until the claim's lease passes, a sweep leaves those messages alone.
-    assert services.messages_send_due().sent == 0
+    assert messaging.messages_send_due().sent == 0
     assert rows.filter(status=MessageStatus.SENDING).count() == PARTICIPANTS
 
     # The lease (30 minutes) passes; worker 2, a new process, runs the task again.

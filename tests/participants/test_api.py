@@ -6,7 +6,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from participants.models import ContactDetails, Participant, Screening
-from tests.participants.conftest import ELIGIBLE
+from tests.factories import ELIGIBLE
 from trial.models import Allocation, Trial
 
 ENROL_BODY = {

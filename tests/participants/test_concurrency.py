@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from participants.bench import allocation_integrity, hammer_one_participant, participants_make_ready, randomise_concurrently
-from tests.participants.conftest import SEED
+from bench.randomise import allocation_integrity, hammer_one_participant, participants_make_ready, randomise_concurrently
+from tests.factories import SEED
 from trial import services as trial_services
 from trial.models import Allocation, Trial
 

@@ -17,8 +17,8 @@ from participants.models import (
     Unblinding,
     Withdrawal,
 )
-from tests.participants.conftest import ELIGIBLE
-from trial import access
+from tests.factories import ELIGIBLE
+from trial import access, notifications
 from trial.errors import ApplicationError, Conflict, NotAllowed
 from trial.models import Allocation, Notification, RandomisationSlot, StratumCursor, Trial, TrialContact
 
@@ -247,15 +247,14 @@ def test_emergency_unblinding_shows_one_participants_arm_to_one_user_and_alerts_
 
 
 def test_notification_task_sends_once_when_run_twice(walkback: Trial, django_capture_on_commit_callbacks) -> None:
-    from trial import services as trial_services
     from trial.tasks import send_notification
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        note = trial_services.notification_queue(key="k1", kind="test", recipients=["a@example.org"], subject="S", body="B")
+        note = notifications.notification_queue(key="k1", kind="test", recipients=["a@example.org"], subject="S", body="B")
     assert note is not None and len(callbacks) == 1
     send_notification.apply(args=[note.pk])
     send_notification.apply(args=[note.pk])
     assert len(mail.outbox) == 1
     note.refresh_from_db()
     assert note.status == "sent" and note.attempts == 1
-    assert trial_services.notification_queue(key="k1", kind="test", recipients=["a@example.org"], subject="S", body="B") is None
+    assert notifications.notification_queue(key="k1", kind="test", recipients=["a@example.org"], subject="S", body="B") is None

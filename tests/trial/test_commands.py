@@ -70,7 +70,8 @@ def test_demo_has_people_at_every_stage(db) -> None:
 def test_demo_has_follow_up_under_way_with_messages_sent(db) -> None:
     from django.core import mail
 
-    from followup.models import Message, Occurrence
+    from followup.models import Occurrence
+    from messaging.models import Message
 
     call_command("demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
     open_ = Occurrence.objects.filter(status="open").values_list("instrument", "month")

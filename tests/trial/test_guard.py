@@ -3,11 +3,12 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
+from presets.services import preset_apply
+from presets.walkback import WALKBACK
 from trial import services
 from trial.errors import DataLocked
 from trial.guard import ensure_writable
 from trial.models import Arm, Trial
-from trial.presets import WALKBACK
 
 
 @pytest.fixture
@@ -31,7 +32,7 @@ def test_services_refuse_and_write_nothing_once_locked(locked: Trial) -> None:
     with pytest.raises(DataLocked):
         services.arm_update(arm=arm, name="Renamed", ratio=1, reason="after lock")
     with pytest.raises(DataLocked):
-        services.trial_apply_preset(preset=WALKBACK)
+        preset_apply(preset=WALKBACK)
     arm.refresh_from_db()
     assert arm.name == "Walking and education programme"
 

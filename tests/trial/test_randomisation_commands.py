@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
+from presets.services import preset_apply
 from trial.models import RandomisationList, RandomisationSlot, SecurityEvent, StratumCursor, Trial
 
 SEED = "statisticians-secret-seed-42"
@@ -35,10 +36,10 @@ def test_generate_list_builds_every_stratum_in_whole_blocks_and_prints_nothing_s
 
 
 def test_the_same_seed_regenerates_the_same_list(walkback: Trial, make_staff) -> None:
+    from presets.walkback import WALKBACK
     from trial import services
-    from trial.presets import WALKBACK
 
-    twin = services.trial_apply_preset(preset=type(WALKBACK)(**{**WALKBACK.__dict__, "code": "twin", "sites": ()}))
+    twin = preset_apply(preset=type(WALKBACK)(**{**WALKBACK.__dict__, "code": "twin", "sites": ()}))
     services.randomisation_list_generate(trial=walkback, seed=SEED, per_stratum=30, by="stat")
     services.randomisation_list_generate(trial=twin, seed=SEED, per_stratum=30, by="stat")
 

@@ -7,11 +7,13 @@ import pghistory.models
 import pytest
 from django.core.management import call_command
 
+from presets.services import preset_apply
+from presets.walkback import WALKBACK
 from tests.factories import ParticipantFactory, SiteFactory
 from trial import services
 from trial.errors import ConfigurationFrozen
 from trial.models import Arm, EligibilityCriterion, Role, Site, StratificationFactor, Trial
-from trial.presets import WALKBACK, ArmSpec, FactorSpec, LevelSpec
+from trial.presets import ArmSpec, FactorSpec, LevelSpec
 
 
 def test_walkback_preset_creates_the_trial_as_the_protocol_describes(walkback: Trial) -> None:
@@ -42,7 +44,7 @@ def test_preset_dates_keep_the_trials_shape_relative_to_the_day_it_runs(walkback
 
 def test_running_the_preset_again_changes_nothing(walkback: Trial) -> None:
     events_before = pghistory.models.Events.objects.count()
-    again = services.trial_apply_preset(preset=WALKBACK, today=dt.date(2027, 1, 1))
+    again = preset_apply(preset=WALKBACK, today=dt.date(2027, 1, 1))
     assert again.pk == walkback.pk
     assert again.recruitment_start == dt.date(2026, 3, 2)  # dates are not moved by a re-run
     assert pghistory.models.Events.objects.count() == events_before
@@ -61,7 +63,7 @@ def test_setup_walkback_command_is_idempotent_and_reports_the_configuration(db, 
 
 def test_arms_and_ratio_can_change_before_anyone_is_randomised(walkback: Trial) -> None:
     three_arms = replace(WALKBACK, arms=(*WALKBACK.arms, ArmSpec("booster", "Booster", 2)))
-    services.trial_apply_preset(preset=three_arms)
+    preset_apply(preset=three_arms)
     assert Arm.objects.filter(trial=walkback).count() == 3
 
 
@@ -72,10 +74,10 @@ def test_arms_ratio_and_strata_are_frozen_once_anyone_is_randomised(walkback: Tr
     with pytest.raises(ConfigurationFrozen, match="already been randomised"):
         services.arm_update(arm=walking, name=walking.name, ratio=2, reason="try 2:1")
     with pytest.raises(ConfigurationFrozen):
-        services.trial_apply_preset(preset=replace(WALKBACK, arms=WALKBACK.arms[:1]))
+        preset_apply(preset=replace(WALKBACK, arms=WALKBACK.arms[:1]))
     new_strata = (*WALKBACK.strata[:1], FactorSpec("referral", "Referral", (LevelSpec("gp", "GP"),)))
     with pytest.raises(ConfigurationFrozen):
-        services.trial_apply_preset(preset=replace(WALKBACK, strata=new_strata))
+        preset_apply(preset=replace(WALKBACK, strata=new_strata))
 
     walking.refresh_from_db()
     assert walking.ratio == 1

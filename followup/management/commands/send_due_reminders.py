@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.dateparse import parse_datetime
 
 from followup import services
+from messaging import services as messaging
 from trial.audit import audit_context
 
 
@@ -29,7 +30,7 @@ class Command(BaseCommand):
             now = now.astimezone(dt.UTC)
         with audit_context(actor="command:send_due_reminders"):
             opened, missed = services.occurrences_advance(now=now)
-            result = services.messages_send_due(now=now, batch_size=options["batch_size"])
+            result = messaging.messages_send_due(now=now, batch_size=options["batch_size"])
         self.stdout.write(
             f"Windows opened {opened}, closed {missed}. Messages sent {result.sent}, cancelled {result.cancelled}, "
             f"deferred {result.deferred}, retrying {result.retrying}, failed {result.failed} in {result.batches} batches."

@@ -6,8 +6,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.dateparse import parse_datetime
 
+from closeout.queries.checks import checks_run_all
 from trial.audit import audit_context
-from trial.queries.checks import checks_run_all
 
 
 class Command(BaseCommand):

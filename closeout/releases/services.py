@@ -1,0 +1,161 @@
+"""Dataset releases: created from the current lock (built on commit by a task), built once, downloaded
+with an audit record. The zips live under ``VAR_DIR/releases``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from closeout.datalock.services import lock_current
+from closeout.releases import export
+from trial import access
+from trial.access import Perm
+from trial.errors import ApplicationError, Conflict, NotAllowed, NotFound
+from trial.models import Release, ReleaseStatus, ReleaseVariant, SecurityEventKind, Trial
+from trial.tasking import queue_on_commit
+
+logger = logging.getLogger(__name__)
+
+NOT_LOCKED = "The database is not locked: a release is built from a locked database, once an investigator has signed the lock."
+
+
+def releases_dir() -> Path:
+    return Path(settings.VAR_DIR) / "releases"
+
+
+def _may_create(user: Any, trial: Trial) -> None:
+    if not access.has_perm(user, Perm.CREATE_RELEASE, trial=trial):
+        raise NotAllowed("Only investigators and statisticians work with dataset releases.")
+
+
+def _may_have_variant(user: Any, trial: Trial, variant: str) -> None:
+    if variant == ReleaseVariant.UNBLINDED and not access.can_see_allocation(user, trial=trial):
+        raise NotAllowed("Your role does not see allocations, so it may not have an unblinded release; choose blinded.")
+
+
+@transaction.atomic
+def release_create(*, trial: Trial, variant: str, by: Any) -> Release:
+    """Number a new release of the current lock and queue its build once this transaction commits."""
+    _may_create(by, trial)
+    if variant not in ReleaseVariant.values:
+        raise ApplicationError("Choose the variant: blinded or unblinded.", errors={"variant": ["blinded or unblinded."]})
+    trial = Trial.objects.select_for_update().get(pk=trial.pk)  # numbers are given one at a time
+    lock = lock_current(trial=trial)
+    if trial.data_locked_at is None or lock is None:
+        raise Conflict(NOT_LOCKED)
+    _may_have_variant(by, trial, variant)
+    number = (Release.objects.filter(trial=trial).aggregate(last=Max("number"))["last"] or 0) + 1
+    release = Release.objects.create(trial=trial, lock=lock, number=number, variant=variant, created_by=by)
+
+    queue_on_commit("trial.build_release", release.pk)
+    return release
+
+
+def zip_name(release: Release) -> str:
+    return f"{release.trial.code}-release-{release.number:03d}-{release.variant}.zip"
+
+
+class _Progress:
+    """Writes a build's progress on a connection of its own, so the page sees it while the build's
+    snapshot transaction is still open."""
+
+    def __init__(self, release_id: int) -> None:
+        self.release_id = release_id
+        self.connection = connections.create_connection(DEFAULT_DB_ALIAS)
+        self.last = -1
+
+    def __call__(self, percent: int) -> None:
+        if percent == self.last:
+            return
+        with self.connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {Release._meta.db_table} SET progress = %s WHERE id = %s AND status = %s",  # noqa: S608
+                [percent, self.release_id, ReleaseStatus.BUILDING],
+            )
+        self.last = percent
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def release_build(*, release_id: int) -> Release | None:
+    """Build a queued release; None when another run has it already (safe to run twice).
+
+    Not one transaction: the claim (queued -> building) commits first, the files are read in the
+    export's own snapshot transaction, and the result (ready, or failed with the reason) is one
+    last update. The zip is written under a temporary name and renamed once complete."""
+    if not Release.objects.filter(pk=release_id, status=ReleaseStatus.QUEUED).update(status=ReleaseStatus.BUILDING, progress=0):
+        return None
+    release = Release.objects.select_related("trial", "lock").get(pk=release_id)
+    directory = releases_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    final = directory / zip_name(release)
+    partial = directory / f".{final.name}.{secrets.token_hex(4)}.partial"
+    progress = _Progress(release.pk)
+    try:
+        with open(partial, "w+b") as target:
+            built = export.release_zip_write(
+                trial=release.trial, lock=release.lock, variant=release.variant, target=target, progress=progress
+            )
+            target.flush()
+            os.fsync(target.fileno())
+        os.replace(partial, final)
+    except Exception as exc:
+        partial.unlink(missing_ok=True)
+        logger.exception("Release %s of trial %s failed", release.number, release.trial.code)
+        message = exc.message if isinstance(exc, ApplicationError) else f"The build failed: {type(exc).__name__}: {exc}"
+        Release.objects.filter(pk=release.pk).update(status=ReleaseStatus.FAILED, error=message[:500], finished_at=timezone.now())
+        release.refresh_from_db()
+        return release
+    finally:
+        progress.close()
+    Release.objects.filter(pk=release.pk, status=ReleaseStatus.BUILDING).update(
+        status=ReleaseStatus.READY,
+        progress=100,
+        files=[{"name": f.name, "rows": f.rows, "sha256": f.sha256} for f in built.files],
+        zip_name=final.name,
+        zip_sha256=built.zip_sha256,
+        zip_bytes=built.zip_bytes,
+        error="",
+        finished_at=timezone.now(),
+    )
+    release.refresh_from_db()
+    return release
+
+
+@transaction.atomic
+def release_download(*, release: Release, by: Any, ip_address: str | None = None) -> Path:
+    """The zip's path, once the download is recorded in the audit trail (who, when, which file)."""
+    from trial.services import security_event_record
+
+    trial = release.trial
+    _may_create(by, trial)
+    _may_have_variant(by, trial, release.variant)
+    if release.status != ReleaseStatus.READY:
+        raise Conflict(
+            f"Release {release.number} is {release.get_status_display().lower()}: it can be downloaded once it is ready."
+        )
+    path = releases_dir() / release.zip_name
+    if not path.is_file():
+        raise NotFound(f"The file of release {release.number} is missing from the server.")
+    security_event_record(
+        kind=SecurityEventKind.DOWNLOAD,
+        user=by,
+        ip_address=ip_address,
+        detail={
+            "release": release.number,
+            "file": release.zip_name,
+            "variant": release.variant,
+            "lock_version": release.lock.version,
+            "sha256": release.zip_sha256,
+        },
+    )
+    return path

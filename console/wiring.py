@@ -1,0 +1,64 @@
+"""The cross-feature steps, in one place: what happens in one feature after a step in another.
+
+The features below never import each other; each offers hooks (``participants.hooks``,
+``followup.hooks``) and this module connects them when Django starts (``ConsoleConfig.ready``).
+Every hook runs inside the transaction of the step that fires it.
+
+- Randomisation: follow-up plans the questionnaire schedule and intervention prepares the session
+  dates before the stratum is claimed; once the arm is known, intervention saves the sessions if
+  the arm has any.
+- Withdrawal: intervention cancels the sessions not yet held; withdrawal from follow-up (or
+  consent) cancels the schedule and re-derives the outcomes (censoring at withdrawal).
+- Answers: safety raises a pending adverse-event report from a "new health problem" answer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from followup import hooks as followup_hooks
+from followup.models import QuestionnaireResponse
+from followup.services import outcomes_derive, schedule_cancel, schedule_create
+from intervention.services import sessions_cancel_future, sessions_prepare, sessions_save
+from participants import hooks as participant_hooks
+from participants.hooks import AfterAllocation
+from participants.models import Participant
+from safety.services import adverse_event_from_response
+from trial.models import Allocation
+
+
+def plan_followup(participant: Participant, at: dt.datetime) -> None:
+    schedule_create(participant=participant, now=at)
+
+
+def prepare_sessions(participant: Participant, at: dt.datetime) -> AfterAllocation:
+    prepared = sessions_prepare(participant=participant, randomised_at=at)
+
+    def save(allocation: Allocation) -> None:
+        sessions_save(participant=participant, prepared=prepared, arm_id=allocation.arm_id)
+
+    return save
+
+
+def cancel_sessions(participant: Participant, scope: str, withdrawn_on: dt.date) -> None:
+    sessions_cancel_future(participant=participant, reason=f"Withdrawn on {withdrawn_on:%d %b %Y}")
+
+
+def end_followup(participant: Participant, scope: str, withdrawn_on: dt.date) -> None:
+    if not participant.withdrawn_from_followup:
+        return
+    schedule_cancel(participant=participant, reason=f"Withdrawn from follow-up on {withdrawn_on:%d %b %Y}")
+    if participant.randomised_at is not None:
+        outcomes_derive(participant=participant)  # censoring now reads "withdrawal"
+
+
+def report_health_problem(response: QuestionnaireResponse) -> None:
+    adverse_event_from_response(response=response)
+
+
+def connect() -> None:
+    participant_hooks.on_randomising(plan_followup)
+    participant_hooks.on_randomising(prepare_sessions)
+    participant_hooks.on_withdrawn(cancel_sessions)
+    participant_hooks.on_withdrawn(end_followup)
+    followup_hooks.on_submitted(report_health_problem)

@@ -1,0 +1,145 @@
+"""Messages to participants: written as rows before they are sent, claimed and sent once by the
+sweep. What a message is about (a questionnaire, a session) is a *kind* registered by the feature
+that owns it (see ``messaging.kinds``); the sweep names no feature.
+
+The message table keeps one nullable key per kind that exists today (occurrence, session), for
+their unique constraints; only the kinds read them.
+"""
+
+from __future__ import annotations
+
+import pgtrigger
+from django.db import models
+
+from participants.models import Channel, Participant
+from trial.models import Trial
+
+
+class MessagePolicy(models.Model):
+    """How and when a trial's participants are contacted about their questionnaires."""
+
+    class Channels(models.TextChoices):
+        PREFERRED = "preferred", "The participant's preferred channel"
+        ALL = "all", "Every channel the participant has"
+
+    trial = models.OneToOneField(Trial, on_delete=models.PROTECT, related_name="message_policy")
+    send_hour = models.PositiveSmallIntegerField(default=10, help_text="Local hour (0-23) at which messages go out.")
+    quiet_start = models.PositiveSmallIntegerField(default=21, help_text="Local hour from which nothing is sent.")
+    quiet_end = models.PositiveSmallIntegerField(default=8, help_text="Local hour from which sending resumes.")
+    channels = models.CharField(max_length=10, choices=Channels.choices, default=Channels.PREFERRED)
+    max_attempts = models.PositiveSmallIntegerField(default=5, help_text="Sending attempts before a message is failed.")
+    lost_to_followup_missed = models.PositiveSmallIntegerField(
+        default=3, help_text="Consecutive missed monthly questionnaires that flag a participant for review."
+    )
+    closing_soon_days = models.PositiveSmallIntegerField(default=3, help_text="The worklist lists windows closing within.")
+
+    class Meta:
+        db_table = "followup_messagepolicy"  # its table since it lived in follow-up
+        verbose_name_plural = "message policies"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(send_hour__lte=23, quiet_start__lte=23, quiet_end__lte=23), name="message_policy_hours_valid"
+            ),
+            models.CheckConstraint(condition=models.Q(max_attempts__gte=1), name="message_policy_attempts_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Message policy of {self.trial}"
+
+
+class MessageTemplate(models.Model):
+    """The wording of one kind of message on one channel. Never changed: a new version is
+    published, and every message uses the version current when it is sent."""
+
+    trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="message_templates")
+    code = models.CharField(max_length=40, help_text="invitation, reminder, ...")
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    version = models.PositiveIntegerField()
+    subject = models.CharField(max_length=200, blank=True, help_text="E-mail only.")
+    body = models.TextField(
+        help_text="Django template text: {{ questionnaire }}, {{ due_date }}, {{ link }}, {{ opt_out_link }}."
+    )
+    published_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "followup_messagetemplate"  # its table since it lived in follow-up
+        ordering = ["code", "channel", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["trial", "code", "channel", "version"], name="message_template_version_unique"),
+        ]
+        triggers = [pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete)]
+
+    def __str__(self) -> str:
+        return f"{self.code} ({self.channel}) v{self.version}"
+
+
+class MessageStatus(models.TextChoices):
+    PLANNED = "planned", "Planned"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    CANCELLED = "cancelled", "Cancelled"
+    FAILED = "failed", "Failed"
+
+
+class Message(models.Model):
+    """One message the system will send, written before it is sent.
+
+    ``due_at`` is when the sweep next acts on it: the planned time, a retry after a failure, the
+    end of quiet hours, or (while ``sending``) the expiry of the claim of a sweep that died.
+    """
+
+    participant = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="messages")
+    occurrence = models.ForeignKey(
+        "followup.Occurrence", null=True, blank=True, on_delete=models.PROTECT, related_name="messages"
+    )
+    session = models.ForeignKey("participants.Session", null=True, blank=True, on_delete=models.PROTECT, related_name="messages")
+    step = models.CharField(max_length=20, help_text="invitation, reminder-1, ...; for sessions confirmation-1, reminder-1, ...")
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    planned_at = models.DateTimeField()
+    due_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=MessageStatus.choices, default=MessageStatus.PLANNED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    template = models.ForeignKey(MessageTemplate, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    subject = models.CharField(max_length=200, blank=True)
+    payload = models.JSONField(default=dict, blank=True, help_text="Details the wording needs, e.g. a cancelled session's time.")
+    provider_id = models.CharField(max_length=100, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+    cancelled_reason = models.CharField(max_length=200, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "followup_message"  # its table since it lived in follow-up
+        ordering = ["planned_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["occurrence", "step", "channel"],
+                condition=models.Q(occurrence__isnull=False),
+                name="message_once_per_occurrence_step_channel",
+            ),
+            models.UniqueConstraint(
+                fields=["session", "step", "channel"],
+                condition=models.Q(session__isnull=False),
+                name="message_once_per_session_step_channel",
+            ),
+            models.CheckConstraint(condition=models.Q(status__in=MessageStatus.values), name="message_status_valid"),
+            models.CheckConstraint(condition=models.Q(channel__in=Channel.values), name="message_channel_valid"),
+            models.CheckConstraint(
+                condition=~models.Q(status=MessageStatus.SENT) | models.Q(sent_at__isnull=False), name="message_sent_has_time"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["due_at"], condition=models.Q(status__in=["planned", "sending"]), name="message_due"),
+            models.Index(fields=["participant", "planned_at"], name="message_by_participant"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.step} by {self.channel} to {self.participant_id}"
+
+    @property
+    def key(self) -> str:
+        """The idempotency key sent with it: a provider that honours it delivers a retry once."""
+        return f"walkback-msg-{self.pk}"
+
+    def site_for_access(self) -> int:
+        return self.participant.site_id

@@ -1,0 +1,47 @@
+"""Extension points of the participant's journey.
+
+Features above this app (follow-up, intervention) act when a participant is randomised or
+withdraws; they register here from ``console.wiring``, and this app never imports them. Hooks run
+inside the caller's transaction, in registration order, so a failure rolls the whole step back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from participants.models import Participant
+    from trial.models import Allocation
+
+# Before the stratum is claimed: work that does not depend on the arm (so the claim is held
+# briefly). It may return what to do once the allocation is known.
+AfterAllocation = Callable[["Allocation"], None]
+Randomising = Callable[["Participant", dt.datetime], AfterAllocation | None]
+# After a withdrawal is recorded and the participant saved: (participant, scope, withdrawn on).
+Withdrawn = Callable[["Participant", str, dt.date], None]
+
+_randomising: list[Randomising] = []
+_withdrawn: list[Withdrawn] = []
+
+
+def on_randomising(hook: Randomising) -> Randomising:
+    if hook not in _randomising:
+        _randomising.append(hook)
+    return hook
+
+
+def on_withdrawn(hook: Withdrawn) -> Withdrawn:
+    if hook not in _withdrawn:
+        _withdrawn.append(hook)
+    return hook
+
+
+def run_randomising(participant: Participant, at: dt.datetime) -> list[AfterAllocation]:
+    return [after for hook in _randomising if (after := hook(participant, at)) is not None]
+
+
+def run_withdrawn(participant: Participant, scope: str, withdrawn_on: dt.date) -> None:
+    for hook in _withdrawn:
+        hook(participant, scope, withdrawn_on)

@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand
+
+from presets import demo
+
+
+class Command(BaseCommand):
+    help = "Set up WalkBack with demo staff (one per role) and print their logins. Safe to run again."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        logins = demo.demo_load()
+        self.stdout.write("Demo logins (username / password):")
+        for login in logins:
+            self.stdout.write(f"  {login.username:<14} {login.password:<28} {login.role}{login.sites}")

@@ -1,0 +1,116 @@
+"""The WalkBack trial (see shared docs: walkback-protocol.md): the defaults it ships with."""
+
+from __future__ import annotations
+
+from trial.presets import (
+    ArmSpec,
+    CriterionSpec,
+    FactorSpec,
+    LevelSpec,
+    ScheduleSpec,
+    SessionSpec,
+    SiteSpec,
+    TrialPreset,
+)
+
+WALKBACK = TrialPreset(
+    code="walkback",
+    name="WalkBack",
+    registration="ACTRN12619001134112",
+    timezone="Australia/Sydney",
+    recruitment_target=701,
+    # WalkBack recruited Sep 2019 - Jun 2022 (33 months); follow-up ended 12 months later.
+    recruitment_months=33,
+    followup_after_recruitment_months=12,
+    min_followup_months=12,
+    max_followup_months=36,
+    arms=(
+        ArmSpec(
+            code="walking",
+            name="Walking and education programme",
+            ratio=1,
+            description=(
+                "Individualised, progressive walking programme with six physiotherapist-led education sessions over six months."
+            ),
+        ),
+        ArmSpec(code="control", name="No intervention (control)", ratio=1, description="No study treatment."),
+    ),
+    strata=(
+        FactorSpec(
+            code="prior_episodes_gt2",
+            label="More than two previous episodes of low back pain",
+            levels=(LevelSpec("yes", "Yes"), LevelSpec("no", "No")),
+        ),
+        FactorSpec(
+            code="referral",
+            label="Referral method",
+            levels=(
+                LevelSpec("community", "Community advertising"),
+                LevelSpec("clinician", "Clinician referral"),
+            ),
+        ),
+    ),
+    eligibility=(
+        CriterionSpec("age_18_plus", "Aged 18 years or older", "inclusion"),
+        CriterionSpec(
+            "recent_episode",
+            "An episode of non-specific low back pain that lasted at least 24 hours and interfered "
+            "with daily activities, within the last 6 months",
+            "inclusion",
+        ),
+        CriterionSpec("recovered", "Recovered from that episode at enrolment", "inclusion"),
+        CriterionSpec("able_to_walk", "Able to walk", "inclusion"),
+        CriterionSpec(
+            "already_active",
+            "Already walking for exercise, or doing other moderate-to-vigorous activity, 3 or more times a week",
+            "exclusion",
+        ),
+        CriterionSpec("walking_prevented", "A condition that prevents walking", "exclusion"),
+        CriterionSpec("recent_spinal_surgery", "Spinal surgery within the last 6 months", "exclusion"),
+    ),
+    sites=(
+        SiteSpec("SYD", "Sydney CBD Physiotherapy", "Australia/Sydney"),
+        SiteSpec("NCL", "Newcastle Physiotherapy", "Australia/Sydney"),
+        SiteSpec("WOL", "Wollongong Physiotherapy", "Australia/Sydney"),
+        SiteSpec("BNE", "Brisbane Northside Physiotherapy", "Australia/Brisbane"),
+        SiteSpec("GCT", "Gold Coast Physiotherapy", "Australia/Brisbane"),
+    ),
+    study_id_prefix="WB",
+    randomisation_method="blocks",
+    block_sizes=(4, 6, 8),
+    referral_factor="referral",
+    schedule=(
+        # Monthly recurrence questionnaire: open 3 days before it is due, for two weeks after.
+        ScheduleSpec("monthly", "monthly", open_days_before=3, close_days_after=14),
+        # Disability, quality of life, costs and activity at 3, 6, 9 and 12 months.
+        ScheduleSpec("timepoint", "fixed", months=(3, 6, 9, 12), open_days_before=7, close_days_after=28),
+    ),
+    instruments=("monthly", "timepoint"),
+    intervention_arm="walking",
+    sessions=(
+        # Sessions 1, 3 and 5 set the walking prescription; 2, 4 and 6 review progress and barriers.
+        SessionSpec(1, "Baseline", 7, 7, 14, ("in_person", "video"), sets_prescription=True),
+        SessionSpec(2, "Week 2 check-in", 14, 4, 7, ("phone",)),
+        SessionSpec(3, "Month 1", 30, 7, 14, ("in_person", "video"), sets_prescription=True),
+        SessionSpec(4, "Month 2 check-in", 60, 7, 14, ("phone",)),
+        SessionSpec(5, "Month 3", 91, 14, 14, ("in_person", "video"), sets_prescription=True),
+        SessionSpec(6, "Month 6 booster", 182, 14, 14, ("phone",)),
+    ),
+    education_topics=(
+        ("pain_science", "Pain science: why back pain recurs"),
+        ("fear", "Reducing fear of movement"),
+        ("prevention", "Preventing recurrences"),
+        ("flare_ups", "Self-managing minor flare-ups"),
+        ("walking_goals", "Walking goals and progression"),
+        ("barriers", "Barriers and problem solving"),
+    ),
+    ae_categories=(
+        ("lower_extremity", "Lower extremity"),
+        ("back", "Back"),
+        ("other_msk", "Other musculoskeletal"),
+        ("cardiovascular", "Cardiovascular"),
+        ("other", "Other"),
+    ),
+)
+
+PRESETS: dict[str, TrialPreset] = {WALKBACK.code: WALKBACK}

@@ -1,0 +1,329 @@
+"""Safety pages: adverse events (list, record, review, follow up, dismiss) and the safety overview.
+
+Thin views over safety.selectors and services. No page names an arm, except the
+events-by-arm table, which only roles that see allocations get. A report made at an education
+session reveals the intervention arm, so to anyone else it reads as entered by staff.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Count, Prefetch, Q
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from participants.models import AdverseEvent, AEFollowUp, AESource, AEStatus, Participant, SafetyPolicy, SeriousCriterion
+from participants.selectors import participant_get
+from safety import selectors, services
+from safety.forms import AdverseEventForm, AEFilterForm, DismissForm, FollowUpForm
+from safety.selectors import SaeDeadlines
+from trial import access
+from trial.access import Perm
+from trial.errors import ApplicationError, Conflict
+from trial.models import Trial
+
+PAGE_SIZE = 50
+REVIEWABLE = (AEStatus.OPEN, AEStatus.RESOLVED)
+
+
+def _trial(request: HttpRequest) -> Trial:
+    trial = getattr(request, "trial", None)
+    if not trial:
+        raise Http404("No trial is configured yet.")
+    if not access.has_perm(request.user, Perm.REPORT_ADVERSE_EVENTS, trial=trial):
+        raise PermissionDenied("Your role does not work with adverse events.")
+    return trial
+
+
+@dataclass(frozen=True)
+class EventRow:
+    event: AdverseEvent
+    category_label: str
+    source_label: str
+    arm_visible: bool
+    deadlines: SaeDeadlines | None
+
+
+class _Rows:
+    """Turns events into rows: category labels, the source as the user may see it, deadlines."""
+
+    def __init__(self, request: HttpRequest, trial: Trial) -> None:
+        self.policy: SafetyPolicy = services.safety_policy(trial=trial)
+        self.labels = {code: label for code, label in self.policy.categories}
+        self.visible_for = access.unblinded_participant_ids(request.user, trial=trial)
+
+    def row(self, event: AdverseEvent) -> EventRow:
+        arm_visible = self.visible_for is None or event.participant_id in self.visible_for
+        source = AESource.STAFF if event.source == AESource.SESSION and not arm_visible else AESource(event.source)
+        return EventRow(
+            event=event,
+            category_label=self.labels.get(event.category, event.category),
+            source_label=str(source.label),
+            arm_visible=arm_visible,
+            deadlines=selectors.sae_deadlines(
+                event=event, policy=self.policy, first_followup_at=getattr(event, "first_followup_at", None)
+            ),
+        )
+
+    def rows(self, events: Any) -> list[EventRow]:
+        return [self.row(e) for e in events]
+
+
+def _event(request: HttpRequest, trial: Trial, pk: int) -> AdverseEvent:
+    event = (
+        selectors.adverse_event_list(user=request.user, trial=trial)
+        .filter(pk=pk)
+        .prefetch_related(
+            Prefetch("followups", queryset=AEFollowUp.objects.select_related("recorded_by").order_by("recorded_at", "pk"))
+        )
+        .first()
+    )
+    if event is None:
+        raise Http404("No such adverse event, or not one you can see.")
+    return event
+
+
+def _participant(request: HttpRequest, trial: Trial, pk: int) -> Participant:
+    participant = participant_get(user=request.user, trial=trial, pk=pk)
+    if participant is None:
+        raise Http404("No such participant, or not one you can see.")
+    return participant
+
+
+# --- The overview and the list ------------------------------------------------------------------
+
+
+@login_required
+def safety_overview(request: HttpRequest) -> HttpResponse:
+    trial = _trial(request)
+    rows = _Rows(request, trial)
+    events = selectors.adverse_event_list(user=request.user, trial=trial)
+    counts = events.aggregate(
+        total=Count("pk", distinct=True, filter=~Q(status=AEStatus.DISMISSED)),
+        pending=Count("pk", distinct=True, filter=Q(status=AEStatus.PENDING)),
+        open=Count("pk", distinct=True, filter=Q(status=AEStatus.OPEN)),
+        resolved=Count("pk", distinct=True, filter=Q(status=AEStatus.RESOLVED)),
+        dismissed=Count("pk", distinct=True, filter=Q(status=AEStatus.DISMISSED)),
+        serious=Count("pk", distinct=True, filter=Q(serious=True) & ~Q(status=AEStatus.DISMISSED)),
+    )
+    serious = rows.rows(selectors.adverse_event_list(user=request.user, trial=trial, filters={"serious": "true"}))
+    deadline_counts = {
+        kind: {
+            "met": sum(1 for r in serious if r.deadlines and getattr(r.deadlines, kind).met is True),
+            "missed": sum(1 for r in serious if r.deadlines and getattr(r.deadlines, kind).met is False),
+            "open": sum(1 for r in serious if r.deadlines and getattr(r.deadlines, kind).met is None),
+        }
+        for kind in ("initial", "followup")
+    }
+    by_arm = selectors.safety_by_arm(user=request.user, trial=trial)
+    categories = list(rows.policy.categories)
+    arm_rows = (
+        None
+        if by_arm is None
+        else [{"summary": s, "by_category": [s.by_category.get(code, 0) for code, _ in categories]} for s in by_arm]
+    )
+    return render(
+        request,
+        "safety/overview.html",
+        {
+            "counts": counts,
+            "serious_rows": serious,
+            "deadline_counts": deadline_counts,
+            "policy": rows.policy,
+            "categories": categories,
+            "arm_rows": arm_rows,
+            "tz": trial.timezone,
+        },
+    )
+
+
+@login_required
+def event_list(request: HttpRequest) -> HttpResponse:
+    trial = _trial(request)
+    rows = _Rows(request, trial)
+    form = AEFilterForm(request.GET, sites=access.visible_sites(request.user, trial=trial).order_by("code"), policy=rows.policy)
+    page = Paginator(selectors.adverse_event_list(user=request.user, trial=trial, filters=form.filters()), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    return render(
+        request,
+        "safety/event_list.html",
+        {
+            "form": form,
+            "page": page,
+            "rows": rows.rows(page.object_list),
+            "pending": rows.rows(selectors.pending_reports(user=request.user, trial=trial)),
+            "tz": trial.timezone,
+        },
+    )
+
+
+# --- One event ----------------------------------------------------------------------------------
+
+
+def _detail_page(
+    request: HttpRequest,
+    trial: Trial,
+    event: AdverseEvent,
+    *,
+    followup_form: FollowUpForm | None = None,
+    dismiss_form: DismissForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    row = _Rows(request, trial).row(event)
+    if followup_form is None and event.status in REVIEWABLE:
+        followup_form = FollowUpForm(action=reverse("adverse-event-followup", args=[event.pk]))
+    if dismiss_form is None and event.status == AEStatus.PENDING:
+        dismiss_form = DismissForm(action=reverse("adverse-event-dismiss", args=[event.pk]))
+    return render(
+        request,
+        "safety/event_detail.html",
+        {
+            "row": row,
+            "event": event,
+            "participant": event.participant,
+            "session": event.session if row.arm_visible and event.session_id else None,
+            "serious_criteria": [SeriousCriterion(c).label for c in event.serious_criteria if c in SeriousCriterion.values],
+            "followups": list(event.followups.all()),
+            "followup_form": followup_form if event.status in REVIEWABLE else None,
+            "dismiss_form": dismiss_form if event.status == AEStatus.PENDING else None,
+            "history_url": reverse("record-history", args=["participants", "adverseevent", event.pk]),
+            "tz": event.participant.site.timezone,
+        },
+        status=status,
+    )
+
+
+@login_required
+def event_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    trial = _trial(request)
+    return _detail_page(request, trial, _event(request, trial, pk))
+
+
+@login_required
+def event_new(request: HttpRequest, pk: int) -> HttpResponse:
+    """Record an adverse event of a participant."""
+    trial = _trial(request)
+    participant = _participant(request, trial, pk)
+    form = AdverseEventForm(
+        request.POST if request.method == "POST" else None,
+        policy=services.safety_policy(trial=trial),
+        action=reverse("adverse-event-new", args=[pk]),
+    )
+    status = 200
+    if form.is_bound:
+        status = 400
+        if form.is_valid():
+            try:
+                event = services.adverse_event_record(participant=participant, data=form.data_input(), by=request.user)
+            except ApplicationError as exc:
+                form.show_error(exc)
+                status = exc.status
+            else:
+                note = " The safety contacts are alerted." if event.serious else ""
+                messages.success(request, f"Adverse event of {participant.study_id} recorded.{note}")
+                return redirect("adverse-event-detail", pk=event.pk)
+    return render(
+        request,
+        "safety/event_form.html",
+        {"form": form, "participant": participant, "event": None, "title": f"New adverse event of {participant.study_id}"},
+        status=status,
+    )
+
+
+@login_required
+def event_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """Change an event, with a reason; for a pending questionnaire report, complete the review."""
+    trial = _trial(request)
+    event = _event(request, trial, pk)
+    if event.status == AEStatus.DISMISSED:
+        messages.info(request, "This report was dismissed; record a new event instead.")
+        return redirect("adverse-event-detail", pk=pk)
+    pending = event.status == AEStatus.PENDING
+    form = AdverseEventForm(
+        request.POST if request.method == "POST" else None,
+        policy=services.safety_policy(trial=trial),
+        action=reverse("adverse-event-edit", args=[pk]),
+        initial=AdverseEventForm.initial_for(event),
+        with_reason="Review note (how the report was checked)" if pending else "Reason for the change",
+    )
+    form.helper.inputs[0].value = "Complete the report" if pending else "Save the changes"
+    status = 200
+    if form.is_bound:
+        status = 400
+        if form.is_valid():
+            try:
+                services.adverse_event_update(
+                    event=event, data=form.data_input(), reason=form.cleaned_data["reason"], by=request.user
+                )
+            except ApplicationError as exc:
+                form.show_error(exc)
+                status = exc.status
+            else:
+                messages.success(request, "Report completed." if pending else "Adverse event updated.")
+                return redirect("adverse-event-detail", pk=pk)
+    title = f"Review the report of {event.participant.study_id}" if pending else f"Change adverse event {event.pk}"
+    return render(
+        request,
+        "safety/event_form.html",
+        {"form": form, "participant": event.participant, "event": event, "title": title},
+        status=status,
+    )
+
+
+@login_required
+@require_POST
+def event_followup(request: HttpRequest, pk: int) -> HttpResponse:
+    trial = _trial(request)
+    event = _event(request, trial, pk)
+    form = FollowUpForm(request.POST, action=reverse("adverse-event-followup", args=[pk]))
+    status = 400
+    if form.is_valid():
+        try:
+            services.adverse_event_followup_add(
+                event=event,
+                note=form.cleaned_data["note"],
+                outcome=form.cleaned_data["outcome"],
+                resolution_date=form.cleaned_data["resolution_date"],
+                by=request.user,
+            )
+        except Conflict as exc:  # the event is not in a state to follow up: nothing to correct in the form
+            messages.error(request, exc.message)
+            status = exc.status
+        except ApplicationError as exc:
+            form.show_error(exc)
+            status = exc.status
+        else:
+            messages.success(request, "Follow-up added.")
+            return redirect("adverse-event-detail", pk=pk)
+    return _detail_page(request, trial, event, followup_form=form, status=status)
+
+
+@login_required
+@require_POST
+def event_dismiss(request: HttpRequest, pk: int) -> HttpResponse:
+    trial = _trial(request)
+    event = _event(request, trial, pk)
+    form = DismissForm(request.POST, action=reverse("adverse-event-dismiss", args=[pk]))
+    status = 400
+    if form.is_valid():
+        try:
+            services.adverse_event_dismiss(event=event, reason=form.cleaned_data["reason"], by=request.user)
+        except Conflict as exc:
+            messages.error(request, exc.message)
+            status = exc.status
+        except ApplicationError as exc:
+            form.show_error(exc)
+            status = exc.status
+        else:
+            messages.success(request, "Report dismissed: not an adverse event.")
+            return redirect("adverse-event-detail", pk=pk)
+    return _detail_page(request, trial, event, dismiss_form=form, status=status)

@@ -1,0 +1,61 @@
+"""Notifications to staff (e-mail): recorded before sending, each key once, sent by a task."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.core.mail import send_mail
+from django.db import transaction
+from django.utils import timezone
+
+from trial.models import Notification, NotificationStatus, StaffProfile, Trial, TrialContact
+from trial.tasking import queue_on_commit
+
+
+@transaction.atomic
+def notification_queue(*, key: str, kind: str, recipients: Iterable[str], subject: str, body: str) -> Notification | None:
+    """Record an e-mail to staff and queue its sending after commit. A key already used does nothing."""
+    to = sorted({r.strip() for r in recipients if r and r.strip()})
+    if not to:
+        return None
+    notification, created = Notification.objects.get_or_create(
+        key=key, defaults={"kind": kind, "recipients": to, "subject": subject, "body": body}
+    )
+    if created:
+        queue_on_commit("trial.send_notification", notification.pk)
+    return notification if created else None
+
+
+def notification_send(*, notification_id: int) -> bool:
+    """Send a pending notification once. Returns whether this call sent it.
+
+    The row is claimed (PENDING -> SENDING) and committed before the e-mail goes out, so a
+    second run, or a run racing this one, finds nothing to send.
+    """
+    with transaction.atomic():
+        notification = Notification.objects.select_for_update(skip_locked=True).filter(pk=notification_id).first()
+        if notification is None or notification.status != NotificationStatus.PENDING:
+            return False
+        notification.status = NotificationStatus.SENDING
+        notification.attempts += 1
+        notification.save(update_fields=["status", "attempts"])
+    try:
+        send_mail(notification.subject, notification.body, None, notification.recipients, fail_silently=False)
+    except Exception as exc:
+        Notification.objects.filter(pk=notification.pk).update(status=NotificationStatus.FAILED, last_error=str(exc)[:300])
+        raise
+    Notification.objects.filter(pk=notification.pk).update(status=NotificationStatus.SENT, sent_at=timezone.now())
+    return True
+
+
+def staff_emails(*, trial: Trial, role: str | None = None, contact_kind: str | None = None) -> list[str]:
+    emails: set[str] = set()
+    if role:
+        emails |= set(
+            StaffProfile.objects.filter(role=role, user__is_active=True)
+            .exclude(user__email="")
+            .values_list("user__email", flat=True)
+        )
+    if contact_kind:
+        emails |= set(TrialContact.objects.filter(trial=trial, kind=contact_kind).values_list("email", flat=True))
+    return sorted(emails)

@@ -1,7 +1,0 @@
-from django.urls import path
-
-from trial.releases import views
-
-urlpatterns = [
-    path("releases/", views.release_page, name="releases"),
-]
