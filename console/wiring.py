@@ -9,6 +9,7 @@ Every hook runs inside the transaction of the step that fires it.
   the arm has any.
 - Withdrawal: intervention cancels the sessions not yet held; withdrawal from follow-up (or
   consent) cancels the schedule and re-derives the outcomes (censoring at withdrawal).
+- The end of follow-up changes (admin): follow-up re-plans every schedule.
 - Answers: safety raises a pending adverse-event report from a "new health problem" answer.
 """
 
@@ -18,13 +19,14 @@ import datetime as dt
 
 from followup import hooks as followup_hooks
 from followup.models import QuestionnaireResponse
-from followup.services import outcomes_derive, schedule_cancel, schedule_create
+from followup.services import outcomes_derive, schedule_cancel, schedule_create, schedule_replan
 from intervention.services import sessions_cancel_future, sessions_prepare, sessions_save
 from participants import hooks as participant_hooks
 from participants.hooks import AfterAllocation
 from participants.models import Participant
 from safety.services import adverse_event_from_response
-from trial.models import Allocation
+from trial import hooks as trial_hooks
+from trial.models import Allocation, Trial
 
 
 def plan_followup(participant: Participant, at: dt.datetime) -> None:
@@ -56,7 +58,16 @@ def report_health_problem(response: QuestionnaireResponse) -> None:
     adverse_event_from_response(response=response)
 
 
+def replan_followup(trial: Trial) -> str:
+    result = schedule_replan(trial=trial, reason="End of follow-up changed")
+    return (
+        f"Re-planned {result.participants} participants: {result.added} added, {result.moved} moved, "
+        f"{result.cancelled} cancelled."
+    )
+
+
 def connect() -> None:
+    trial_hooks.on_followup_end_changed(replan_followup)
     participant_hooks.on_randomising(plan_followup)
     participant_hooks.on_randomising(prepare_sessions)
     participant_hooks.on_withdrawn(cancel_sessions)

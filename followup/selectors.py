@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from followup.models import CallLog, Occurrence, OccurrenceStatus, RuleKind, ScheduleRule
 from messaging.models import Message, MessagePolicy, MessageStatus
+from participants import blinding
 from participants.models import FOLLOWUP_ENDING_SCOPES, ContactDetails, Participant
 from trial import access
 from trial.access import Perm
@@ -32,7 +33,7 @@ def message_list(*, user: Any, trial: Trial, participant_id: int | None = None) 
 
 def _session_messages_for_unblinded(qs: QuerySet[Message], *, user: Any, trial: Trial) -> QuerySet[Message]:
     """Session messages exist only in the intervention arm: shown only to those who may see the arm."""
-    unblinded = access.unblinded_participant_ids(user, trial=trial)
+    unblinded = blinding.unblinded_participant_ids(user, trial=trial)
     if unblinded is None:
         return qs
     return qs.filter(Q(session__isnull=True) | Q(participant_id__in=unblinded))

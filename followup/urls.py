@@ -8,7 +8,6 @@ urlpatterns = [
     path("p/<str:token>/q/<id:pk>/thanks/", views.thanks, name="questionnaire-thanks"),
     path("p/<str:token>/stop/<str:channel>/", views.opt_out, name="opt-out"),
     path("participants/<id:pk>/access-link/", views.staff_issue_link, name="participant-issue-link"),
-    path("followup/worklist/", views.worklist, name="followup-worklist"),
     path("participants/<id:pk>/calls/", views.call_record, name="followup-call-record"),
     path("participants/<id:pk>/questionnaires/<id:occurrence_pk>/enter/", views.staff_entry, name="followup-staff-entry"),
     path("participants/<id:pk>/outcomes/", views.participant_outcomes, name="participant-outcomes"),

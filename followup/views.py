@@ -18,15 +18,13 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from closeout.queries.selectors import my_open_queries
 from followup import selectors, services
 from followup.forms import CallForm
 from followup.instruments import progress, visible_items
-from followup.models import CallOutcome, Occurrence, OccurrenceStatus, Outcome, ResponseSource
+from followup.models import Occurrence, OccurrenceStatus, Outcome, ResponseSource
 from followup.outcome_forms import AdjudicateForm
-from intervention.views import in_intervention_arm
 from messaging import services as messaging
-from participants import links
+from participants import hooks, links
 from participants.models import Channel, ContactDetails, Participant
 from participants.selectors import participant_get
 from trial import access
@@ -54,7 +52,7 @@ def home(request: HttpRequest, token: str) -> HttpResponse:
             "token": token,
             "participant": participant,
             "occurrences": list(services.open_occurrences(participant=participant)),
-            "in_intervention": in_intervention_arm(participant),
+            "sections": hooks.home_sections(participant),
         },
     )
 
@@ -197,37 +195,6 @@ def _safe_next(request: HttpRequest, url: str | None) -> str | None:
     if url and url_has_allowed_host_and_scheme(url, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
         return url
     return None
-
-
-QUERY_ROWS = 200
-
-
-@login_required
-def worklist(request: HttpRequest) -> HttpResponse:
-    trial = _staff_trial(request)
-    sites = list(access.visible_sites(request.user, trial=trial).order_by("code"))
-    site = None
-    if code := request.GET.get("site", ""):
-        site = next((s for s in sites if s.code == code), None)
-        if site is None:
-            raise Http404("No such site, or not one you work at.")
-    return render(
-        request,
-        "followup/staff/worklist.html",
-        {
-            "work": selectors.worklist_get(user=request.user, trial=trial, site=site),
-            # Data queries this person is to answer (assigned to them, or unassigned at their sites).
-            "queries": list(
-                my_open_queries(user=request.user, trial=trial).filter(**({"site": site} if site else {}))[:QUERY_ROWS]
-            ),
-            "sites": sites,
-            "site": site,
-            "outcomes": CallOutcome.choices,
-            "failed_days": selectors.FAILED_MESSAGE_DAYS,
-            "here": request.get_full_path(),
-            "tz": trial.timezone,
-        },
-    )
 
 
 @login_required

@@ -31,6 +31,7 @@ from intervention.serializers import (
     WalkInput,
     WalkOutput,
 )
+from participants import blinding
 from participants.api import _participant, _trial
 from participants.models import Participant, Session, SessionRecord, SessionStatus, Walk
 from trial import access
@@ -47,7 +48,7 @@ def _visible_sessions(request: Request) -> QuerySet[Session]:
     """Sessions of participants at the caller's sites whose arm the caller may see."""
     trial = _trial(request)
     qs = Session.objects.filter(participant__site__in=access.visible_sites(request.user, trial=trial))
-    unblinded = access.unblinded_participant_ids(request.user, trial=trial)
+    unblinded = blinding.unblinded_participant_ids(request.user, trial=trial)
     if unblinded is not None:
         qs = qs.filter(participant_id__in=unblinded)
     return qs.select_related("physiotherapist").order_by("participant__study_id", "number")
@@ -66,7 +67,7 @@ def _diary_participant(request: Request, pk: int) -> Participant:
         participant = _participant(request, pk)
     except NotFound as exc:
         raise NotFound(NO_DIARY) from exc
-    if not access.can_see_arm(request.user, trial=_trial(request), participant_id=participant.pk):
+    if not blinding.can_see_arm(request.user, trial=_trial(request), participant_id=participant.pk):
         raise NotFound(NO_DIARY)
     try:
         services.require_intervention_arm(participant=participant)

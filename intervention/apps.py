@@ -7,6 +7,9 @@ class InterventionConfig(AppConfig):
 
     def ready(self) -> None:
         from intervention.messages import SessionMessages
+        from intervention.views import home_section
         from messaging import kinds
+        from participants import hooks
 
         kinds.register(SessionMessages())
+        hooks.on_home_section(home_section)

@@ -37,6 +37,7 @@ from intervention.forms import (
     RangeForm,
     RecordForm,
 )
+from participants import blinding
 from participants.models import (
     OCCUPYING,
     DeliveryMode,
@@ -77,7 +78,7 @@ def _session(request: HttpRequest, trial: Trial, pk: int) -> Session:
     if (
         session is None
         or not access.may_see_site(request.user, trial=trial, site_id=session.participant.site_id)
-        or not access.can_see_arm(request.user, trial=trial, participant_id=session.participant_id)
+        or not blinding.can_see_arm(request.user, trial=trial, participant_id=session.participant_id)
     ):
         raise Http404("No such session, or not one you can see.")
     return session
@@ -152,7 +153,7 @@ def agenda(request: HttpRequest) -> HttpResponse:
     by_day: dict[dt.date, list[Entry]] = defaultdict(list)
     if physio is not None:
         sites = {s.pk: s for s in Site.objects.filter(trial=trial)}
-        unblinded = access.unblinded_participant_ids(user, trial=trial)
+        unblinded = blinding.unblinded_participant_ids(user, trial=trial)
         may_deliver, may_book = Perm.DELIVER_SESSIONS in acc.perms, Perm.BOOK_SESSIONS in acc.perms
         for s in selectors.agenda(physiotherapist=physio, date_from=first, date_to=last, zone=zone):
             assert s.starts_at is not None and s.ends_at is not None

@@ -31,6 +31,11 @@ def in_intervention_arm(participant: Participant) -> bool:
     return True
 
 
+def home_section(participant: Participant) -> str | None:
+    """The walking programme's links on the participant's home page, in the intervention arm."""
+    return "intervention/_home_section.html" if in_intervention_arm(participant) else None
+
+
 def _participant(token: str) -> Participant:
     participant = access_link_participant(token=token)
     if participant is None:

@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from participants import selectors, services
+from participants import blinding, selectors, services
 from participants.models import Participant
 from participants.serializers import (
     EnrolInput,
@@ -22,7 +22,6 @@ from participants.serializers import (
     UnblindInput,
     WithdrawInput,
 )
-from trial import access
 from trial.access import Perm
 from trial.api.permissions import requires
 from trial.errors import ApplicationError, NotFound
@@ -43,7 +42,7 @@ def _participant(request: Request, pk: int) -> Participant:
 
 
 def _arm_context(request: Request) -> dict[str, Any]:
-    return {"arm_visible_for": access.unblinded_participant_ids(request.user, trial=_trial(request))}
+    return {"arm_visible_for": blinding.unblinded_participant_ids(request.user, trial=_trial(request))}
 
 
 class ScreeningListCreate(APIView):
@@ -130,7 +129,7 @@ class ParticipantRandomise(APIView):
         participant = _participant(request, pk)
         allocation = services.participant_randomise(participant_id=participant.pk, by=request.user)
         body: dict[str, Any] = {"study_id": participant.study_id, "randomised_at": allocation.randomised_at}
-        if access.can_see_arm(request.user, trial=_trial(request), participant_id=participant.pk):
+        if blinding.can_see_arm(request.user, trial=_trial(request), participant_id=participant.pk):
             body["arm"] = allocation.arm.code
         return Response(RandomiseOutput(body).data, status=status.HTTP_201_CREATED)
 

@@ -22,7 +22,12 @@ Randomising = Callable[["Participant", dt.datetime], AfterAllocation | None]
 # After a withdrawal is recorded and the participant saved: (participant, scope, withdrawn on).
 Withdrawn = Callable[["Participant", str, dt.date], None]
 
+# On the participant's own home page: a feature may add a section (a template included with
+# ``token`` and ``participant``) for a participant it concerns; None adds nothing.
+HomeSection = Callable[["Participant"], str | None]
+
 _randomising: list[Randomising] = []
+_home_sections: list[HomeSection] = []
 _withdrawn: list[Withdrawn] = []
 
 
@@ -45,3 +50,13 @@ def run_randomising(participant: Participant, at: dt.datetime) -> list[AfterAllo
 def run_withdrawn(participant: Participant, scope: str, withdrawn_on: dt.date) -> None:
     for hook in _withdrawn:
         hook(participant, scope, withdrawn_on)
+
+
+def on_home_section(hook: HomeSection) -> HomeSection:
+    if hook not in _home_sections:
+        _home_sections.append(hook)
+    return hook
+
+
+def home_sections(participant: Participant) -> list[str]:
+    return [template for hook in _home_sections if (template := hook(participant))]

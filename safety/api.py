@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from participants import blinding
 from participants.api import _trial
 from participants.models import AdverseEvent, AEFollowUp, Session
 from participants.selectors import participant_get
@@ -30,7 +31,6 @@ from safety.serializers import (
     FollowUpOutput,
     ReasonInput,
 )
-from trial import access
 from trial.access import Perm
 from trial.api.permissions import requires
 from trial.errors import NotFound
@@ -42,7 +42,7 @@ def _context(request: Request) -> dict[str, Any]:
     trial = _trial(request)
     return {
         "policy": services.safety_policy(trial=trial),
-        "arm_visible_for": access.unblinded_participant_ids(request.user, trial=trial),
+        "arm_visible_for": blinding.unblinded_participant_ids(request.user, trial=trial),
     }
 
 
@@ -116,7 +116,7 @@ class AdverseEventListCreate(ListAPIView):
         session = None
         if (session_id := values.pop("session")) is not None:
             # Sessions reveal the arm: only someone who may see it may name one.
-            if access.can_see_arm(request.user, trial=trial, participant_id=participant.pk):
+            if blinding.can_see_arm(request.user, trial=trial, participant_id=participant.pk):
                 session = Session.objects.filter(pk=session_id, participant=participant).first()
             if session is None:
                 raise ValidationError({"session": ["No such session of this participant."]})

@@ -20,6 +20,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from participants import blinding
 from participants.models import AdverseEvent, AEFollowUp, AESource, AEStatus, Participant, SafetyPolicy, SeriousCriterion
 from participants.selectors import participant_get
 from safety import selectors, services
@@ -58,7 +59,7 @@ class _Rows:
     def __init__(self, request: HttpRequest, trial: Trial) -> None:
         self.policy: SafetyPolicy = services.safety_policy(trial=trial)
         self.labels = {code: label for code, label in self.policy.categories}
-        self.visible_for = access.unblinded_participant_ids(request.user, trial=trial)
+        self.visible_for = blinding.unblinded_participant_ids(request.user, trial=trial)
 
     def row(self, event: AdverseEvent) -> EventRow:
         arm_visible = self.visible_for is None or event.participant_id in self.visible_for

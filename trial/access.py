@@ -10,7 +10,7 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Model, QuerySet
+from django.db.models import QuerySet
 
 from trial.models import Role, RoleCode, Site, StaffProfile, Trial
 
@@ -170,25 +170,6 @@ def can_see_allocation(user: Any, *, trial: Trial | None) -> bool:
     return access_for(user, trial).sees_allocation
 
 
-def can_see_arm(user: Any, *, trial: Trial, participant_id: int) -> bool:
-    """Whether ``user`` may see this participant's arm: an unblinded role, or an emergency
-    unblinding of this participant by this user."""
-    if access_for(user, trial).sees_allocation:
-        return True
-    from participants.models import Unblinding
-
-    return Unblinding.objects.filter(participant_id=participant_id, user_id=user.pk).exists()
-
-
-def unblinded_participant_ids(user: Any, *, trial: Trial) -> frozenset[int] | None:
-    """None when the user sees every arm; else the participants they were unblinded to."""
-    if access_for(user, trial).sees_allocation:
-        return None
-    from participants.models import Unblinding
-
-    return frozenset(Unblinding.objects.filter(user_id=user.pk).values_list("participant_id", flat=True))
-
-
 def visible_sites(user: Any, *, trial: Trial) -> QuerySet[Site]:
     access = access_for(user, trial)
     sites = Site.objects.filter(trial=trial)
@@ -204,48 +185,3 @@ def may_see_site(user: Any, *, trial: Trial, site_id: int | None) -> bool:
     if not access.is_staff_member:
         return False
     return access.trial_wide or site_id in access.site_ids
-
-
-def can_view_record(user: Any, obj: Model, *, trial: Trial) -> bool:
-    """Whether ``user`` may open ``obj`` (and so its history)."""
-    access = access_for(user, trial)
-    if not access.is_staff_member:
-        return False
-    label = obj._meta.label_lower
-    if isinstance(obj, (StaffProfile,)) or label in {"auth.user", "trial.securityevent"}:
-        return Perm.MANAGE_STAFF in access.perms or Perm.VIEW_AUDIT in access.perms
-    from participants.models import ALLOCATION_MODELS, INTERVENTION_MODELS
-
-    if label == "trial.randomisationslot" or label == "trial.randomisationlist" or label == "trial.stratumcursor":
-        return False  # the sealed list is shown to nobody
-    reveals_arm = (
-        label in ALLOCATION_MODELS
-        or label in INTERVENTION_MODELS
-        or (label == "followup.message" and getattr(obj, "session_id", None) is not None)
-        or (label == "participants.adverseevent" and getattr(obj, "session_id", None) is not None)
-    )
-    if reveals_arm and not can_see_arm(user, trial=trial, participant_id=_participant_id_of(obj)):
-        return False
-    if label == "participants.contactdetails" and Perm.VIEW_CONTACTS not in access.perms:
-        return False
-    site_id = _site_id_of(obj)
-    if site_id is not None:
-        return Perm.VIEW_PARTICIPANTS in access.perms and may_see_site(user, trial=trial, site_id=site_id)
-    # Trial configuration (arms, strata, criteria, sites, roles) is visible to every staff member.
-    return obj._meta.app_label == "trial"
-
-
-def _participant_id_of(obj: Model) -> int:
-    """The participant a clinical record belongs to, directly or through its session."""
-    participant_id = getattr(obj, "participant_id", None)
-    if participant_id is None:
-        participant_id = obj.session.participant_id  # type: ignore[attr-defined]
-    return int(participant_id)
-
-
-def _site_id_of(obj: Model) -> int | None:
-    """A clinical record names its site directly or through its participant."""
-    if hasattr(obj, "site_for_access"):
-        value = obj.site_for_access()
-        return int(value) if value is not None else None
-    return None

@@ -9,7 +9,7 @@ from django.contrib import admin, messages
 from django.db.models import Model
 from django.http import HttpRequest
 
-from trial import access, services
+from trial import access, hooks, services
 from trial.access import Perm
 from trial.errors import ApplicationError
 from trial.models import (
@@ -89,14 +89,8 @@ class TrialAdmin(ConfigurationAdmin):
     def save_model(self, request: HttpRequest, obj: Model, form: Any, change: bool) -> None:
         super().save_model(request, obj, form, change)
         if {"followup_end", "max_followup_months"} & set(form.changed_data):
-            from followup.services import schedule_replan
-
-            result = schedule_replan(trial=obj, reason="End of follow-up changed")  # type: ignore[arg-type]
-            self.message_user(
-                request,
-                f"Re-planned {result.participants} participants: {result.added} added, {result.moved} moved, "
-                f"{result.cancelled} cancelled.",
-            )
+            for line in hooks.run_followup_end_changed(obj):  # type: ignore[arg-type]
+                self.message_user(request, line)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -10,20 +10,17 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pghistory
 import pghistory.models
-from django.contrib.auth import get_user_model, user_logged_in, user_logged_out, user_login_failed
+from django.contrib.auth import user_logged_in, user_logged_out, user_login_failed
 from django.db import connection
-from django.db.models import Model
 from django.http import HttpRequest
 from pghistory import runtime as pghistory_runtime
 from pghistory.middleware import HistoryMiddleware
 
-from trial import access
-from trial.models import SecurityEventKind, Trial
+from trial.models import SecurityEventKind
 
 
 def client_ip(request: HttpRequest | None) -> str | None:
@@ -70,57 +67,6 @@ def connect_signals() -> None:
     user_logged_in.connect(_on_login, dispatch_uid="trial.audit.login")
     user_logged_out.connect(_on_logout, dispatch_uid="trial.audit.logout")
     user_login_failed.connect(_on_login_failed, dispatch_uid="trial.audit.login_failed")
-
-
-REDACTED = "(hidden: blinded role)"
-
-
-@dataclass(frozen=True)
-class HistoryEntry:
-    at: Any
-    label: str
-    who: str
-    reason: str
-    changes: list[tuple[str, Any, Any]]
-    data: dict[str, Any]
-
-
-def _allocation_fields(obj: Model) -> frozenset[str]:
-    from participants.models import ALLOCATION_FIELDS
-
-    return ALLOCATION_FIELDS.get(obj._meta.label_lower, frozenset())
-
-
-def record_history(*, obj: Model, user: Any, trial: Trial) -> list[HistoryEntry]:
-    """Every event of one record, oldest first, with arm-revealing fields hidden from blinded roles."""
-    hidden = frozenset() if access.can_see_allocation(user, trial=trial) else _allocation_fields(obj)
-    events = list(pghistory.models.Events.objects.tracks(obj).order_by("pgh_created_at", "pgh_id"))
-    user_ids = {e.pgh_context.get("user") for e in events if e.pgh_context and e.pgh_context.get("user")}
-    names = dict(get_user_model().objects.filter(pk__in=user_ids).values_list("pk", "username"))
-    entries = []
-    for event in events:
-        context = event.pgh_context or {}
-        user_id = context.get("user")
-        who = (names.get(int(user_id)) if user_id else None) or context.get("actor") or "system"
-        if context.get("on_behalf_of"):
-            who = f"{who} (for {context['on_behalf_of']})"
-        diff = event.pgh_diff or {}
-        changes = [
-            (field, REDACTED if field in hidden else old, REDACTED if field in hidden else new)
-            for field, (old, new) in sorted(diff.items())
-        ]
-        data = {k: (REDACTED if k in hidden else v) for k, v in (event.pgh_data or {}).items()}
-        entries.append(
-            HistoryEntry(
-                at=event.pgh_created_at,
-                label=event.pgh_label,
-                who=str(who),
-                reason=str(context.get("reason", "")),
-                changes=changes,
-                data=data,
-            )
-        )
-    return entries
 
 
 @contextlib.contextmanager

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 
-from trial import access
 from trial.errors import NotFound
-from trial.models import Arm, EligibilityCriterion, SecurityEvent, Site, StratificationFactor, StratumLevel, Trial
+from trial.models import Allocation, Arm, EligibilityCriterion, SecurityEvent, Site, StratificationFactor, StratumLevel, Trial
 
 
 def trial_get_current() -> Trial:
@@ -49,50 +47,8 @@ def trial_configuration(*, trial: Trial) -> Trial:
 
 def trial_has_randomised(*, trial: Trial) -> bool:
     """Whether anyone has been randomised (after which arms, ratio and strata are frozen)."""
-    from participants.models import Participant
-
-    return Participant.objects.filter(site__trial=trial, randomised_at__isnull=False).exists()
-
-
-@dataclass(frozen=True)
-class SiteCounts:
-    site: Site
-    participants: int
-    randomised: int
-    withdrawn: int
-    by_arm: dict[str, int] | None
-
-
-def site_counts(*, trial: Trial, user: Any) -> list[SiteCounts]:
-    """Participant counts per site the user may see; counts by arm only for unblinded roles."""
-    from participants.models import Participant, ParticipantStatus
-
-    sites = list(access.visible_sites(user, trial=trial).order_by("code"))
-    sees_arm = access.can_see_allocation(user, trial=trial)
-    arms = list(trial.arms.order_by("order", "code")) if sees_arm else []
-    aggregates: dict[str, Any] = {
-        "participants": Count("id"),
-        "randomised": Count("id", filter=Q(randomised_at__isnull=False)),
-        "withdrawn": Count("id", filter=Q(status=ParticipantStatus.WITHDRAWN)),
-    }
-    for arm in arms:
-        aggregates[f"arm_{arm.pk}"] = Count("id", filter=Q(allocation__arm=arm))
-    rows = {
-        row["site"]: row for row in Participant.objects.filter(site__in=sites).values("site").annotate(**aggregates).order_by()
-    }
-    result = []
-    for site in sites:
-        row = rows.get(site.pk, {})
-        result.append(
-            SiteCounts(
-                site=site,
-                participants=row.get("participants", 0),
-                randomised=row.get("randomised", 0),
-                withdrawn=row.get("withdrawn", 0),
-                by_arm={arm.name: row.get(f"arm_{arm.pk}", 0) for arm in arms} if sees_arm else None,
-            )
-        )
-    return result
+    # An allocation is written in the same transaction as the participant's randomisation.
+    return Allocation.objects.filter(arm__trial=trial).exists()
 
 
 def security_event_list(*, filters: dict[str, Any] | None = None) -> QuerySet[SecurityEvent]:

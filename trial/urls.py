@@ -8,12 +8,11 @@ from trial import views
 from trial.forms import LoginForm
 
 urlpatterns = [
-    path("", views.dashboard, name="dashboard"),
+    path("", include("console.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(authentication_form=LoginForm), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/password/", views.PasswordChangeView.as_view(), name="password_change"),
     path("accounts/password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
-    path("history/<str:app_label>/<str:model_name>/<id:pk>/", views.record_history, name="record-history"),
     path("audit/", views.audit_log, name="audit-log"),
     path("", include("participants.urls")),
     path("", include("intervention.staff_urls")),

@@ -11,6 +11,7 @@ from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Q, QuerySet
 
+from participants import blinding
 from participants.models import ALLOCATION_MODELS, INTERVENTION_MODELS
 from trial import access
 from trial.models import DataQuery, QueryStatus, RoleCode, Trial
@@ -72,7 +73,7 @@ def record_get(*, user: Any, trial: Trial, value: str) -> Any:
     except (LookupError, ValueError):
         return None
     record = model._default_manager.filter(pk=pk).first()
-    if record is None or not hasattr(record, "site_for_access") or not access.can_view_record(user, record, trial=trial):
+    if record is None or not hasattr(record, "site_for_access") or not blinding.can_view_record(user, record, trial=trial):
         return None
     return record
 

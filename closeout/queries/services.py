@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Model
 
 from closeout.queries.selectors import CLINICAL_RECORDS
+from participants import blinding
 from trial import access
 from trial.access import Perm
 from trial.audit import audit_context
@@ -93,7 +94,7 @@ def query_raise(
     if by is not None:
         if not access.has_perm(by, Perm.MANAGE_QUERIES, trial=trial):
             raise NotAllowed("Only a data manager raises data queries.")
-        if not access.can_view_record(by, record, trial=trial):
+        if not blinding.can_view_record(by, record, trial=trial):
             raise NotAllowed("You cannot see this record.")
     elif not check_code:
         raise ApplicationError("A query is raised by a data manager or by a data-quality check.")

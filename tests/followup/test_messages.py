@@ -21,10 +21,10 @@ from rest_framework.test import APIClient
 from followup import services, tasks
 from followup.models import Occurrence, ResponseSource
 from followup.scheduling import message_steps
-from messaging.timing import allowed_send_time, in_quiet_hours, local_at
 from messaging import services as messaging
 from messaging.channels import ClickSendSmsBackend, SendError, Sms
 from messaging.models import Message, MessagePolicy, MessageStatus, MessageTemplate
+from messaging.timing import allowed_send_time, in_quiet_hours, local_at
 from participants import services as journey
 from participants.models import ContactDetails
 from trial.models import Trial

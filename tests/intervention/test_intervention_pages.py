@@ -16,9 +16,9 @@ from django.urls import reverse
 
 from intervention import services
 from participants.models import ExtraSlot, Leave, Participant, Session, SessionStatus, Walk, WorkingHours
+from tests.intervention.test_intervention import NOW, book, randomised, session, sydney
 from tests.participants import test_blinding_leaks, test_intervention
 from tests.participants.test_blinding_leaks import ARMS, CONFIG_PAGES, _crawl
-from tests.intervention.test_intervention import NOW, book, randomised, session, sydney
 from trial.errors import Conflict, NotAllowed
 from trial.models import StaffProfile, Trial
 

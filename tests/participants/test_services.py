@@ -6,7 +6,7 @@ import pytest
 import time_machine
 from django.core import mail
 
-from participants import services
+from participants import blinding, services
 from participants.models import (
     Consent,
     ContactDetails,
@@ -18,7 +18,7 @@ from participants.models import (
     Withdrawal,
 )
 from tests.factories import ELIGIBLE
-from trial import access, notifications
+from trial import notifications
 from trial.errors import ApplicationError, Conflict, NotAllowed
 from trial.models import Allocation, Notification, RandomisationSlot, StratumCursor, Trial, TrialContact
 
@@ -238,9 +238,9 @@ def test_emergency_unblinding_shows_one_participants_arm_to_one_user_and_alerts_
 
     with django_capture_on_commit_callbacks(execute=True):
         services.participant_unblind(participant=first, user=investigator, reason="Serious adverse event", password=password)
-    assert access.can_see_arm(investigator, trial=walkback, participant_id=first.pk)
-    assert not access.can_see_arm(investigator, trial=walkback, participant_id=second.pk)
-    assert not access.can_see_arm(other_investigator, trial=walkback, participant_id=first.pk)
+    assert blinding.can_see_arm(investigator, trial=walkback, participant_id=first.pk)
+    assert not blinding.can_see_arm(investigator, trial=walkback, participant_id=second.pk)
+    assert not blinding.can_see_arm(other_investigator, trial=walkback, participant_id=first.pk)
     assert [m.to for m in mail.outbox] == [["ci@example.org"]]
     arm_names = set(walkback.arms.values_list("name", flat=True)) | set(walkback.arms.values_list("code", flat=True))
     assert not any(name in mail.outbox[0].body or name in mail.outbox[0].subject for name in arm_names)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
+from participants import blinding
 from tests.factories import ParticipantFactory, UserFactory
 from trial import access
 from trial.access import Perm
@@ -47,8 +48,8 @@ def test_a_record_at_another_site_is_not_viewable(walkback: Trial, make_staff) -
     coordinator = make_staff("coordinator", sites=["SYD"])
     here = ParticipantFactory(site=walkback.sites.get(code="SYD"))
     there = ParticipantFactory(site=walkback.sites.get(code="BNE"))
-    assert access.can_view_record(coordinator, here, trial=walkback)
-    assert not access.can_view_record(coordinator, there, trial=walkback)
+    assert blinding.can_view_record(coordinator, here, trial=walkback)
+    assert not blinding.can_view_record(coordinator, there, trial=walkback)
 
 
 def test_a_user_without_a_staff_role_can_do_nothing(walkback: Trial) -> None:

@@ -5,8 +5,9 @@ import pytest
 from django.db import DatabaseError, transaction
 from django.urls import reverse
 
+from participants import blinding
 from tests.factories import ParticipantFactory
-from trial import audit, services
+from trial import services
 from trial.models import Arm, ArmEvent, SecurityEvent, SecurityEventKind, Trial, UserEvent
 
 
@@ -16,7 +17,7 @@ def test_a_service_change_records_who_what_when_and_why(walkback: Trial, make_st
     with pghistory.context(user=admin.pk):
         services.arm_update(arm=arm, name="Usual care", ratio=1, reason="Protocol v2 wording")
 
-    entries = audit.record_history(obj=arm, user=admin, trial=walkback)
+    entries = blinding.record_history(obj=arm, user=admin, trial=walkback)
     last = entries[-1]
     assert last.label == "update"
     assert last.who == admin.username

@@ -1,0 +1,16 @@
+"""Routes of the pages that combine features (paths and names unchanged since they lived in the apps below)."""
+
+from django.urls import path
+
+from console import participant_views, views, worklist
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("history/<str:app_label>/<str:model_name>/<id:pk>/", views.record_history, name="record-history"),
+    path("participants/<id:pk>/", participant_views.participant_detail, name="participant-detail"),
+    path("participants/<id:pk>/reconsent/", participant_views.participant_reconsent, name="participant-reconsent"),
+    path("participants/<id:pk>/randomise/", participant_views.participant_randomise, name="participant-randomise"),
+    path("participants/<id:pk>/withdraw/", participant_views.participant_withdraw, name="participant-withdraw"),
+    path("participants/<id:pk>/unblind/", participant_views.participant_unblind, name="participant-unblind"),
+    path("followup/worklist/", worklist.worklist, name="followup-worklist"),
+]

@@ -1,0 +1,77 @@
+"""Staff pages that combine features: the dashboard and a record's history (with its data queries)."""
+
+from __future__ import annotations
+
+from django.apps import apps
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+
+from closeout.queries.selectors import queries_for_record
+from console import selectors as console_selectors
+from participants import blinding
+from trial import access, selectors
+from trial.access import Perm
+
+
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    trial = getattr(request, "trial", None)
+    if not trial:
+        return render(request, "trial/no_trial.html", status=503)
+    acc = access.access_for(request.user, trial)
+    if Perm.VIEW_DASHBOARD not in acc.perms:
+        raise PermissionDenied("Your account has no role on this trial.")
+    config = selectors.trial_configuration(trial=trial)
+    counts = console_selectors.site_counts(trial=trial, user=request.user)
+    totals = {
+        "participants": sum(c.participants for c in counts),
+        "randomised": sum(c.randomised for c in counts),
+        "withdrawn": sum(c.withdrawn for c in counts),
+    }
+    return render(
+        request,
+        "trial/dashboard.html",
+        {
+            "trial": config,
+            "access": acc,
+            "counts": counts,
+            "totals": totals,
+            "sees_allocation": acc.sees_allocation,
+            "arm_names": [arm.name for arm in config.arms.all()],
+        },
+    )
+
+
+@login_required
+def record_history(request: HttpRequest, app_label: str, model_name: str, pk: int) -> HttpResponse:
+    trial = getattr(request, "trial", None)
+    if not trial:
+        raise Http404("No trial is configured yet.")
+    try:
+        model = apps.get_model(app_label, model_name)
+    except LookupError as exc:
+        raise Http404("No such kind of record.") from exc
+    obj = model._default_manager.filter(pk=pk).first()
+    # A record the user may not see is reported as missing, not as forbidden.
+    if obj is None or not blinding.can_view_record(request.user, obj, trial=trial):
+        raise Http404("No such record, or not one you can see.")
+    entries = blinding.record_history(obj=obj, user=request.user, trial=trial)
+
+    record_type = f"{app_label}.{model_name}".lower()
+    clinical = hasattr(obj, "site_for_access")
+    return render(
+        request,
+        "trial/history.html",
+        {
+            "object": obj,
+            "verbose_name": model._meta.verbose_name,
+            "entries": entries,
+            "queries": list(queries_for_record(record_type=record_type, record_id=pk)) if clinical else [],
+            "raise_query_url": f"{reverse('query-new')}?record={record_type}:{pk}"
+            if clinical and access.has_perm(request.user, Perm.MANAGE_QUERIES, trial=trial)
+            else "",
+        },
+    )
