@@ -445,12 +445,14 @@ class DatabaseLock(models.Model):
     signer_name = models.CharField(max_length=200)
     meaning = models.CharField(max_length=300)
     signature = models.CharField(max_length=64, help_text="HMAC-SHA256 binding signer, time, meaning and version.")
+    signature_key_id = models.CharField(max_length=32, help_text="The signing key that made the signature (trial.signing).")
     open_items_note = models.CharField(max_length=500, blank=True, help_text="Why it was locked with items still open.")
     unlocked_at = models.DateTimeField(null=True, blank=True)
     unlocked_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     unlock_signer_name = models.CharField(max_length=200, blank=True)
     unlock_reason = models.CharField(max_length=500, blank=True)
     unlock_signature = models.CharField(max_length=64, blank=True)
+    unlock_signature_key_id = models.CharField(max_length=32, blank=True)
 
     class Meta:
         ordering = ["trial", "-version"]

@@ -112,6 +112,7 @@ class LockOutput(serializers.Serializer):
     locked_at = serializers.DateTimeField()
     meaning = serializers.CharField()
     signature_valid = serializers.SerializerMethodField()
+    signature_problem = serializers.SerializerMethodField()
     open_items_note = serializers.CharField()
     unlocked_at = serializers.DateTimeField(allow_null=True)
     unlock_signer_name = serializers.CharField()
@@ -124,6 +125,12 @@ class LockOutput(serializers.Serializer):
         from trial.datalock.services import lock_signature_valid
 
         return lock_signature_valid(lock=obj)
+
+    def get_signature_problem(self, obj: Any) -> str:
+        """Why the signature is not valid ("" when it is)."""
+        from trial.datalock.services import lock_signature_check
+
+        return lock_signature_check(lock=obj).problem
 
 
 class LockInput(serializers.Serializer):
