@@ -1,9 +1,10 @@
-"""SQL for the database-level lock guard (see migration 0004_refuse_writes_when_locked)."""
+"""SQL for the database-level lock guard (see migration 0004_refuse_writes_when_locked, which holds
+its own frozen copy: migrations never import this module)."""
 
 from __future__ import annotations
 
 # Clinical tables: what a locked dataset is made of. A new clinical table is added here and in a
-# migration that calls create_sql([...]) for it.
+# new migration that writes out the SQL create_sql([...]) gives for it (no import of this module).
 GUARDED_TABLES: tuple[str, ...] = (
     "participants_screening",
     "participants_participant",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zoneinfo
+from typing import Any
 
 import pghistory
 import pgtrigger
@@ -15,6 +16,18 @@ from django.db import models
 def validate_timezone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
         raise ValidationError(f"'{value}' is not a known time zone (expected e.g. 'Australia/Sydney').")
+
+
+class TimezoneField(models.CharField):
+    """A time zone name, checked by ``validate_timezone``. The check is a default validator, and the
+    field describes itself to migrations as a plain CharField: so no migration imports this module
+    (migrations never import project code; tests/test_migrations.py)."""
+
+    default_validators = [validate_timezone]
+
+    def deconstruct(self) -> Any:
+        name, _path, args, kwargs = super().deconstruct()
+        return name, "django.db.models.CharField", args, kwargs
 
 
 class RoleCode(models.TextChoices):
@@ -41,7 +54,7 @@ class Trial(models.Model):
     code = models.SlugField(max_length=40, unique=True)
     name = models.CharField(max_length=200)
     registration = models.CharField(max_length=60, blank=True, help_text="Registry id, e.g. ACTRN12619001134112.")
-    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    timezone = TimezoneField(max_length=64, default="UTC")
     recruitment_target = models.PositiveIntegerField()
     recruitment_start = models.DateField()
     recruitment_end = models.DateField()
@@ -101,7 +114,7 @@ class Site(models.Model):
     trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="sites")
     code = models.CharField(max_length=12, help_text="Short upper-case code used in study ids, e.g. SYD.")
     name = models.CharField(max_length=200)
-    timezone = models.CharField(max_length=64, validators=[validate_timezone])
+    timezone = TimezoneField(max_length=64)
     active = models.BooleanField(default=True)
     next_participant_number = models.PositiveIntegerField(default=1, editable=False)
 
@@ -217,7 +230,7 @@ class StaffProfile(models.Model):
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="staff")
     role = models.CharField(max_length=20, choices=RoleCode.choices)
     sites = models.ManyToManyField(Site, related_name="staff", blank=True)
-    timezone = models.CharField(max_length=64, blank=True, validators=[validate_timezone])
+    timezone = TimezoneField(max_length=64, blank=True)
     delivery_modes = models.JSONField(
         default=list, blank=True, help_text='Physiotherapists: the modes they offer, e.g. ["in_person", "video", "phone"].'
     )
@@ -445,12 +458,14 @@ class DatabaseLock(models.Model):
     signer_name = models.CharField(max_length=200)
     meaning = models.CharField(max_length=300)
     signature = models.CharField(max_length=64, help_text="HMAC-SHA256 binding signer, time, meaning and version.")
+    signature_key_id = models.CharField(max_length=32, help_text="The signing key that made the signature (trial.signing).")
     open_items_note = models.CharField(max_length=500, blank=True, help_text="Why it was locked with items still open.")
     unlocked_at = models.DateTimeField(null=True, blank=True)
     unlocked_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     unlock_signer_name = models.CharField(max_length=200, blank=True)
     unlock_reason = models.CharField(max_length=500, blank=True)
     unlock_signature = models.CharField(max_length=64, blank=True)
+    unlock_signature_key_id = models.CharField(max_length=32, blank=True)
 
     class Meta:
         ordering = ["trial", "-version"]

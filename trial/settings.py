@@ -32,6 +32,15 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+
+# Electronic signatures (the database lock's) have their own keys, by key id: see trial/signing.py.
+from trial.signing import load_keyring  # noqa: E402 - after VAR_DIR
+
+LOCK_SIGNING_KEYS, LOCK_SIGNING_KEY_ID = load_keyring(
+    keys=env.str("LOCK_SIGNING_KEYS", default=""),
+    current=env.str("LOCK_SIGNING_KEY_ID", default=""),
+    path=VAR_DIR / "lock_signing_key",
+)
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])

@@ -6,16 +6,13 @@ a reason and a new signature, and the next lock is a new version."""
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from trial import access
+from trial import access, signing
 from trial.access import Perm
 from trial.audit import audit_context
 from trial.errors import ApplicationError, Conflict, NotAllowed
@@ -25,16 +22,42 @@ from trial.models import DatabaseLock, DataQuery, QueryStatus, SecurityEventKind
 DEFAULT_MEANING = "I approve the lock of the {trial} database"
 
 
-def _sign(*parts: object) -> str:
-    """HMAC-SHA256 of the signed facts with the server's secret: a later edit of any of them no
-    longer matches the stored signature."""
-    message = "|".join(str(p) for p in parts).encode()
-    return hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).hexdigest()
+def _sign(*parts: object) -> tuple[str, str]:
+    """``(key id, HMAC-SHA256)`` of the signed facts with the current signing key (trial.signing,
+    not the server's secret key): a later edit of any of them no longer matches the stored
+    signature, and the key id says which key verifies it."""
+    return signing.sign(_message(*parts))
+
+
+def _message(*parts: object) -> bytes:
+    return "|".join(str(p) for p in parts).encode()
+
+
+def lock_signature_check(*, lock: DatabaseLock) -> signing.Verdict:
+    """Whether the lock's signature matches what was signed, with the key its key id names; if not,
+    why (an edited record, or a key this server no longer holds). Never raises."""
+    message = _message(lock.trial_id, lock.version, lock.locked_by_id, lock.signer_name, lock.locked_at.isoformat(), lock.meaning)
+    return signing.verify(key_id=lock.signature_key_id, message=message, signature=lock.signature)
 
 
 def lock_signature_valid(*, lock: DatabaseLock) -> bool:
-    expected = _sign(lock.trial_id, lock.version, lock.locked_by_id, lock.signer_name, lock.locked_at.isoformat(), lock.meaning)
-    return hmac.compare_digest(expected, lock.signature)
+    return lock_signature_check(lock=lock).valid
+
+
+def unlock_signature_check(*, lock: DatabaseLock) -> signing.Verdict:
+    """The same for the unlock's signature (only once unlocked)."""
+    if lock.unlocked_at is None:
+        return signing.Verdict(False, "not unlocked")
+    message = _message(
+        lock.trial_id,
+        lock.version,
+        lock.unlocked_by_id,
+        lock.unlock_signer_name,
+        lock.unlocked_at.isoformat(),
+        "unlock",
+        lock.unlock_reason,
+    )
+    return signing.verify(key_id=lock.unlock_signature_key_id, message=message, signature=lock.unlock_signature)
 
 
 @dataclass(frozen=True)
@@ -114,6 +137,7 @@ def _lock(*, trial: Trial, user: Any, signer: str, meaning: str, open_items_note
     now = now or timezone.now()
     meaning = meaning.strip() or DEFAULT_MEANING.format(trial=trial.name)
     version = (DatabaseLock.objects.filter(trial=trial).order_by("-version").values_list("version", flat=True).first() or 0) + 1
+    key_id, signature = _sign(trial.pk, version, user.pk, signer, now.isoformat(), meaning[:300])
     with audit_context(reason=f"Database lock v{version}: {meaning}"):
         lock = DatabaseLock.objects.create(
             trial=trial,
@@ -122,7 +146,8 @@ def _lock(*, trial: Trial, user: Any, signer: str, meaning: str, open_items_note
             locked_by=user,
             signer_name=signer,
             meaning=meaning[:300],
-            signature=_sign(trial.pk, version, user.pk, signer, now.isoformat(), meaning[:300]),
+            signature=signature,
+            signature_key_id=key_id,
             open_items_note=open_items_note.strip()[:500],
         )
         trial.data_locked_at = now
@@ -150,7 +175,9 @@ def _unlock(*, trial: Trial, user: Any, signer: str, reason: str, now: dt.dateti
         lock.unlocked_by = user
         lock.unlock_signer_name = signer
         lock.unlock_reason = reason.strip()[:500]
-        lock.unlock_signature = _sign(trial.pk, lock.version, user.pk, signer, now.isoformat(), "unlock", lock.unlock_reason)
+        lock.unlock_signature_key_id, lock.unlock_signature = _sign(
+            trial.pk, lock.version, user.pk, signer, now.isoformat(), "unlock", lock.unlock_reason
+        )
         lock.save()
         trial.data_locked_at = None
         trial.save(update_fields=["data_locked_at", "updated_at"])

@@ -4,6 +4,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from closeout.datalock.services import lock_signature_check, lock_signature_valid
 from closeout.queries.checks import CHECK_LABELS
 from trial.models import QueryStatus
 
@@ -112,6 +113,7 @@ class LockOutput(serializers.Serializer):
     locked_at = serializers.DateTimeField()
     meaning = serializers.CharField()
     signature_valid = serializers.SerializerMethodField()
+    signature_problem = serializers.SerializerMethodField()
     open_items_note = serializers.CharField()
     unlocked_at = serializers.DateTimeField(allow_null=True)
     unlock_signer_name = serializers.CharField()
@@ -121,9 +123,11 @@ class LockOutput(serializers.Serializer):
         return obj.unlocked_at is None
 
     def get_signature_valid(self, obj: Any) -> bool:
-        from closeout.datalock.services import lock_signature_valid
-
         return lock_signature_valid(lock=obj)
+
+    def get_signature_problem(self, obj: Any) -> str:
+        """Why the signature is not valid ("" when it is)."""
+        return lock_signature_check(lock=obj).problem
 
 
 class LockInput(serializers.Serializer):

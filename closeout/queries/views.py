@@ -15,7 +15,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from closeout.datalock.services import database_lock, database_unlock, lock_blockers, lock_current, lock_signature_valid
+from closeout.datalock.services import database_lock, database_unlock, lock_blockers, lock_current, lock_signature_check
 from closeout.queries import selectors, services
 from closeout.queries.checks import CHECK_LABELS
 from closeout.queries.forms import (
@@ -292,6 +292,12 @@ def query_new(request: HttpRequest) -> HttpResponse:
 class LockRow:
     lock: DatabaseLock
     signature_valid: bool
+    signature_problem: str = ""
+
+    @classmethod
+    def of(cls, lock: DatabaseLock) -> LockRow:
+        verdict = lock_signature_check(lock=lock)
+        return cls(lock, verdict.valid, verdict.problem)
 
 
 def _lock_page(
@@ -315,8 +321,8 @@ def _lock_page(
         request,
         "closeout/lock.html",
         {
-            "current": LockRow(current, lock_signature_valid(lock=current)) if current else None,
-            "past": [LockRow(lock, lock_signature_valid(lock=lock)) for lock in past],
+            "current": LockRow.of(current) if current else None,
+            "past": [LockRow.of(lock) for lock in past],
             "blockers": blockers,
             "lock_form": lock_form if signs and current is None else None,
             "unlock_form": unlock_form if signs and current is not None else None,

@@ -2,7 +2,6 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import trial.models
 from django.conf import settings
 from django.db import migrations, models
 
@@ -67,7 +66,7 @@ class Migration(migrations.Migration):
                 ('email', models.EmailField(blank=True, max_length=254)),
                 ('mobile', models.CharField(blank=True, max_length=30)),
                 ('preferred_channel', models.CharField(choices=[('email', 'E-mail'), ('sms', 'SMS')], default='email', max_length=10)),
-                ('timezone', models.CharField(max_length=64, validators=[trial.models.validate_timezone])),
+                ('timezone', models.CharField(max_length=64)),
             ],
             options={
                 'verbose_name_plural': 'contact details',
@@ -83,7 +82,7 @@ class Migration(migrations.Migration):
                 ('email', models.EmailField(blank=True, max_length=254)),
                 ('mobile', models.CharField(blank=True, max_length=30)),
                 ('preferred_channel', models.CharField(choices=[('email', 'E-mail'), ('sms', 'SMS')], default='email', max_length=10)),
-                ('timezone', models.CharField(max_length=64, validators=[trial.models.validate_timezone])),
+                ('timezone', models.CharField(max_length=64)),
             ],
             options={
                 'abstract': False,

@@ -2,7 +2,6 @@
 
 import django.contrib.postgres.constraints
 import django.db.models.deletion
-import participants.models
 import pgtrigger.compiler
 import pgtrigger.migrations
 from django.conf import settings
@@ -701,7 +700,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='session',
-            constraint=django.contrib.postgres.constraints.ExclusionConstraint(condition=models.Q(('status__in', ('booked', 'attended', 'no_show', 'cancelled_late'))), expressions=[('physiotherapist', '='), (participants.models.TstzRange('starts_at', 'ends_at'), '&&')], name='session_physiotherapist_no_overlap'),
+            constraint=django.contrib.postgres.constraints.ExclusionConstraint(condition=models.Q(('status__in', ('booked', 'attended', 'no_show', 'cancelled_late'))), expressions=[('physiotherapist', '='), (models.Func('starts_at', 'ends_at', function='TSTZRANGE', output_field=models.DateTimeField()), '&&')], name='session_physiotherapist_no_overlap'),
         ),
         pgtrigger.migrations.AddTrigger(
             model_name='session',

@@ -6,7 +6,6 @@ import django.db.models.deletion
 import django.utils.timezone
 import pgtrigger.compiler
 import pgtrigger.migrations
-import trial.models
 from django.conf import settings
 from django.db import migrations, models
 
@@ -91,7 +90,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('code', models.CharField(help_text='Short upper-case code used in study ids, e.g. SYD.', max_length=12)),
                 ('name', models.CharField(max_length=200)),
-                ('timezone', models.CharField(max_length=64, validators=[trial.models.validate_timezone])),
+                ('timezone', models.CharField(max_length=64)),
                 ('active', models.BooleanField(default=True)),
                 ('next_participant_number', models.PositiveIntegerField(default=1, editable=False)),
             ],
@@ -237,7 +236,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('role', models.CharField(choices=[('coordinator', 'Coordinator'), ('physiotherapist', 'Physiotherapist'), ('investigator', 'Investigator'), ('data_manager', 'Data manager'), ('statistician', 'Statistician'), ('admin', 'Administrator')], max_length=20)),
-                ('timezone', models.CharField(blank=True, max_length=64, validators=[trial.models.validate_timezone])),
+                ('timezone', models.CharField(blank=True, max_length=64)),
                 ('sites', models.ManyToManyField(blank=True, related_name='staff', to='trial.site')),
                 ('user', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='staff', to=settings.AUTH_USER_MODEL)),
             ],
@@ -250,7 +249,7 @@ class Migration(migrations.Migration):
                 ('pgh_label', models.TextField(help_text='The event label.')),
                 ('id', models.BigIntegerField()),
                 ('role', models.CharField(choices=[('coordinator', 'Coordinator'), ('physiotherapist', 'Physiotherapist'), ('investigator', 'Investigator'), ('data_manager', 'Data manager'), ('statistician', 'Statistician'), ('admin', 'Administrator')], max_length=20)),
-                ('timezone', models.CharField(blank=True, max_length=64, validators=[trial.models.validate_timezone])),
+                ('timezone', models.CharField(blank=True, max_length=64)),
                 ('pgh_context', models.ForeignKey(db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='pghistory.context')),
                 ('pgh_obj', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='events', to='trial.staffprofile')),
                 ('user', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to=settings.AUTH_USER_MODEL)),
@@ -297,7 +296,7 @@ class Migration(migrations.Migration):
                 ('code', models.SlugField(max_length=40, unique=True)),
                 ('name', models.CharField(max_length=200)),
                 ('registration', models.CharField(blank=True, help_text='Registry id, e.g. ACTRN12619001134112.', max_length=60)),
-                ('timezone', models.CharField(default='UTC', max_length=64, validators=[trial.models.validate_timezone])),
+                ('timezone', models.CharField(default='UTC', max_length=64)),
                 ('recruitment_target', models.PositiveIntegerField()),
                 ('recruitment_start', models.DateField()),
                 ('recruitment_end', models.DateField()),
@@ -355,7 +354,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigIntegerField()),
                 ('code', models.CharField(help_text='Short upper-case code used in study ids, e.g. SYD.', max_length=12)),
                 ('name', models.CharField(max_length=200)),
-                ('timezone', models.CharField(max_length=64, validators=[trial.models.validate_timezone])),
+                ('timezone', models.CharField(max_length=64)),
                 ('active', models.BooleanField(default=True)),
                 ('next_participant_number', models.PositiveIntegerField(default=1, editable=False)),
                 ('pgh_context', models.ForeignKey(db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='pghistory.context')),
@@ -493,7 +492,7 @@ class Migration(migrations.Migration):
                 ('code', models.SlugField(db_index=False, max_length=40)),
                 ('name', models.CharField(max_length=200)),
                 ('registration', models.CharField(blank=True, help_text='Registry id, e.g. ACTRN12619001134112.', max_length=60)),
-                ('timezone', models.CharField(default='UTC', max_length=64, validators=[trial.models.validate_timezone])),
+                ('timezone', models.CharField(default='UTC', max_length=64)),
                 ('recruitment_target', models.PositiveIntegerField()),
                 ('recruitment_start', models.DateField()),
                 ('recruitment_end', models.DateField()),
