@@ -18,7 +18,16 @@ import resource
 import time
 from typing import Any, cast
 
+from closeout.datalock.services import database_lock
+from closeout.releases import catalogue
+from closeout.releases.export import copy_rows, snapshot
+from closeout.releases.services import release_build
+from followup.models import InstrumentVersion
+from participants.models import ConsentDocument, SafetyPolicy
 from presets.services import preset_apply
+from presets.walkback import WALKBACK
+from trial import services as trial_services
+from trial.models import Arm, Release, Site, Trial
 
 SOURCE_TABLES = (
     "participants_participant",
@@ -254,12 +263,6 @@ def _dataset_build(*, participants: int, timepoints: bool, progress: Any) -> dic
     from django.apps import apps
     from django.db import connection, transaction
 
-    from closeout.datalock.services import database_lock
-    from participants.models import ConsentDocument
-    from presets.walkback import WALKBACK
-    from trial import services as trial_services
-    from trial.models import Arm, Release, Site
-
     started = time.perf_counter()
     password = secrets.token_urlsafe(16)
     trial = preset_apply(preset=WALKBACK, today=dt.date(2019, 9, 2))
@@ -282,8 +285,6 @@ def _dataset_build(*, participants: int, timepoints: bool, progress: Any) -> dic
         )
         for i in range(physio_count)
     ]
-    from followup.models import InstrumentVersion
-    from participants.models import SafetyPolicy
 
     eligible = {c.code: c.kind == "inclusion" for c in trial.eligibility.filter(active=True)}
     params = {
@@ -372,9 +373,6 @@ def measure_build(database: str, release_id: int, trace: bool) -> dict[str, Any]
     import pandas  # noqa: F401 - imported once by a worker, not per build: not measured
     import pyreadstat  # noqa: F401
 
-    from closeout.releases.services import release_build
-    from trial.models import Release
-
     if trace:
         tracemalloc.start()
     started = time.perf_counter()
@@ -409,8 +407,6 @@ def measure_copy(database: str, directory: str) -> dict[str, Any]:
 
     from django.db import connection, transaction
 
-    from closeout.releases.export import copy_rows
-
     started = time.perf_counter()
     rows = 0
     with transaction.atomic(), connection.cursor() as cursor:
@@ -425,10 +421,6 @@ def measure_queries(database: str, directory: str, trial_id: int) -> dict[str, A
     file: no zip, checksums, Stata/SPSS files or metadata."""
     _connect(database)
     from pathlib import Path
-
-    from closeout.releases import catalogue
-    from closeout.releases.export import copy_rows, snapshot
-    from trial.models import Trial
 
     trial = Trial.objects.get(pk=trial_id)
     started = time.perf_counter()

@@ -33,6 +33,8 @@ from messaging.models import Message, MessageStatus
 from participants import links
 from participants.models import AccessLink, Channel, ContactDetails, Participant, ParticipantStatus
 from presets.services import preset_apply
+from presets.walkback import WALKBACK
+from trial import services as trial_services
 from trial.models import Allocation, Arm, RandomisationMethod, Trial
 
 # 14:00 in Sydney and Brisbane (June: no daylight saving), clear of quiet hours.
@@ -84,8 +86,6 @@ class Setup:
 
 
 def _trial(*, now: dt.datetime) -> tuple[Trial, Any]:
-    from presets.walkback import WALKBACK
-    from trial import services as trial_services
 
     today = add_months(now.date(), -37)
     trial = preset_apply(preset=WALKBACK, today=today)

@@ -47,9 +47,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def record_history(request: HttpRequest, app_label: str, model_name: str, pk: int) -> HttpResponse:
-    trial = getattr(request, "trial", None)
-    if not trial:
-        raise Http404("No trial is configured yet.")
+    trial = access.page_trial(request)
     try:
         model = apps.get_model(app_label, model_name)
     except LookupError as exc:

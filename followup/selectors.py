@@ -12,7 +12,18 @@ from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone
 
-from followup.models import CallLog, Occurrence, OccurrenceStatus, RuleKind, ScheduleRule
+from followup.models import (
+    CallLog,
+    CensorReason,
+    Occurrence,
+    OccurrenceStatus,
+    Outcome,
+    OutcomeCode,
+    OutcomeSummary,
+    RuleKind,
+    ScheduleRule,
+)
+from followup.services import outcome_final, outcome_policy, participant_timezone
 from messaging.models import Message, MessagePolicy, MessageStatus
 from participants import blinding
 from participants.models import FOLLOWUP_ENDING_SCOPES, ContactDetails, Participant
@@ -312,9 +323,6 @@ def outcome_panel(*, participant: Participant) -> dict[str, Any]:
     """A participant's outcomes, their summary and the monthly history they come from, in a
     constant number of queries: ``outcomes`` (OutcomeView, primary first), ``outcome_summary``
     (None before randomisation) and ``monthly_history`` (one dict per monthly questionnaire)."""
-    from followup.models import CensorReason, Outcome, OutcomeCode, OutcomeSummary
-    from followup.services import outcome_final, outcome_policy, participant_timezone
-
     context: dict[str, Any] = {"outcomes": [], "outcome_summary": None, "monthly_history": [], "randomised_on": None}
     if participant.randomised_at is None:
         return context

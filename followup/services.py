@@ -36,7 +36,7 @@ from participants.models import FOLLOWUP_ENDING_SCOPES, ContactDetails, Particip
 from trial import access
 from trial.access import Perm
 from trial.audit import audit_context
-from trial.errors import ApplicationError, Conflict, NotAllowed, NotFound
+from trial.errors import ApplicationError, Conflict, NotFound
 from trial.guard import ensure_writable
 from trial.models import Trial
 
@@ -438,10 +438,9 @@ def call_log_record(
     participant = Participant.objects.select_related("site__trial").get(pk=participant.pk)
     trial = participant.site.trial
     ensure_writable(trial=trial)
-    if not access.has_perm(by, Perm.ENTER_FOLLOWUP, trial=trial):
-        raise NotAllowed("Your role may not record follow-up calls.")
-    if not access.may_see_site(by, trial=trial, site_id=participant.site_id):
-        raise NotAllowed("This participant is at a site you do not work at.")
+    access.require(
+        by, Perm.ENTER_FOLLOWUP, trial=trial, site_id=participant.site_id, message="Your role may not record follow-up calls."
+    )
     if participant.withdrawn_from_followup:
         raise Conflict(f"{participant.study_id} has withdrawn from follow-up: no follow-up calls are recorded.")
     if outcome not in CallOutcome.values:
@@ -598,8 +597,7 @@ def outcome_adjudicate(
     participant = outcome.participant
     trial = participant.site.trial
     ensure_writable(trial=trial)
-    if not access.has_perm(by, Perm.MANAGE_QUERIES, trial=trial):
-        raise NotAllowed("Only data managers adjudicate outcomes.")
+    access.require(by, Perm.MANAGE_QUERIES, trial=trial, message="Only data managers adjudicate outcomes.")
     errors: dict[str, list[str]] = {}
     if not reason.strip():
         errors["reason"] = ["Say why the derived value is overridden."]
@@ -634,10 +632,14 @@ def response_correct(*, response: QuestionnaireResponse, raw: dict[str, Any], re
     participant = response.occurrence.participant
     trial = participant.site.trial
     ensure_writable(trial=trial)
-    if not (access.has_perm(by, Perm.ENTER_FOLLOWUP, trial=trial) or access.has_perm(by, Perm.MANAGE_QUERIES, trial=trial)):
-        raise NotAllowed("Your role may not correct answers.")
-    if not access.may_see_site(by, trial=trial, site_id=participant.site_id):
-        raise NotAllowed("This participant is at a site you do not work at.")
+    access.require(
+        by,
+        Perm.ENTER_FOLLOWUP,
+        Perm.MANAGE_QUERIES,
+        trial=trial,
+        site_id=participant.site_id,
+        message="Your role may not correct answers.",
+    )
     if not reason.strip():
         raise ApplicationError("Say why the answers are corrected.", errors={"reason": ["Required."]})
     answers, errors = clean_answers(definition=response.instrument_version.definition, raw=raw)

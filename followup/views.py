@@ -176,12 +176,7 @@ def opt_out(request: HttpRequest, token: str, channel: str) -> HttpResponse:
 
 
 def _staff_trial(request: HttpRequest) -> Trial:
-    trial = getattr(request, "trial", None)
-    if not trial:
-        raise Http404("No trial is configured yet.")
-    if not access.has_perm(request.user, Perm.ENTER_FOLLOWUP, trial=trial):
-        raise PermissionDenied("Your role may not do follow-up work.")
-    return trial
+    return access.page_trial(request, Perm.ENTER_FOLLOWUP, message="Your role may not do follow-up work.")
 
 
 def _staff_participant(request: HttpRequest, trial: Trial, pk: int) -> Participant:
@@ -321,12 +316,7 @@ def staff_entry(request: HttpRequest, pk: int, occurrence_pk: int) -> HttpRespon
 
 
 def _viewer(request: HttpRequest, perm: Perm) -> Trial:
-    trial = getattr(request, "trial", None)
-    if not trial:
-        raise Http404("No trial is configured yet.")
-    if not access.has_perm(request.user, perm, trial=trial):
-        raise PermissionDenied("Your role may not do this.")
-    return trial
+    return access.page_trial(request, perm)
 
 
 def _outcomes_context(request: HttpRequest, trial: Trial, participant: Participant) -> dict[str, Any]:

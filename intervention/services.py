@@ -48,10 +48,7 @@ class NotInInterventionArm(Conflict):
 
 
 def _require(user: Any, perm: Perm, trial: Trial, site_id: int) -> None:
-    if not access.has_perm(user, perm, trial=trial):
-        raise NotAllowed("Your role may not do this.")
-    if not access.may_see_site(user, trial=trial, site_id=site_id):
-        raise NotAllowed("This participant is at a site you do not work at.")
+    access.require(user, perm, trial=trial, site_id=site_id)
 
 
 def require_intervention_arm(*, participant: Participant) -> InterventionPolicy:
@@ -427,8 +424,7 @@ def staff_timezone(*, user: Any, trial: Trial) -> str:
 
 
 def _require_own_availability(by: Any, physiotherapist: Any, trial: Trial) -> None:
-    if not access.has_perm(by, Perm.DELIVER_SESSIONS, trial=trial):
-        raise NotAllowed("Your role may not change a physiotherapist's availability.")
+    access.require(by, Perm.DELIVER_SESSIONS, trial=trial, message="Your role may not change a physiotherapist's availability.")
     if by is None or physiotherapist is None or by.pk != physiotherapist.pk:
         raise NotAllowed("Physiotherapists change their own availability.")
 

@@ -17,7 +17,6 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -58,15 +57,11 @@ RECORDABLE = (SessionStatus.BOOKED, SessionStatus.ATTENDED, SessionStatus.NO_SHO
 
 
 def _trial(request: HttpRequest) -> Trial:
-    trial = getattr(request, "trial", None)
-    if not trial:
-        raise Http404("No trial is configured yet.")
-    return trial
+    return access.page_trial(request)
 
 
 def _require(request: HttpRequest, trial: Trial, *perms: Perm) -> None:
-    if not any(access.has_perm(request.user, perm, trial=trial) for perm in perms):
-        raise PermissionDenied("Your role may not do this.")
+    access.page_trial(request, *perms)
 
 
 def _session(request: HttpRequest, trial: Trial, pk: int) -> Session:

@@ -68,10 +68,7 @@ class ListExhausted(Conflict):
 
 
 def _require(user: Any, perm: Perm, trial: Trial, site_id: int | None = None) -> None:
-    if not access.has_perm(user, perm, trial=trial):
-        raise NotAllowed("Your role may not do this.")
-    if site_id is not None and not access.may_see_site(user, trial=trial, site_id=site_id):
-        raise NotAllowed("This participant is at a site you do not work at.")
+    access.require(user, perm, trial=trial, site_id=site_id)
 
 
 # --- Screening ------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -33,12 +32,7 @@ PAGE_SIZE = 50
 
 
 def _trial(request: HttpRequest, perm: Perm = Perm.VIEW_PARTICIPANTS) -> Trial:
-    trial = getattr(request, "trial", None)
-    if not trial:
-        raise Http404("No trial is configured yet.")
-    if not access.has_perm(request.user, perm, trial=trial):
-        raise PermissionDenied("Your role may not do this.")
-    return trial
+    return access.page_trial(request, perm)
 
 
 def _screening(request: HttpRequest, trial: Trial, pk: int) -> Screening:

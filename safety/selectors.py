@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from participants.models import AdverseEvent, AEStatus, SafetyPolicy
 from trial import access
-from trial.models import Trial
+from trial.models import Allocation, Trial
 
 FILTERS = ("participant", "site", "serious", "category", "status")
 
@@ -89,8 +89,6 @@ def safety_by_arm(*, user: Any, trial: Trial) -> list[ArmSummary] | None:
     """Events by arm (for unblinded roles only; None for anyone else)."""
     if not access.can_see_allocation(user, trial=trial):
         return None
-    from trial.models import Allocation
-
     allocations = dict(Allocation.objects.filter(participant__site__trial=trial).values_list("participant_id", "arm__name"))
     events = AdverseEvent.objects.filter(participant__site__trial=trial, status__in=[AEStatus.OPEN, AEStatus.RESOLVED])
     summaries = []

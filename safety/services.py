@@ -27,7 +27,7 @@ from participants.models import (
 from trial import access
 from trial.access import Perm
 from trial.audit import audit_context
-from trial.errors import ApplicationError, Conflict, NotAllowed
+from trial.errors import ApplicationError, Conflict
 from trial.guard import ensure_writable
 from trial.models import ContactKind, Trial
 from trial.notifications import notification_queue, staff_emails
@@ -45,10 +45,13 @@ def safety_defaults_apply(*, trial: Trial, categories: list[list[str]]) -> None:
 
 def _require(user: Any, participant: Participant) -> Trial:
     trial = participant.site.trial
-    if not access.has_perm(user, Perm.REPORT_ADVERSE_EVENTS, trial=trial):
-        raise NotAllowed("Your role may not record adverse events.")
-    if not access.may_see_site(user, trial=trial, site_id=participant.site_id):
-        raise NotAllowed("This participant is at a site you do not work at.")
+    access.require(
+        user,
+        Perm.REPORT_ADVERSE_EVENTS,
+        trial=trial,
+        site_id=participant.site_id,
+        message="Your role may not record adverse events.",
+    )
     return trial
 
 

@@ -12,7 +12,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count, Prefetch, Q
 from django.http import Http404, HttpRequest, HttpResponse
@@ -36,12 +35,7 @@ REVIEWABLE = (AEStatus.OPEN, AEStatus.RESOLVED)
 
 
 def _trial(request: HttpRequest) -> Trial:
-    trial = getattr(request, "trial", None)
-    if not trial:
-        raise Http404("No trial is configured yet.")
-    if not access.has_perm(request.user, Perm.REPORT_ADVERSE_EVENTS, trial=trial):
-        raise PermissionDenied("Your role does not work with adverse events.")
-    return trial
+    return access.page_trial(request, Perm.REPORT_ADVERSE_EVENTS, message="Your role does not work with adverse events.")
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,11 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
+from django.http import Http404, HttpRequest
 
+from trial.errors import NotAllowed
 from trial.models import Role, RoleCode, Site, StaffProfile, Trial
 
 
@@ -185,3 +188,31 @@ def may_see_site(user: Any, *, trial: Trial, site_id: int | None) -> bool:
     if not access.is_staff_member:
         return False
     return access.trial_wide or site_id in access.site_ids
+
+
+# --- The checks every service and page makes -------------------------------------------------
+
+NOT_YOUR_SITE = "This participant is at a site you do not work at."
+
+
+def require(
+    user: Any, *perms: Perm, trial: Trial, site_id: int | None = None, message: str = "Your role may not do this."
+) -> None:
+    """Refuse (``NotAllowed``, a 403 on pages and in the API) unless ``user`` holds one of ``perms``
+    on ``trial`` and, when ``site_id`` is given, works at that site. Services call this."""
+    held = access_for(user, trial).perms
+    if not any(perm in held for perm in perms):
+        raise NotAllowed(message)
+    if site_id is not None and not may_see_site(user, trial=trial, site_id=site_id):
+        raise NotAllowed(NOT_YOUR_SITE)
+
+
+def page_trial(request: HttpRequest, *perms: Perm, message: str = "Your role may not do this.") -> Trial:
+    """The trial of a staff page, if the user holds one of ``perms`` (any role, with none given):
+    404 when no trial is configured, 403 otherwise. Views call this."""
+    trial = getattr(request, "trial", None)
+    if not trial:
+        raise Http404("No trial is configured yet.")
+    if perms and not any(perm in access_for(request.user, trial).perms for perm in perms):
+        raise PermissionDenied(message)
+    return trial

@@ -20,7 +20,7 @@ from django.http import HttpRequest
 from pghistory import runtime as pghistory_runtime
 from pghistory.middleware import HistoryMiddleware
 
-from trial.models import SecurityEventKind
+from trial.models import SecurityEvent, SecurityEventKind
 
 
 def client_ip(request: HttpRequest | None) -> str | None:
@@ -40,21 +40,15 @@ class AuditContextMiddleware(HistoryMiddleware):
 
 
 def _on_login(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
-    from trial.services import security_event_record
-
     security_event_record(kind=SecurityEventKind.LOGIN, user=user, ip_address=client_ip(request))
 
 
 def _on_logout(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
-    from trial.services import security_event_record
-
     if user is not None:
         security_event_record(kind=SecurityEventKind.LOGOUT, user=user, ip_address=client_ip(request))
 
 
 def _on_login_failed(sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None, **kwargs: Any) -> None:
-    from trial.services import security_event_record
-
     # Django has already masked the password in ``credentials``.
     security_event_record(
         kind=SecurityEventKind.LOGIN_FAILED,
@@ -96,3 +90,19 @@ def _forget_transaction_context() -> None:
     if connection.in_atomic_block and not connection.needs_rollback:
         with connection.cursor() as cursor:
             cursor.execute("SELECT set_config('pghistory.context_id', '', true)")
+
+
+def security_event_record(
+    *,
+    kind: str,
+    user: Any = None,
+    username: str = "",
+    ip_address: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> SecurityEvent:
+    """Append a non-model event (login, download, role change) to the audit trail."""
+    if user is not None and not getattr(user, "pk", None):
+        user = None
+    if user is not None and not username:
+        username = user.get_username()
+    return SecurityEvent.objects.create(kind=kind, user=user, username=username[:150], ip_address=ip_address, detail=detail or {})

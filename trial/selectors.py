@@ -8,7 +8,17 @@ from django.conf import settings
 from django.db.models import Prefetch, Q, QuerySet
 
 from trial.errors import NotFound
-from trial.models import Allocation, Arm, EligibilityCriterion, SecurityEvent, Site, StratificationFactor, StratumLevel, Trial
+from trial.models import (
+    Allocation,
+    Arm,
+    EligibilityCriterion,
+    Heartbeat,
+    SecurityEvent,
+    Site,
+    StratificationFactor,
+    StratumLevel,
+    Trial,
+)
 
 
 def trial_get_current() -> Trial:
@@ -63,8 +73,6 @@ def security_event_list(*, filters: dict[str, Any] | None = None) -> QuerySet[Se
 
 def heartbeat_age_seconds(*, name: str = "worker") -> float | None:
     from django.utils import timezone
-
-    from trial.models import Heartbeat
 
     beat = Heartbeat.objects.filter(name=name).first()
     return None if beat is None else (timezone.now() - beat.last_seen).total_seconds()

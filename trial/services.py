@@ -17,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from trial import access
-from trial.audit import audit_context
+from trial.audit import audit_context, security_event_record
 from trial.errors import ApplicationError, ConfigurationFrozen
 from trial.guard import ensure_writable, hold_exclusive
 from trial.models import (
@@ -29,7 +29,6 @@ from trial.models import (
     RandomisationSlot,
     Role,
     RoleCode,
-    SecurityEvent,
     SecurityEventKind,
     Site,
     StaffProfile,
@@ -40,7 +39,8 @@ from trial.models import (
 )
 from trial.presets import TrialPreset
 from trial.randomisation import ArmWeight, RandomisationConfigError, permuted_blocks, stratum_key, stratum_rng, validate_blocks
-from trial.selectors import trial_has_randomised
+from trial.schedules import PERIODIC_TASKS
+from trial.selectors import trial_get_current, trial_has_randomised
 
 
 def configuration_ensure_mutable(*, trial: Trial, what: str) -> None:
@@ -199,8 +199,6 @@ def _trial_of(obj: Any) -> Trial:
         return obj.factor.trial
     if getattr(obj, "trial_id", None):
         return obj.trial
-    from trial.selectors import trial_get_current
-
     return trial_get_current()
 
 
@@ -334,22 +332,6 @@ def staff_change_role(
 
 
 @transaction.atomic
-def security_event_record(
-    *,
-    kind: str,
-    user: Any = None,
-    username: str = "",
-    ip_address: str | None = None,
-    detail: dict[str, Any] | None = None,
-) -> SecurityEvent:
-    """Append a non-model event (login, download, role change) to the audit trail."""
-    if user is not None and not getattr(user, "pk", None):
-        user = None
-    if user is not None and not username:
-        username = user.get_username()
-    return SecurityEvent.objects.create(kind=kind, user=user, username=username[:150], ip_address=ip_address, detail=detail or {})
-
-
 @transaction.atomic
 def heartbeat_record(*, name: str, at: dt.datetime | None = None) -> Heartbeat:
     """Record that a background process ran; safe to run any number of times."""
@@ -365,8 +347,6 @@ def heartbeat_record(*, name: str, at: dt.datetime | None = None) -> Heartbeat:
 def periodic_tasks_sync() -> int:
     """Make beat's schedule rows match ``trial.schedules``; keeps an admin's enable/disable choice."""
     from django_celery_beat.models import IntervalSchedule, PeriodicTask
-
-    from trial.schedules import PERIODIC_TASKS
 
     created = 0
     for spec in PERIODIC_TASKS:

@@ -8,20 +8,17 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from trial import access, selectors, services
+from trial import access, audit, selectors
 from trial.access import Perm
 from trial.audit import client_ip
 from trial.models import SecurityEventKind, Trial
 
 
 def _trial_or_404(request: HttpRequest) -> Trial:
-    trial = getattr(request, "trial", None)
-    if not trial:
-        raise Http404("No trial is configured yet.")
-    return trial
+    return access.page_trial(request)
 
 
 @login_required
@@ -43,7 +40,7 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
     def form_valid(self, form: Any) -> HttpResponse:
         response = super().form_valid(form)
-        services.security_event_record(
+        audit.security_event_record(
             kind=SecurityEventKind.PASSWORD_CHANGED, user=self.request.user, ip_address=client_ip(self.request)
         )
         return response

@@ -12,9 +12,11 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from followup.models import Occurrence, OccurrenceStatus
+from participants.models import AdverseEvent, AEStatus
 from trial import access, signing
 from trial.access import Perm
-from trial.audit import audit_context
+from trial.audit import audit_context, security_event_record
 from trial.errors import ApplicationError, Conflict, NotAllowed
 from trial.guard import hold_exclusive
 from trial.models import DatabaseLock, DataQuery, QueryStatus, SecurityEventKind, Trial
@@ -83,9 +85,6 @@ class Blockers:
 
 def lock_blockers(*, trial: Trial) -> Blockers:
     """What stands in the way of the lock."""
-    from followup.models import Occurrence, OccurrenceStatus
-    from participants.models import AdverseEvent, AEStatus
-
     return Blockers(
         open_queries=DataQuery.objects.filter(trial=trial).exclude(status=QueryStatus.CLOSED).count(),
         pending_adverse_events=AdverseEvent.objects.filter(participant__site__trial=trial, status=AEStatus.PENDING).count(),
@@ -94,8 +93,6 @@ def lock_blockers(*, trial: Trial) -> Blockers:
 
 
 def _check_signer(*, user: Any, password: str, trial: Trial, what: str) -> str:
-    from trial.services import security_event_record
-
     if not access.has_perm(user, Perm.LOCK_DATABASE, trial=trial):
         raise NotAllowed(f"Only an investigator may sign the {what}.")
     if not password or not user.check_password(password):

@@ -17,6 +17,7 @@ from django.db.models import F, Model, Q
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from closeout.queries.services import query_raise
 from followup.instruments import visible_items
 from followup.models import InstrumentVersion, QuestionnaireResponse
 from participants.models import AdverseEvent, InterventionPolicy, Session, Walk
@@ -240,8 +241,6 @@ def findings(*, trial: Trial, now: dt.datetime) -> Iterator[Finding]:
 def checks_run(*, trial: Trial, now: dt.datetime | None = None) -> int:
     """Run every check and raise a query for each new finding; return how many were raised.
     Safe to run twice (a finding raises its query once) and a no-op while the database is locked."""
-    from closeout.queries.services import query_raise
-
     if write_block_reason(trial=trial):
         return 0
     now = now or timezone.now()

@@ -11,6 +11,7 @@ from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Q, QuerySet
 
+from followup.models import Occurrence, OccurrenceStatus
 from participants import blinding
 from participants.models import ALLOCATION_MODELS, INTERVENTION_MODELS
 from trial import access
@@ -213,8 +214,6 @@ class MissingRow:
 def missing_data_report(*, user: Any, trial: Trial) -> list[MissingRow]:
     """Per instrument and timepoint (month), by site: questionnaires due (window opened, not
     cancelled), completed, missed, still open. One query."""
-    from followup.models import Occurrence, OccurrenceStatus
-
     S = OccurrenceStatus
     rows = (
         Occurrence.objects.filter(

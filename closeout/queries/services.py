@@ -92,8 +92,7 @@ def query_raise(
     if not trial.sites.filter(pk=site_id).exists():
         raise ApplicationError("This record is not part of this trial.")
     if by is not None:
-        if not access.has_perm(by, Perm.MANAGE_QUERIES, trial=trial):
-            raise NotAllowed("Only a data manager raises data queries.")
+        access.require(by, Perm.MANAGE_QUERIES, trial=trial, message="Only a data manager raises data queries.")
         if not blinding.can_view_record(by, record, trial=trial):
             raise NotAllowed("You cannot see this record.")
     elif not check_code:

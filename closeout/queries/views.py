@@ -8,7 +8,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -41,13 +40,7 @@ MINE_LIMIT = 50
 
 def _trial(request: HttpRequest, *perms: Perm) -> Trial:
     """The trial, if the user holds any of ``perms``."""
-    trial = getattr(request, "trial", None)
-    if not trial:
-        raise Http404("No trial is configured yet.")
-    held = access.access_for(request.user, trial).perms
-    if not any(p in held for p in perms):
-        raise PermissionDenied("Your role does not work with data queries.")
-    return trial
+    return access.page_trial(request, *perms, message="Your role does not work with data queries.")
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from closeout.datalock.services import lock_current
 from closeout.releases import export
 from trial import access
 from trial.access import Perm
+from trial.audit import security_event_record
 from trial.errors import ApplicationError, Conflict, NotAllowed, NotFound
 from trial.models import Release, ReleaseStatus, ReleaseVariant, SecurityEventKind, Trial
 from trial.tasking import queue_on_commit
@@ -32,8 +33,9 @@ def releases_dir() -> Path:
 
 
 def _may_create(user: Any, trial: Trial) -> None:
-    if not access.has_perm(user, Perm.CREATE_RELEASE, trial=trial):
-        raise NotAllowed("Only investigators and statisticians work with dataset releases.")
+    access.require(
+        user, Perm.CREATE_RELEASE, trial=trial, message="Only investigators and statisticians work with dataset releases."
+    )
 
 
 def _may_have_variant(user: Any, trial: Trial, variant: str) -> None:
@@ -134,8 +136,6 @@ def release_build(*, release_id: int) -> Release | None:
 @transaction.atomic
 def release_download(*, release: Release, by: Any, ip_address: str | None = None) -> Path:
     """The zip's path, once the download is recorded in the audit trail (who, when, which file)."""
-    from trial.services import security_event_record
-
     trial = release.trial
     _may_create(by, trial)
     _may_have_variant(by, trial, release.variant)

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from closeout.datalock.services import lock_current
@@ -18,12 +17,9 @@ from trial.models import ReleaseStatus, ReleaseVariant, Trial
 
 
 def _trial(request: HttpRequest) -> Trial:
-    trial = getattr(request, "trial", None)
-    if not trial:
-        raise Http404("No trial is configured yet.")
-    if not access.has_perm(request.user, Perm.CREATE_RELEASE, trial=trial):
-        raise PermissionDenied("Only investigators and statisticians work with dataset releases.")
-    return trial
+    return access.page_trial(
+        request, Perm.CREATE_RELEASE, message="Only investigators and statisticians work with dataset releases."
+    )
 
 
 @login_required

@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from participants import blinding
 from tests.factories import ParticipantFactory
-from trial import services
+from trial import audit, services
 from trial.models import Arm, ArmEvent, SecurityEvent, SecurityEventKind, Trial, UserEvent
 
 
@@ -37,7 +37,7 @@ def test_audit_rows_can_be_neither_changed_nor_deleted(walkback: Trial) -> None:
         ArmEvent.objects.update(name="rewritten history")
     with pytest.raises(DatabaseError), transaction.atomic():
         ArmEvent.objects.all().delete()
-    event = services.security_event_record(kind=SecurityEventKind.DOWNLOAD, username="x")
+    event = audit.security_event_record(kind=SecurityEventKind.DOWNLOAD, username="x")
     with pytest.raises(DatabaseError), transaction.atomic():
         SecurityEvent.objects.filter(pk=event.pk).update(username="y")
     assert SecurityEvent.objects.get(pk=event.pk).username == "x"

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from trial import access, selectors, services
+from trial import access, audit, selectors
 from trial.api import serializers
 from trial.audit import client_ip
 from trial.errors import ApplicationError
@@ -36,7 +36,7 @@ class TokenView(APIView):
                 "Unable to log in with those credentials.", errors={"non_field_errors": ["Invalid username or password."]}
             )
         token, _ = Token.objects.get_or_create(user=user)
-        services.security_event_record(kind=SecurityEventKind.TOKEN_ISSUED, user=user, ip_address=client_ip(request._request))
+        audit.security_event_record(kind=SecurityEventKind.TOKEN_ISSUED, user=user, ip_address=client_ip(request._request))
         return Response({"token": token.key})
 
 

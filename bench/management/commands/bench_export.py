@@ -7,6 +7,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import connection
 
+from bench.export import dataset_build, in_fresh_process
+
 
 class Command(BaseCommand):
     help = (
@@ -35,7 +37,6 @@ class Command(BaseCommand):
             connection.creation.destroy_test_db(old_name, verbosity=0)
 
     def _run(self, options: dict[str, Any], *, database: str) -> None:
-        from bench.export import dataset_build, in_fresh_process
 
         setup = dataset_build(participants=options["participants"], timepoints=options["timepoints"], progress=self.stdout.write)
         source_rows = sum(setup["rows"].values())

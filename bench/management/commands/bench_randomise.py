@@ -15,6 +15,8 @@ from bench.randomise import (
     summary,
 )
 from presets.services import preset_apply
+from presets.walkback import WALKBACK
+from trial import services
 
 
 class Command(BaseCommand):
@@ -44,8 +46,6 @@ class Command(BaseCommand):
             connection.creation.destroy_test_db(old_name, verbosity=0)
 
     def _run(self, options: dict[str, Any]) -> None:
-        from presets.walkback import WALKBACK
-        from trial import services
 
         trial = preset_apply(preset=WALKBACK, today=dt.date.today())  # noqa: DTZ011 - only sets relative dates
         if options["method"] == "minimisation":
