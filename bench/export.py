@@ -19,15 +19,17 @@ import time
 from typing import Any, cast
 
 from closeout.datalock.services import database_lock
+from closeout.models import Release
 from closeout.releases import catalogue
 from closeout.releases.export import copy_rows, snapshot
 from closeout.releases.services import release_build
 from followup.models import InstrumentVersion
-from participants.models import ConsentDocument, SafetyPolicy
+from participants.models import ConsentDocument
 from presets.services import preset_apply
 from presets.walkback import WALKBACK
+from safety.models import SafetyPolicy
 from trial import services as trial_services
-from trial.models import Arm, Release, Site, Trial
+from trial.models import Arm, Site, Trial
 
 SOURCE_TABLES = (
     "participants_participant",
@@ -56,11 +58,11 @@ FILLED_MODELS = (
     "followup.QuestionnaireResponse",
     "followup.Outcome",
     "followup.OutcomeSummary",
-    "participants.Session",
-    "participants.SessionRecord",
-    "participants.Prescription",
-    "participants.Walk",
-    "participants.AdverseEvent",
+    "intervention.Session",
+    "intervention.SessionRecord",
+    "intervention.Prescription",
+    "intervention.Walk",
+    "safety.AdverseEvent",
     "participants.Withdrawal",
 )
 # Staff of the throwaway database hash their passwords quickly: the export is measured, not PBKDF2.

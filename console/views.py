@@ -6,7 +6,7 @@ from django.apps import apps
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from closeout.queries.selectors import queries_for_record
@@ -45,8 +45,35 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     )
 
 
+# Records whose model moved to another app keep their old history addresses: they redirect.
+MOVED_RECORDS = {
+    **{
+        f"participants.{name}": f"intervention.{name}"
+        for name in (
+            "interventionpolicy",
+            "sessionplan",
+            "workinghours",
+            "extraslot",
+            "leave",
+            "holiday",
+            "session",
+            "sessionrecord",
+            "prescription",
+            "walk",
+        )
+    },
+    **{f"participants.{name}": f"safety.{name}" for name in ("safetypolicy", "adverseevent", "aefollowup")},
+    **{f"trial.{name}": f"closeout.{name}" for name in ("databaselock", "release", "dataquery")},
+    **{f"followup.{name}": f"messaging.{name}" for name in ("message", "messagetemplate", "messagepolicy")},
+    "followup.accesslink": "participants.accesslink",
+}
+
+
 @login_required
 def record_history(request: HttpRequest, app_label: str, model_name: str, pk: int) -> HttpResponse:
+    if moved := MOVED_RECORDS.get(f"{app_label}.{model_name}".lower()):
+        new_app, new_model = moved.split(".")
+        return redirect("record-history", app_label=new_app, model_name=new_model, pk=pk, permanent=True)
     trial = access.page_trial(request)
     try:
         model = apps.get_model(app_label, model_name)

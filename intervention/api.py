@@ -19,6 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from intervention import selectors, services
+from intervention.models import Session, SessionRecord, SessionStatus, Walk
 from intervention.serializers import (
     BookInput,
     CancelInput,
@@ -33,7 +34,7 @@ from intervention.serializers import (
 )
 from participants import blinding
 from participants.api import _participant, _trial
-from participants.models import Participant, Session, SessionRecord, SessionStatus, Walk
+from participants.models import Participant
 from trial import access
 from trial.access import Perm
 from trial.api.permissions import requires

@@ -10,9 +10,9 @@ from typing import Any
 from crispy_forms.layout import HTML, Field, Fieldset, Layout
 from django import forms
 
+from intervention.models import Attendance, DeliveryMode
 from intervention.services import PrescriptionInput
 from participants.forms import BUTTONS, ButtonChoiceField, ServiceForm, date_input
-from participants.models import Attendance, DeliveryMode
 from trial.models import Site
 
 DAY, WEEK = "day", "week"

@@ -13,11 +13,11 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from icalendar import Calendar, Event
 
+from intervention.models import DeliveryMode, Session, SessionStatus
 from intervention.selectors import agenda, intervention_policy, participant_zone
 from messaging.kinds import MessageKind
 from messaging.models import Message, MessageStatus
 from messaging.services import channels_for, message_policy
-from participants.models import DeliveryMode, Session, SessionStatus
 from trial.models import RoleCode
 from trial.notifications import notification_queue
 

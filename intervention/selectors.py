@@ -12,19 +12,19 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from intervention.availability import Extra, Slot, Weekly, free_slots
-from participants.models import (
+from intervention.models import (
     OCCUPYING,
     DeliveryMode,
     ExtraSlot,
     Holiday,
     InterventionPolicy,
     Leave,
-    Participant,
     Prescription,
     Session,
     Walk,
     WorkingHours,
 )
+from participants.models import Participant
 from trial.models import RoleCode, Site, Trial
 
 

@@ -7,7 +7,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from participants.models import Attendance, DeliveryMode
+from intervention.models import Attendance, DeliveryMode
 
 MAX_SLOT_RANGE_DAYS = 31
 

@@ -16,16 +16,12 @@ from django.utils import timezone
 
 from intervention import selectors
 from intervention.messages import SESSION_TEMPLATES, session_messages_booked, session_messages_cancelled
-from intervention.selectors import intervention_policy, participant_zone
-from messaging.models import Message, MessageStatus
-from messaging.services import message_templates_default
-from participants.models import (
+from intervention.models import (
     Attendance,
     DeliveryMode,
     ExtraSlot,
     InterventionPolicy,
     Leave,
-    Participant,
     Prescription,
     Session,
     SessionPlan,
@@ -33,6 +29,10 @@ from participants.models import (
     SessionStatus,
     Walk,
 )
+from intervention.selectors import intervention_policy, participant_zone
+from messaging.models import Message, MessageStatus
+from messaging.services import message_templates_default
+from participants.models import Participant
 from trial import access
 from trial.access import Perm
 from trial.audit import audit_context

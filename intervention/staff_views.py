@@ -36,17 +36,9 @@ from intervention.forms import (
     RangeForm,
     RecordForm,
 )
+from intervention.models import OCCUPYING, DeliveryMode, ExtraSlot, Leave, Session, SessionStatus, WorkingHours
 from participants import blinding
-from participants.models import (
-    OCCUPYING,
-    DeliveryMode,
-    ExtraSlot,
-    Leave,
-    Participant,
-    Session,
-    SessionStatus,
-    WorkingHours,
-)
+from participants.models import Participant
 from trial import access
 from trial.access import Perm
 from trial.errors import ApplicationError

@@ -16,8 +16,9 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
 from intervention import selectors, services
+from intervention.models import DeliveryMode, Session, SessionStatus, Walk
 from participants.links import access_link_participant
-from participants.models import DeliveryMode, Participant, Session, SessionStatus, Walk
+from participants.models import Participant
 from trial.errors import ApplicationError
 
 RECENT_WALKS = 14

@@ -92,7 +92,7 @@ class Message(models.Model):
     occurrence = models.ForeignKey(
         "followup.Occurrence", null=True, blank=True, on_delete=models.PROTECT, related_name="messages"
     )
-    session = models.ForeignKey("participants.Session", null=True, blank=True, on_delete=models.PROTECT, related_name="messages")
+    session = models.ForeignKey("intervention.Session", null=True, blank=True, on_delete=models.PROTECT, related_name="messages")
     step = models.CharField(max_length=20, help_text="invitation, reminder-1, ...; for sessions confirmation-1, reminder-1, ...")
     channel = models.CharField(max_length=10, choices=Channel.choices)
     planned_at = models.DateTimeField()

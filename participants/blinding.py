@@ -44,8 +44,8 @@ def can_view_record(user: Any, obj: Model, *, trial: Trial) -> bool:
     reveals_arm = (
         label in ALLOCATION_MODELS
         or label in INTERVENTION_MODELS
-        or (label == "followup.message" and getattr(obj, "session_id", None) is not None)
-        or (label == "participants.adverseevent" and getattr(obj, "session_id", None) is not None)
+        or (label == "messaging.message" and getattr(obj, "session_id", None) is not None)
+        or (label == "safety.adverseevent" and getattr(obj, "session_id", None) is not None)
     )
     if reveals_arm and not can_see_arm(user, trial=trial, participant_id=_participant_id_of(obj)):
         return False

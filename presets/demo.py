@@ -15,15 +15,17 @@ from followup import services as followup
 from followup.models import Occurrence
 from followup.services import schedule_create
 from intervention import services as intervention
+from intervention.models import Session, WorkingHours
 from intervention.selectors import physiotherapist_slots
 from intervention.services import sessions_plan
 from messaging import services as messaging
 from messaging.timing import allowed_send_time
 from participants import services as journey
-from participants.models import AdverseEvent, Participant, Screening, Session, WorkingHours
+from participants.models import Participant, Screening
 from presets.services import preset_apply
 from presets.walkback import WALKBACK
 from safety import services as safety
+from safety.models import AdverseEvent
 from trial import services
 from trial.audit import audit_context
 from trial.models import ContactKind, RandomisationSlot, RoleCode, Trial, TrialContact

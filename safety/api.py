@@ -15,11 +15,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from intervention.models import Session
 from participants import blinding
 from participants.api import _trial
-from participants.models import AdverseEvent, AEFollowUp, Session
 from participants.selectors import participant_get
 from safety import selectors, services
+from safety.models import AdverseEvent, AEFollowUp
 from safety.serializers import (
     AECreateInput,
     AEDetailOutput,

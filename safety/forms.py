@@ -11,7 +11,7 @@ from crispy_forms.layout import Field, Fieldset, Layout
 from django import forms
 
 from participants.forms import BUTTONS, ButtonChoiceField, ServiceForm, date_input
-from participants.models import AdverseEvent, AEOutcome, AEStatus, Relatedness, SafetyPolicy, SeriousCriterion, Severity
+from safety.models import AdverseEvent, AEOutcome, AEStatus, Relatedness, SafetyPolicy, SeriousCriterion, Severity
 from safety.services import AEInput
 from trial.models import Site
 

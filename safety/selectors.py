@@ -9,7 +9,7 @@ from typing import Any
 from django.db.models import Min, QuerySet
 from django.utils import timezone
 
-from participants.models import AdverseEvent, AEStatus, SafetyPolicy
+from safety.models import AdverseEvent, AEStatus, SafetyPolicy
 from trial import access
 from trial.models import Allocation, Trial
 

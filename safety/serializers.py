@@ -11,7 +11,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from participants.models import AESource, AEStatus
+from safety.models import AESource, AEStatus
 from safety.selectors import sae_deadlines
 
 

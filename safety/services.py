@@ -11,17 +11,17 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from participants.models import (
+from intervention.models import Session
+from participants.models import Participant
+from safety.models import (
     AdverseEvent,
     AEFollowUp,
     AEOutcome,
     AESource,
     AEStatus,
-    Participant,
     Relatedness,
     SafetyPolicy,
     SeriousCriterion,
-    Session,
     Severity,
 )
 from trial import access

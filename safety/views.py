@@ -20,10 +20,11 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from participants import blinding
-from participants.models import AdverseEvent, AEFollowUp, AESource, AEStatus, Participant, SafetyPolicy, SeriousCriterion
+from participants.models import Participant
 from participants.selectors import participant_get
 from safety import selectors, services
 from safety.forms import AdverseEventForm, AEFilterForm, DismissForm, FollowUpForm
+from safety.models import AdverseEvent, AEFollowUp, AESource, AEStatus, SafetyPolicy, SeriousCriterion
 from safety.selectors import SaeDeadlines
 from trial import access
 from trial.access import Perm

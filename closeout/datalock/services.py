@@ -12,14 +12,15 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from closeout.models import DatabaseLock, DataQuery, QueryStatus
 from followup.models import Occurrence, OccurrenceStatus
-from participants.models import AdverseEvent, AEStatus
+from safety.models import AdverseEvent, AEStatus
 from trial import access, signing
 from trial.access import Perm
 from trial.audit import audit_context, security_event_record
 from trial.errors import ApplicationError, Conflict, NotAllowed
 from trial.guard import hold_exclusive
-from trial.models import DatabaseLock, DataQuery, QueryStatus, SecurityEventKind, Trial
+from trial.models import SecurityEventKind, Trial
 
 DEFAULT_MEANING = "I approve the lock of the {trial} database"
 

@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from closeout.datalock.services import Blockers, database_lock, database_unlock, lock_blockers, lock_current
+from closeout.models import DatabaseLock, DataQuery
 from closeout.queries import selectors, services
 from closeout.queries.serializers import (
     AnswerInput,
@@ -32,7 +33,7 @@ from trial.access import Perm
 from trial.api.pagination import Pagination
 from trial.api.permissions import requires
 from trial.errors import Conflict, NotFound
-from trial.models import DatabaseLock, DataQuery, Trial
+from trial.models import Trial
 from trial.selectors import trial_get_current
 
 NO_QUERY = "No such query, or not one you can see."

@@ -17,14 +17,16 @@ from django.db.models import F, Model, Q
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from closeout.models import DataQuery
 from closeout.queries.services import query_raise
 from followup.instruments import visible_items
 from followup.models import InstrumentVersion, QuestionnaireResponse
-from participants.models import AdverseEvent, InterventionPolicy, Session, Walk
+from intervention.models import InterventionPolicy, Session, Walk
+from safety.models import AdverseEvent
 from trial.audit import audit_context
 from trial.errors import DataLocked
 from trial.guard import write_block_reason
-from trial.models import DataQuery, Trial
+from trial.models import Trial
 
 CHECK_LABELS: dict[str, str] = {
     "out_of_range": "Answer out of range",

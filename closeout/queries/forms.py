@@ -11,9 +11,10 @@ from django.contrib.auth import get_user_model
 from django.db.models import Model, QuerySet
 
 from closeout.datalock.services import DEFAULT_MEANING
+from closeout.models import QueryStatus
 from closeout.queries.checks import CHECK_LABELS
 from participants.forms import ServiceForm
-from trial.models import QueryStatus, Site
+from trial.models import Site
 
 
 def _password(label: str) -> forms.CharField:

@@ -11,11 +11,12 @@ from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Q, QuerySet
 
+from closeout.models import DataQuery, QueryStatus
 from followup.models import Occurrence, OccurrenceStatus
 from participants import blinding
 from participants.models import ALLOCATION_MODELS, INTERVENTION_MODELS
 from trial import access
-from trial.models import DataQuery, QueryStatus, RoleCode, Trial
+from trial.models import RoleCode, Trial
 
 # Records that tell the arm (the allocation; the intervention arm's sessions, prescription and
 # walking diary): a query on one, raised by a check, shows blinded roles its status only.
@@ -27,12 +28,12 @@ PARTICIPANT_PATH: dict[str, str] = {
     "participants.participantstratum": "participant__",
     "participants.consent": "participant__",
     "participants.withdrawal": "participant__",
-    "participants.session": "participant__",
-    "participants.sessionrecord": "session__participant__",
-    "participants.prescription": "participant__",
-    "participants.walk": "participant__",
-    "participants.adverseevent": "participant__",
-    "participants.aefollowup": "event__participant__",
+    "intervention.session": "participant__",
+    "intervention.sessionrecord": "session__participant__",
+    "intervention.prescription": "participant__",
+    "intervention.walk": "participant__",
+    "safety.adverseevent": "participant__",
+    "safety.aefollowup": "event__participant__",
     "followup.occurrence": "participant__",
     "followup.questionnaireresponse": "occurrence__participant__",
     "followup.outcome": "participant__",

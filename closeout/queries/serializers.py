@@ -5,8 +5,8 @@ from typing import Any
 from rest_framework import serializers
 
 from closeout.datalock.services import lock_signature_check, lock_signature_valid
+from closeout.models import QueryStatus
 from closeout.queries.checks import CHECK_LABELS
-from trial.models import QueryStatus
 
 
 class QueryOutput(serializers.Serializer):

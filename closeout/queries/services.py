@@ -9,6 +9,7 @@ from django.core.exceptions import FieldDoesNotExist
 from django.db import IntegrityError, transaction
 from django.db.models import Model
 
+from closeout.models import DataQuery, QueryStatus
 from closeout.queries.selectors import CLINICAL_RECORDS
 from participants import blinding
 from trial import access
@@ -16,7 +17,7 @@ from trial.access import Perm
 from trial.audit import audit_context
 from trial.errors import ApplicationError, Conflict, NotAllowed
 from trial.guard import ensure_writable
-from trial.models import DataQuery, QueryStatus, Trial
+from trial.models import Trial
 
 MAX_TEXT = 5000
 

@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from closeout.datalock.services import database_lock, database_unlock, lock_blockers, lock_current, lock_signature_check
+from closeout.models import DatabaseLock, DataQuery, QueryStatus
 from closeout.queries import selectors, services
 from closeout.queries.checks import CHECK_LABELS
 from closeout.queries.forms import (
@@ -31,7 +32,7 @@ from closeout.queries.selectors import RecordRef
 from trial import access
 from trial.access import Perm
 from trial.errors import ApplicationError, Conflict
-from trial.models import DatabaseLock, DataQuery, QueryStatus, Trial
+from trial.models import Trial
 from trial.tasking import queue_on_commit
 
 PAGE_SIZE = 50

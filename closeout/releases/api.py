@@ -13,12 +13,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from closeout.models import Release, ReleaseVariant
 from closeout.releases import selectors, services
 from trial.access import Perm
 from trial.api.permissions import requires
 from trial.audit import client_ip
 from trial.errors import NotFound
-from trial.models import Release, ReleaseVariant, Trial
+from trial.models import Trial
 from trial.selectors import trial_get_current
 
 

@@ -19,22 +19,9 @@ from typing import Any
 from psycopg import sql as pgsql
 
 from followup.models import CensorReason, InstrumentVersion, OccurrenceStatus, OutcomeCode, RuleKind, ScheduleRule
-from participants.models import (
-    AEOutcome,
-    AESource,
-    AEStatus,
-    Attendance,
-    DeliveryMode,
-    InterventionPolicy,
-    ParticipantStatus,
-    Relatedness,
-    SafetyPolicy,
-    ScreeningOutcome,
-    SeriousCriterion,
-    SessionStatus,
-    Severity,
-    WithdrawalScope,
-)
+from intervention.models import Attendance, DeliveryMode, InterventionPolicy, SessionStatus
+from participants.models import ParticipantStatus, ScreeningOutcome, WithdrawalScope
+from safety.models import AEOutcome, AESource, AEStatus, Relatedness, SafetyPolicy, SeriousCriterion, Severity
 from trial.models import Arm, EligibilityCriterion, RandomisationMethod, Site, StratificationFactor, Trial
 
 Codes = tuple[tuple[str, str], ...]

@@ -26,11 +26,12 @@ from typing import Any, BinaryIO, cast
 from django.db import connection, transaction
 from psycopg import pq
 
+from closeout.models import DatabaseLock, ReleaseVariant
 from closeout.releases import catalogue
 from closeout.releases.catalogue import Column, Config, Table
 from closeout.releases.statfiles import StatColumn, write_stat_files
 from trial.errors import Conflict
-from trial.models import DatabaseLock, ReleaseVariant, Trial
+from trial.models import Trial
 
 BLOCK = 1 << 20  # bytes handed to the compressor at a time: fixed, so compression is reproducible
 # Deflate's fastest level: the CSV files still shrink six- to eightfold; level 6 saves about a quarter

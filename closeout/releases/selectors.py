@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from trial.models import Release, Trial
+from closeout.models import Release
+from trial.models import Trial
 
 
 def release_list(*, trial: Trial) -> QuerySet[Release]:

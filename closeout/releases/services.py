@@ -15,12 +15,13 @@ from django.db.models import Max
 from django.utils import timezone
 
 from closeout.datalock.services import lock_current
+from closeout.models import Release, ReleaseStatus, ReleaseVariant
 from closeout.releases import export
 from trial import access
 from trial.access import Perm
 from trial.audit import security_event_record
 from trial.errors import ApplicationError, Conflict, NotAllowed, NotFound
-from trial.models import Release, ReleaseStatus, ReleaseVariant, SecurityEventKind, Trial
+from trial.models import SecurityEventKind, Trial
 from trial.tasking import queue_on_commit
 
 logger = logging.getLogger(__name__)

@@ -9,11 +9,12 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from closeout.datalock.services import lock_current
+from closeout.models import ReleaseStatus, ReleaseVariant
 from closeout.releases import selectors, services
 from trial import access
 from trial.access import Perm
 from trial.errors import ApplicationError
-from trial.models import ReleaseStatus, ReleaseVariant, Trial
+from trial.models import Trial
 
 
 def _trial(request: HttpRequest) -> Trial:

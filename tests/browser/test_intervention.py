@@ -12,9 +12,10 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.utils import timezone
 
+from intervention.models import Prescription, Session, Walk
 from participants import services as journey
 from participants.links import access_link_issue
-from participants.models import Participant, Prescription, Session, Walk
+from participants.models import Participant
 from presets.demo import DEMO_PASSWORD_SUFFIX
 from trial.models import Trial
 

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 
+from closeout.models import DatabaseLock, Release
 from presets.demo import DEMO_PASSWORD_SUFFIX
-from trial.models import DatabaseLock, Release, Trial
+from trial.models import Trial
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

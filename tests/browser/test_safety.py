@@ -12,8 +12,9 @@ from django.utils import timezone
 
 from followup.models import Occurrence
 from participants.links import access_link_issue
-from participants.models import AdverseEvent, Participant
+from participants.models import Participant
 from presets.demo import DEMO_PASSWORD_SUFFIX
+from safety.models import AdverseEvent
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

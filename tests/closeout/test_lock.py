@@ -13,6 +13,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from closeout.datalock.services import database_lock, database_unlock, lock_blockers, lock_signature_valid
+from closeout.models import DatabaseLock
 from followup import services as followup
 from followup.models import Occurrence
 from messaging.models import Message
@@ -22,7 +23,7 @@ from tests.factories import ELIGIBLE
 from trial import access
 from trial.errors import Conflict, DataLocked, NotAllowed, lock_refusal
 from trial.lockguard import GUARDED_TABLES
-from trial.models import DatabaseLock, Trial
+from trial.models import Trial
 
 RANDOMISED_AT = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)
 

@@ -11,10 +11,11 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from closeout.datalock.services import database_lock
+from closeout.models import DatabaseLock
 from closeout.queries import services as queries
-from participants.models import AdverseEvent
+from safety.models import AdverseEvent
 from tests.factories import ParticipantFactory
-from trial.models import DatabaseLock, Trial
+from trial.models import Trial
 
 URL = "/api/v1/lock/"
 MEANING = "I approve the lock of the WalkBack database"

@@ -24,8 +24,9 @@ from closeout.datalock.services import (
     lock_signature_valid,
     unlock_signature_check,
 )
+from closeout.models import DatabaseLock
 from trial import signing
-from trial.models import DatabaseLock, Trial
+from trial.models import Trial
 
 OLD_KEY, NEW_KEY = b"o" * 32, b"n" * 32
 

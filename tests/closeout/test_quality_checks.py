@@ -13,13 +13,16 @@ from django.test import Client
 from django.urls import reverse
 
 from closeout.datalock.services import database_lock
+from closeout.models import DataQuery
 from closeout.queries import checks, selectors
 from closeout.tasks import run_quality_checks
 from followup import services as followup
 from followup.models import Occurrence, OccurrenceStatus, QuestionnaireResponse, ResponseSource
-from participants.models import AdverseEvent, Participant, Session, Walk
+from intervention.models import Session, Walk
+from participants.models import Participant
+from safety.models import AdverseEvent
 from tests.factories import ParticipantFactory
-from trial.models import DataQuery, Trial
+from trial.models import Trial
 
 UTC = dt.UTC
 RANDOMISED_AT = dt.datetime(2026, 3, 1, 22, 0, tzinfo=UTC)  # 2 March 2026, 09:00 in Sydney
@@ -96,7 +99,7 @@ def found(trial: Trial) -> set[tuple[str, str, int, str]]:
 
 def test_each_check_finds_its_crafted_finding_and_nothing_else(walkback: Trial, crafted: dict[str, Any]) -> None:
     r = crafted
-    response, walk, ae = "followup.questionnaireresponse", "participants.walk", "participants.adverseevent"
+    response, walk, ae = "followup.questionnaireresponse", "intervention.walk", "safety.adverseevent"
     assert found(walkback) == {
         ("out_of_range", response, r["out_of_range"].pk, "answers.pain_avg"),
         ("missing_required", response, r["missing"].pk, "answers.new_health_problem"),
@@ -107,7 +110,7 @@ def test_each_check_finds_its_crafted_finding_and_nothing_else(walkback: Trial, 
         ("date_before_randomisation", walk, r["walk_before"].pk, "walked_on"),
         ("date_in_future", walk, r["walk_future"].pk, "walked_on"),
         ("date_before_randomisation", ae, r["ae_before"].pk, "onset_date"),
-        ("session_outside_intervention_arm", "participants.session", r["session_control"].pk, "participant"),
+        ("session_outside_intervention_arm", "intervention.session", r["session_control"].pk, "participant"),
     }
 
 

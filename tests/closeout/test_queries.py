@@ -15,12 +15,14 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from closeout.datalock.services import database_lock
+from closeout.models import DataQuery, QueryStatus
 from closeout.queries import selectors, services
-from participants.models import Participant, Walk
+from intervention.models import Walk
+from participants.models import Participant
 from tests.factories import ParticipantFactory
 from trial.audit import record_history
 from trial.errors import ApplicationError, Conflict, DataLocked, NotAllowed
-from trial.models import DataQuery, QueryStatus, Trial
+from trial.models import Trial
 
 
 @pytest.fixture
@@ -232,7 +234,7 @@ def test_a_blinded_data_manager_sees_only_the_status_of_a_query_on_an_arm_reveal
         assert "Ninety-nine" not in page and "walk" not in page.lower().replace("walkback", "")
         assert 'data-testid="hidden-query"' in page
     # a filter on the record or the check does not count it either
-    assert client.get(reverse("query-list"), {"record": f"participants.walk:{walk.pk}"}).context["page"].paginator.count == 0
+    assert client.get(reverse("query-list"), {"record": f"intervention.walk:{walk.pk}"}).context["page"].paginator.count == 0
     client.force_login(staff["syd"])
     assert "Ninety-nine" in client.get(reverse("query-detail", args=[query.pk])).content.decode()
 

@@ -18,17 +18,20 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from closeout.datalock.services import database_lock, database_unlock
+from closeout.models import Release
 from closeout.releases import services
 from closeout.releases.statfiles import StatColumn, _stamp, write_stat_files
 from followup import services as followup
 from followup.models import Occurrence, Outcome
+from intervention.models import Prescription, Session, SessionRecord, Walk
 from participants import services as journey
-from participants.models import AdverseEvent, Participant, Prescription, Session, SessionRecord, Walk
+from participants.models import Participant
+from safety.models import AdverseEvent
 from tests.factories import ELIGIBLE
 from trial import access
 from trial.celery import app
 from trial.errors import Conflict, NotAllowed
-from trial.models import Release, Role, SecurityEvent, Trial
+from trial.models import Role, SecurityEvent, Trial
 
 RANDOMISED_AT = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)  # 12:00 in Sydney
 MONTH_1 = dt.datetime(2026, 4, 2, 1, 0, tzinfo=dt.UTC)

@@ -511,7 +511,7 @@ def test_the_participant_page_keeps_its_query_count_as_messages_and_calls_grow(
 
 
 def test_the_worklist_lists_the_data_queries_this_person_is_to_answer(client: Client, walkback: Trial, make_staff) -> None:  # type: ignore[no-untyped-def]
-    from trial.models import DataQuery
+    from closeout.models import DataQuery
 
     coordinator = make_staff("coordinator", sites=["SYD"], username="sydney-coordinator")
     syd, bne = walkback.sites.get(code="SYD"), walkback.sites.get(code="BNE")
@@ -529,8 +529,8 @@ def test_the_worklist_lists_the_data_queries_this_person_is_to_answer(client: Cl
 
 
 def test_failed_session_messages_stay_off_the_worklist_of_a_blinded_role(walkback: Trial, make_staff) -> None:  # type: ignore[no-untyped-def]
+    from intervention.models import Session
     from messaging.models import Message
-    from participants.models import Session
     from tests.factories import ParticipantFactory
     from trial.models import Role
 

@@ -12,9 +12,10 @@ import time_machine
 from django.db import connection
 
 from intervention import selectors, services
+from intervention.models import Holiday, Leave, Session, SessionStatus, WorkingHours
 from messaging.models import Message, MessageStatus
 from participants import services as journey
-from participants.models import ContactDetails, Holiday, Leave, Participant, Session, SessionStatus, WorkingHours
+from participants.models import ContactDetails, Participant
 from tests.factories import ParticipantFactory
 from trial.errors import ApplicationError, Conflict, NotAllowed
 from trial.models import Trial

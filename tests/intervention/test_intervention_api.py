@@ -13,8 +13,8 @@ import time_machine
 from rest_framework.test import APIClient
 
 from intervention import services
+from intervention.models import Session, SessionStatus, Walk
 from participants import services as journey
-from participants.models import Session, SessionStatus, Walk
 from tests.intervention.test_intervention import NOW, book, booker, physio, randomised, session, sydney  # noqa: F401
 from trial.models import Trial
 

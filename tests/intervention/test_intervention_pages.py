@@ -15,7 +15,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from intervention import services
-from participants.models import ExtraSlot, Leave, Participant, Session, SessionStatus, Walk, WorkingHours
+from intervention.models import ExtraSlot, Leave, Session, SessionStatus, Walk, WorkingHours
+from participants.models import Participant
 from tests.intervention.test_intervention import NOW, book, randomised, session, sydney
 from tests.participants import test_blinding_leaks, test_intervention
 from tests.participants.test_blinding_leaks import ARMS, CONFIG_PAGES, _crawl

@@ -13,8 +13,9 @@ import time_machine
 from django.test import Client
 
 from intervention import services
+from intervention.models import Session, SessionStatus, Walk
 from participants.links import access_link_issue
-from participants.models import ContactDetails, Session, SessionStatus, Walk
+from participants.models import ContactDetails
 from tests.intervention.test_intervention import NOW, book, booker, physio, randomised, session, sydney  # noqa: F401
 from trial.models import Trial
 

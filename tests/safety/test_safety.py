@@ -13,8 +13,8 @@ from django.core import mail
 from followup import services as followup
 from followup.models import Occurrence
 from participants import services as journey
-from participants.models import AdverseEvent, AEStatus
 from safety import selectors
+from safety.models import AdverseEvent, AEStatus
 from safety.services import (
     AEInput,
     adverse_event_dismiss,

@@ -13,7 +13,9 @@ from django.db import reset_queries
 from rest_framework.test import APIClient
 
 from intervention import services as intervention
-from participants.models import AdverseEvent, AEFollowUp, Participant, Session
+from intervention.models import Session
+from participants.models import Participant
+from safety.models import AdverseEvent, AEFollowUp
 from safety.services import adverse_event_record
 from tests.factories import ParticipantFactory
 from tests.safety.test_safety import IN_MONTH_1, randomised, sae_emails, serious  # noqa: F401

@@ -11,7 +11,8 @@ from django.db import connection, reset_queries
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from participants.models import AdverseEvent, AEFollowUp, AEStatus, Session
+from intervention.models import Session
+from safety.models import AdverseEvent, AEFollowUp, AEStatus
 from safety.services import adverse_event_record
 from tests.safety.test_safety import randomised, sae_emails, serious  # noqa: F401
 from tests.safety.test_safety_api import _rename_arms, pending_report, physio, walker  # noqa: F401
@@ -94,8 +95,11 @@ def test_a_serious_event_recorded_on_the_page_emails_the_safety_contact_once(
     page = text(response)
     assert "safety contacts are alerted" in page and 'data-testid="serious-flag"' in page
     assert 'data-testid="initial-met"' in page and 'data-testid="followup-open"' in page
-    assert f'href="/history/participants/adverseevent/{event.pk}/"' in page
-    assert client.get(f"/history/participants/adverseevent/{event.pk}/").status_code == 200
+    assert f'href="/history/safety/adverseevent/{event.pk}/"' in page
+    assert client.get(f"/history/safety/adverseevent/{event.pk}/").status_code == 200
+    # The address it had before adverse events had an app of their own still leads to it.
+    moved = client.get(f"/history/participants/adverseevent/{event.pk}/")
+    assert (moved.status_code, moved["Location"]) == (301, f"/history/safety/adverseevent/{event.pk}/")
     assert len(sae_emails()) == 1
 
 

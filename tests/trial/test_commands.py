@@ -85,7 +85,7 @@ def test_demo_has_follow_up_under_way_with_messages_sent(db) -> None:
 
 
 def test_demo_has_intervention_sessions_at_every_stage_and_a_diary(db) -> None:
-    from participants.models import Prescription, Session, Walk, WorkingHours
+    from intervention.models import Prescription, Session, Walk, WorkingHours
 
     call_command("demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
     assert WorkingHours.objects.filter(physiotherapist=None).count() == 5 * 5 * 2
@@ -99,7 +99,7 @@ def test_demo_has_adverse_events_at_every_status_and_each_outcome_state(db, djan
     from django.core import mail
 
     from followup.models import Outcome
-    from participants.models import AdverseEvent
+    from safety.models import AdverseEvent
 
     with django_capture_on_commit_callbacks(execute=True):
         call_command("demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
