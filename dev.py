@@ -3,8 +3,12 @@
 
     python3 dev.py start   install, set up the database and demo data, run web + worker + beat
     python3 dev.py test    install and run the whole test suite
+    python3 dev.py install install only
+    python3 dev.py lock    re-resolve requirements/*.txt from pyproject.toml (``--upgrade`` or
+                           ``--upgrade-package NAME`` to move pins; otherwise pins are kept)
 
-Both create ``.venv/`` and install the project into it (again only when pyproject.toml changes).
+Both create ``.venv/`` and install into it the hash-pinned requirements/dev.txt, then the project
+itself (again only when that lock or pyproject.toml changes).
 With ``DATABASE_URL`` unset they use an embedded PostgreSQL under ``var/``; with
 ``CELERY_BROKER_URL`` unset, a filesystem broker under ``var/``.
 """
@@ -25,6 +29,13 @@ VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 PYTHON = BIN / "python"
 STAMP = VENV / ".installed-from"
+# Hash-pinned locks made by `dev.py lock`: runtime.txt for the Docker image, dev.txt (runtime plus
+# the dev and embedded extras) for development and CI.
+RUNTIME_LOCK = ROOT / "requirements" / "runtime.txt"
+DEV_LOCK = ROOT / "requirements" / "dev.txt"
+# The locking tool, pinned too: the same uv resolves the same way. Kept apart from the project's
+# packages, in .venv/lock-tools.
+UV_REQUIREMENT = "uv==0.13.9"
 
 
 def log(message: str) -> None:
@@ -35,16 +46,54 @@ def ensure_environment() -> None:
     if not PYTHON.exists():
         log(f"creating virtual environment in {VENV}")
         venv.EnvBuilder(with_pip=True, clear=False).create(VENV)
-    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    digest = hashlib.sha256(DEV_LOCK.read_bytes() + (ROOT / "pyproject.toml").read_bytes()).hexdigest()
     if STAMP.exists() and STAMP.read_text().strip() == digest:
         return
     started = time.monotonic()
-    log("installing the project and its dependencies (first run takes a minute)")
+    log(f"installing {DEV_LOCK.relative_to(ROOT)} and the project (first run takes a minute)")
     pip = [str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "--quiet"]
     subprocess.run([*pip, "--upgrade", "pip"], check=True)
-    subprocess.run([*pip, "-e", f"{ROOT}[dev,embedded]"], check=True, cwd=ROOT)
+    # Exactly the locked versions, each checked against its hash; then the project with no
+    # dependencies of its own, so nothing unlocked comes in (see `dev.py lock` after editing them).
+    subprocess.run([*pip, "--require-hashes", "-r", str(DEV_LOCK)], check=True, cwd=ROOT)
+    subprocess.run([*pip, "--no-deps", "-e", str(ROOT)], check=True, cwd=ROOT)
+    check = subprocess.run([str(PYTHON), "-m", "pip", "check", "--disable-pip-version-check"], capture_output=True, text=True)
+    if check.returncode != 0:  # e.g. a dependency added to pyproject.toml but not to the lock
+        sys.exit(f"{check.stdout}[dev] {DEV_LOCK.relative_to(ROOT)} does not satisfy pyproject.toml: run python3 dev.py lock")
     STAMP.write_text(digest)
     log(f"installed in {time.monotonic() - started:.0f} s")
+
+
+def lock(args: list[str]) -> int:
+    """Write requirements/runtime.txt and requirements/dev.txt from pyproject.toml with uv.
+
+    One universal resolution (every platform, CPython 3.11 and later) with the hashes of every
+    file, so plain ``pip install --require-hashes -r`` works on Linux x86_64 and aarch64 alike.
+    The dev lock is made first and constrains the runtime one: both hold the same versions.
+    """
+    if not PYTHON.exists():
+        venv.EnvBuilder(with_pip=True, clear=False).create(VENV)
+    tools = VENV / "lock-tools"
+    uv = tools / "bin" / "uv"
+    marker = tools / ".requirement"
+    if not (uv.exists() and marker.exists() and marker.read_text() == UV_REQUIREMENT):
+        log(f"installing {UV_REQUIREMENT} into {tools}")
+        pip = [str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "--quiet"]
+        subprocess.run([*pip, "--upgrade", "--target", str(tools), UV_REQUIREMENT], check=True)
+        marker.write_text(UV_REQUIREMENT)
+    compile_ = [
+        *(str(uv), "pip", "compile", "pyproject.toml", "--universal", "--python-version", "3.11"),
+        *("--generate-hashes", "--quiet", "--custom-compile-command", "python3 dev.py lock"),
+    ]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UV_")}  # no one's local uv settings
+    for command in (
+        [*compile_, "--extra", "dev", "--extra", "embedded", *args, "-o", str(DEV_LOCK)],
+        [*compile_, "-c", str(DEV_LOCK), *args, "-o", str(RUNTIME_LOCK)],
+    ):
+        if subprocess.run(command, cwd=ROOT, env=env).returncode != 0:
+            return 1
+    log(f"wrote {DEV_LOCK.relative_to(ROOT)} and {RUNTIME_LOCK.relative_to(ROOT)}")
+    return 0
 
 
 def in_environment() -> bool:
@@ -117,10 +166,12 @@ def test(args: list[str]) -> int:
 
 
 def main() -> int:
-    if len(sys.argv) < 2 or sys.argv[1] not in {"start", "test", "install"}:
+    if len(sys.argv) < 2 or sys.argv[1] not in {"start", "test", "install", "lock"}:
         print(__doc__)
         return 2
     command, rest = sys.argv[1], sys.argv[2:]
+    if command == "lock":
+        return lock(rest)
     if not in_environment():
         ensure_environment()
         if command == "install":

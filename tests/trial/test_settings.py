@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -59,6 +60,22 @@ def test_a_database_other_than_postgresql_is_refused(tmp_path: Path) -> None:
     result = _manage("check", env=env)
     assert result.returncode != 0
     assert "must point at PostgreSQL" in result.stderr
+
+
+def test_the_filesystem_broker_keeps_every_folder_under_var(tmp_path: Path) -> None:
+    # kombu's default control folder is ./control: it used to appear (and be committed) at the
+    # repository root. Every folder of the broker, its exchange bindings included, lives in var/.
+    code = "from django.conf import settings; import json; print(json.dumps(settings.CELERY_BROKER_TRANSPORT_OPTIONS))"
+    env = {**os.environ, "CELERY_BROKER_URL": "", "DATABASE_URL": _database_url(), "WALKBACK_VAR_DIR": str(tmp_path)}
+    env.setdefault("DJANGO_SETTINGS_MODULE", "trial.settings")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    options = json.loads(result.stdout)
+    folders = {key: Path(value) for key, value in options.items() if key.endswith(("_folder", "_folder_in", "_folder_out"))}
+    assert set(folders) >= {"data_folder_in", "data_folder_out", "processed_folder", "control_folder"}
+    for folder in folders.values():
+        assert folder.is_relative_to(tmp_path)
+        assert folder.is_dir()
 
 
 def test_models_and_migrations_agree(db) -> None:
