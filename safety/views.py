@@ -191,7 +191,7 @@ def _detail_page(
             "followups": list(event.followups.all()),
             "followup_form": followup_form if event.status in REVIEWABLE else None,
             "dismiss_form": dismiss_form if event.status == AEStatus.PENDING else None,
-            "history_url": reverse("record-history", args=["participants", "adverseevent", event.pk]),
+            "history_url": reverse("record-history", args=["safety", "adverseevent", event.pk]),
             "tz": event.participant.site.timezone,
         },
         status=status,

@@ -91,6 +91,15 @@ def coordinator(make_staff) -> Any:
 
 
 @pytest.fixture
+def investigator(make_staff: Callable[..., Any]) -> Any:
+    """The investigator who signs locks and builds releases (with a full name, as signatures show it)."""
+    user = make_staff("investigator", username="ivy")
+    user.first_name, user.last_name = "Ivy", "Investigator"
+    user.save()
+    return user
+
+
+@pytest.fixture
 def sealed_list(walkback: Trial) -> Any:
     return services.randomisation_list_generate(trial=walkback, seed=SEED, per_stratum=40, by="statistician")
 

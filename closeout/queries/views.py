@@ -157,7 +157,7 @@ def _detail(
             "answer_form": forms.get("answer") if can_answer else None,
             "close_form": forms.get("close") if manages and query.status != QueryStatus.CLOSED else None,
             "reopen_form": forms.get("reopen") if manages and query.status != QueryStatus.OPEN else None,
-            "history_url": reverse("record-history", args=["trial", "dataquery", query.pk]),
+            "history_url": reverse("record-history", args=["closeout", "dataquery", query.pk]),
             "tz": trial.timezone,
         },
         status=status,

@@ -29,14 +29,6 @@ RANDOMISED_AT = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture
-def investigator(make_staff, password):  # type: ignore[no-untyped-def]
-    user = make_staff("investigator", username="ivy")
-    user.first_name, user.last_name = "Ivy", "Investigator"
-    user.save()
-    return user
-
-
-@pytest.fixture
 def randomised(walkback: Trial, enrol, coordinator, sealed_list):  # type: ignore[no-untyped-def]
     with time_machine.travel(RANDOMISED_AT, tick=False):
         participant = enrol()

@@ -22,14 +22,6 @@ MEANING = "I approve the lock of the WalkBack database"
 
 
 @pytest.fixture
-def investigator(make_staff) -> Any:  # type: ignore[no-untyped-def]
-    user = make_staff("investigator", username="ivy")
-    user.first_name, user.last_name = "Ivy", "Investigator"
-    user.save()
-    return user
-
-
-@pytest.fixture
 def datamanager(make_staff) -> Any:  # type: ignore[no-untyped-def]
     return make_staff("data_manager", username="dana")
 

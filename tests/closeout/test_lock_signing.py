@@ -31,14 +31,6 @@ from trial.models import Trial
 OLD_KEY, NEW_KEY = b"o" * 32, b"n" * 32
 
 
-@pytest.fixture
-def investigator(make_staff) -> Any:  # type: ignore[no-untyped-def]
-    user = make_staff("investigator", username="ivy")
-    user.first_name, user.last_name = "Ivy", "Investigator"
-    user.save()
-    return user
-
-
 def reloaded(lock: DatabaseLock) -> DatabaseLock:
     return DatabaseLock.objects.get(pk=lock.pk)
 

@@ -61,14 +61,6 @@ def _fast_passwords(settings) -> None:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def investigator(make_staff):  # type: ignore[no-untyped-def]
-    user = make_staff("investigator", username="ivy")
-    user.first_name, user.last_name = "Ivy", "Investigator"
-    user.save()
-    return user
-
-
-@pytest.fixture
 def statistician(make_staff):  # type: ignore[no-untyped-def]
     return make_staff("statistician", username="stan")
 

@@ -12,11 +12,6 @@ from trial.models import Allocation, Trial
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def coordinator(walkback: Trial, make_staff):  # type: ignore[no-untyped-def]
-    return make_staff("coordinator", sites=list(walkback.sites.values_list("code", flat=True)), username="everywhere")
-
-
 def test_16_clients_allocate_1000_participants_with_no_duplicate_and_no_failure(walkback: Trial, coordinator) -> None:
     trial_services.randomisation_list_generate(trial=walkback, seed=SEED, per_stratum=400, by="statistician")
     ids = participants_make_ready(trial=walkback, count=1000, by=coordinator)
