@@ -5,6 +5,7 @@ writing history, and its data queries name the records by their new apps."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -58,12 +59,20 @@ def migrate(targets: list[tuple[str, str | None]]) -> None:
     executor.migrate(targets)
 
 
+@pytest.mark.migrations
 @pytest.mark.django_db(transaction=True)
 def test_a_database_from_before_the_split_migrates_to_the_fresh_schema(walkback, make_staff) -> None:
     coordinator = make_staff("coordinator", sites=["SYD"])
     participant = ParticipantFactory(site=walkback.sites.get(code="SYD"))
     event = AdverseEvent.objects.create(
-        participant=participant, source="staff", description="Sprained ankle", aware_at=timezone.now()
+        participant=participant,
+        source="staff",
+        status="open",
+        description="Sprained ankle",
+        onset_date=dt.date(2026, 3, 1),
+        category="lower_extremity",
+        severity="mild",
+        aware_at=timezone.now(),
     )
     fresh = schema()
     leaves = MigrationExecutor(connection).loader.graph.leaf_nodes()

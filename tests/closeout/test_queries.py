@@ -18,9 +18,9 @@ from closeout.datalock.services import database_lock
 from closeout.models import DataQuery, QueryStatus
 from closeout.queries import selectors, services
 from intervention.models import Walk
+from participants.blinding import record_history
 from participants.models import Participant
 from tests.factories import ParticipantFactory
-from trial.audit import record_history
 from trial.errors import ApplicationError, Conflict, DataLocked, NotAllowed
 from trial.models import Trial
 

@@ -137,7 +137,7 @@ def test_staff_enter_answers_on_the_participants_behalf_recorded_as_such(randomi
     first = _first(randomised)
     result = services.response_submit(occurrence=first, raw=RECURRENCE, source="staff", by=coordinator)
     assert result.created and result.response.entered_by == coordinator and result.response.source == "staff"
-    from trial.audit import record_history
+    from participants.blinding import record_history
 
     history = record_history(obj=result.response, user=coordinator, trial=randomised.site.trial)
     assert "for WB-SYD" in history[0].who

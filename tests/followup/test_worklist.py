@@ -17,10 +17,10 @@ from followup import selectors, services
 from followup.models import CallLog, Occurrence, OccurrenceStatus, QuestionnaireResponse, ResponseSource
 from messaging.models import Message, MessagePolicy, MessageStatus
 from participants import services as journey
+from participants.blinding import record_history
 from participants.models import Participant
 from trial import access
 from trial.access import Perm
-from trial.audit import record_history
 from trial.errors import ApplicationError, NotAllowed
 from trial.models import RoleCode, Trial
 

@@ -110,7 +110,7 @@ def test_each_physiotherapist_gets_the_days_agenda_once_at_seven(
 
 
 def test_the_agenda_task_is_safe_to_run_twice(walkback: Trial, physio, booker) -> None:
-    from participants import tasks
+    from intervention import tasks
     from trial.models import Notification
 
     physio.email = "phil@example.org"

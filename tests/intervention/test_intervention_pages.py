@@ -17,8 +17,9 @@ from django.urls import reverse
 from intervention import services
 from intervention.models import ExtraSlot, Leave, Session, SessionStatus, Walk, WorkingHours
 from participants.models import Participant
+from tests.intervention import test_intervention
 from tests.intervention.test_intervention import NOW, book, randomised, session, sydney
-from tests.participants import test_blinding_leaks, test_intervention
+from tests.participants import test_blinding_leaks
 from tests.participants.test_blinding_leaks import ARMS, CONFIG_PAGES, _crawl
 from trial.errors import Conflict, NotAllowed
 from trial.models import StaffProfile, Trial

@@ -12,11 +12,17 @@ from trial.models import Allocation, Trial
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_16_clients_allocate_1000_participants_with_no_duplicate_and_no_failure(walkback: Trial, coordinator) -> None:
-    trial_services.randomisation_list_generate(trial=walkback, seed=SEED, per_stratum=400, by="statistician")
-    ids = participants_make_ready(trial=walkback, count=1000, by=coordinator)
+@pytest.fixture
+def coordinator_everywhere(walkback: Trial, make_staff):  # type: ignore[no-untyped-def]
+    """A coordinator at every site of the trial: the clients randomise participants at all of them."""
+    return make_staff("coordinator", sites=list(walkback.sites.values_list("code", flat=True)), username="everywhere")
 
-    result = randomise_concurrently(participant_ids=ids, clients=16, by=coordinator)
+
+def test_16_clients_allocate_1000_participants_with_no_duplicate_and_no_failure(walkback: Trial, coordinator_everywhere) -> None:
+    trial_services.randomisation_list_generate(trial=walkback, seed=SEED, per_stratum=400, by="statistician")
+    ids = participants_make_ready(trial=walkback, count=1000, by=coordinator_everywhere)
+
+    result = randomise_concurrently(participant_ids=ids, clients=16, by=coordinator_everywhere)
 
     assert result.failures == []
     assert len(result.latencies) == 1000 and result.already == 0
@@ -28,11 +34,11 @@ def test_16_clients_allocate_1000_participants_with_no_duplicate_and_no_failure(
     assert Allocation.objects.values("stratum_key").distinct().count() == 4
 
 
-def test_32_simultaneous_calls_for_one_participant_give_exactly_one_allocation(walkback: Trial, coordinator) -> None:
+def test_32_simultaneous_calls_for_one_participant_give_exactly_one_allocation(walkback: Trial, coordinator_everywhere) -> None:
     trial_services.randomisation_list_generate(trial=walkback, seed=SEED, per_stratum=8, by="statistician")
-    (pk,) = participants_make_ready(trial=walkback, count=1, by=coordinator)
+    (pk,) = participants_make_ready(trial=walkback, count=1, by=coordinator_everywhere)
 
-    result = hammer_one_participant(participant_id=pk, clients=32, by=coordinator)
+    result = hammer_one_participant(participant_id=pk, clients=32, by=coordinator_everywhere)
 
     assert result.failures == []
     assert len(result.latencies) == 1
@@ -40,11 +46,11 @@ def test_32_simultaneous_calls_for_one_participant_give_exactly_one_allocation(w
     assert Allocation.objects.filter(participant_id=pk).count() == 1
 
 
-def test_minimisation_under_concurrency_allocates_each_participant_once(walkback: Trial, coordinator) -> None:
+def test_minimisation_under_concurrency_allocates_each_participant_once(walkback: Trial, coordinator_everywhere) -> None:
     walkback.randomisation_method = "minimisation"
     walkback.save()
-    ids = participants_make_ready(trial=walkback, count=200, by=coordinator)
-    result = randomise_concurrently(participant_ids=ids, clients=8, by=coordinator)
+    ids = participants_make_ready(trial=walkback, count=200, by=coordinator_everywhere)
+    result = randomise_concurrently(participant_ids=ids, clients=8, by=coordinator_everywhere)
     assert result.failures == []
     counts = Allocation.objects.values_list("arm__code", flat=True)
     assert len(counts) == 200

@@ -14,6 +14,7 @@ STABLE_TASK_NAMES = {
     "followup.send_due_messages",
     "participants.send_agendas",
     "trial.run_quality_checks",
+    "trial.build_release",
 }
 
 
