@@ -117,8 +117,10 @@ def start() -> int:
 
 
 def test(args: list[str]) -> int:
+    """The suite, in parallel (a test database per xdist worker; the integration tests share one worker).
+    Arguments given after ``test`` come later and win, e.g. ``-n 0`` for one process."""
     ensure_database()
-    return subprocess.run([str(PYTHON), "-m", "pytest", *args], cwd=ROOT).returncode
+    return subprocess.run([str(PYTHON), "-m", "pytest", "-n", "auto", *args], cwd=ROOT).returncode
 
 
 def main() -> int:

@@ -27,6 +27,14 @@ def require_service(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under xdist (``--dist loadgroup``) the integration tests run one after another on one worker:
+    their Celery workers and beat would otherwise take each other's tasks from the shared broker."""
+    for item in items:
+        if item.get_closest_marker("integration"):
+            item.add_marker(pytest.mark.xdist_group("integration"))
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _static_files_from_finders() -> Any:
     """Pages under test link plain static names (no collectstatic manifest needed)."""
