@@ -104,17 +104,21 @@ def manage(*args: str) -> None:
     subprocess.run([str(PYTHON), str(ROOT / "manage.py"), *args], check=True, cwd=ROOT)
 
 
+def ensure_database() -> None:
+    """With DATABASE_URL unset, start the embedded PostgreSQL and export its URL to our children.
+    This process holds the server; it stops when we exit."""
+    sys.path.insert(0, str(ROOT))
+    from trial.embedded import default_var_dir, ensure_database_url
+
+    if ensure_database_url():
+        log(f"embedded PostgreSQL running, data in {default_var_dir() / 'pgdata'}")
+
+
 def start() -> int:
     """Run inside .venv: database, migrations, demo data, then web, worker and beat until Ctrl-C."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "trial.settings")
-    sys.path.insert(0, str(ROOT))
-    var_dir = Path(os.environ.get("WALKBACK_VAR_DIR", ROOT / "var"))
-    if not os.environ.get("DATABASE_URL"):
-        from trial.embedded import embedded_database_url
-
-        # This process holds the embedded server for web, worker and beat; it stops when we exit.
-        os.environ["DATABASE_URL"] = embedded_database_url(var_dir=var_dir)
-        log(f"embedded PostgreSQL running, data in {var_dir / 'pgdata'}")
+    var_dir = Path(os.environ.get("WALKBACK_VAR_DIR") or ROOT / "var")
+    ensure_database()
     manage("migrate", "--noinput", "-v", "0")
     manage("collectstatic", "--noinput", "-v", "0")
     manage("demo")
@@ -162,7 +166,10 @@ def start() -> int:
 
 
 def test(args: list[str]) -> int:
-    return subprocess.run([str(PYTHON), "-m", "pytest", *args], cwd=ROOT).returncode
+    """The suite, in parallel (a test database per xdist worker; the integration tests share one worker).
+    Arguments given after ``test`` come later and win, e.g. ``-n 0`` for one process."""
+    ensure_database()
+    return subprocess.run([str(PYTHON), "-m", "pytest", "-n", "auto", *args], cwd=ROOT).returncode
 
 
 def main() -> int:

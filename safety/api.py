@@ -15,7 +15,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from intervention.models import Session
 from participants import blinding
 from participants.api import _trial
 from participants.selectors import participant_get
@@ -34,7 +33,7 @@ from safety.serializers import (
 )
 from trial.access import Perm
 from trial.api.permissions import requires
-from trial.errors import NotFound
+from trial.errors import ApplicationError, NotFound
 
 NO_EVENT = "No such adverse event, or not one you can see."
 
@@ -114,16 +113,19 @@ class AdverseEventListCreate(ListAPIView):
         participant = participant_get(user=request.user, trial=trial, pk=values.pop("participant"))
         if participant is None:
             raise ValidationError({"participant": ["No such participant, or not one you can see."]})
-        session = None
-        if (session_id := values.pop("session")) is not None:
-            # Sessions reveal the arm: only someone who may see it may name one.
-            if blinding.can_see_arm(request.user, trial=trial, participant_id=participant.pk):
-                session = Session.objects.filter(pk=session_id, participant=participant).first()
-            if session is None:
-                raise ValidationError({"session": ["No such session of this participant."]})
-        event = services.adverse_event_record(
-            participant=participant, data=services.AEInput(**values), by=request.user, session=session
-        )
+        session_id = values.pop("session")
+        # Sessions reveal the arm: only someone who may see it may name one, and to anyone else
+        # every session is "no such session".
+        if session_id is not None and not blinding.can_see_arm(request.user, trial=trial, participant_id=participant.pk):
+            raise ValidationError({"session": ["No such session of this participant."]})
+        try:
+            event = services.adverse_event_record(
+                participant=participant, data=services.AEInput(**values), by=request.user, session_id=session_id
+            )
+        except ApplicationError as exc:
+            if "session" in (exc.errors or {}):
+                raise ValidationError({"session": ["No such session of this participant."]}) from exc
+            raise
         return _detail(request, event.pk, status.HTTP_201_CREATED)
 
 

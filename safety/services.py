@@ -11,7 +11,6 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from intervention.models import Session
 from participants.models import Participant
 from safety.models import (
     AdverseEvent,
@@ -155,24 +154,29 @@ def adverse_event_record(
     data: AEInput,
     by: Any,
     source: str = AESource.STAFF,
-    session: Session | None = None,
+    session_id: int | None = None,
     aware_at: dt.datetime | None = None,
     now: dt.datetime | None = None,
 ) -> AdverseEvent:
-    """Staff enter an adverse event (or a physiotherapist reports one from a session)."""
+    """Staff enter an adverse event (or a physiotherapist reports one from session ``session_id``)."""
     now = now or timezone.now()
     participant = Participant.objects.select_related("site__trial").get(pk=participant.pk)
     trial = _require(by, participant)
     ensure_writable(trial=trial)
-    if session is not None and session.participant_id != participant.pk:
-        raise ApplicationError("That session is not this participant's.", errors={"session": ["Another participant's."]})
+    session = None
+    if session_id is not None:
+        # The intervention's session, reached through the event's own key: safety never imports it.
+        sessions: Any = AdverseEvent._meta.get_field("session").related_model
+        session = sessions._default_manager.filter(pk=session_id, participant=participant).first()
+        if session is None:
+            raise ApplicationError("That session is not this participant's.", errors={"session": ["Another participant's."]})
     errors = _validate(data, participant=participant, policy=safety_policy(trial=trial), today=_today(participant))
     if errors:
         raise ApplicationError("The adverse event needs your attention.", errors=errors)
     event = AdverseEvent(
         participant=participant,
         source=AESource.SESSION if session is not None else source,
-        session=session,
+        session_id=session_id,
         aware_at=aware_at or now,
         reported_by=by,
     )

@@ -30,6 +30,24 @@ def require_service(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+@pytest.fixture(autouse=True)
+def _integration_tests_one_at_a_time(request: pytest.FixtureRequest) -> Any:
+    """Under xdist the integration tests take turns (a lock shared by the run's workers): their Celery
+    workers and beat would otherwise take each other's tasks from the shared broker (Redis in CI).
+    (xdist_group/--dist loadgroup would say it, but pytest-xdist 3.8 cannot rename node ids on pytest 9.2.)"""
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if run is None or request.node.get_closest_marker("integration") is None:
+        yield
+        return
+    import fcntl
+    import tempfile
+    from pathlib import Path
+
+    with (Path(tempfile.gettempdir()) / f"walkback-integration-{run}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _static_files_from_finders() -> Any:
     """Pages under test link plain static names (no collectstatic manifest needed)."""

@@ -116,9 +116,11 @@ TEMPLATES = [
 # --- Database: PostgreSQL only -------------------------------------------------------------
 DATABASE_URL = env.str("DATABASE_URL", default="")
 if not DATABASE_URL:
-    from trial.embedded import embedded_database_url
+    # The embedded server's socket, without starting it (importing settings never starts a
+    # database): dev.py, manage.py and the test runner start it and set DATABASE_URL.
+    from trial.embedded import socket_database_url
 
-    DATABASE_URL = embedded_database_url(var_dir=VAR_DIR)
+    DATABASE_URL = socket_database_url(var_dir=VAR_DIR)
 _db = env.db_url_config(DATABASE_URL)
 _db["HOST"] = unquote(_db.get("HOST", ""))  # a socket directory arrives percent-encoded
 if _db["ENGINE"] != "django.db.backends.postgresql":

@@ -271,7 +271,7 @@ def test_the_overview_counts_deadlines_and_shows_events_by_arm_only_to_unblinded
 
 def test_a_blinded_investigator_sees_no_arm_on_any_safety_page(client, walker, walkback: Trial, physio, make_staff) -> None:
     session = Session.objects.filter(participant=walker).order_by("number").first()
-    event = adverse_event_record(participant=walker, data=serious(), by=physio, session=session)
+    event = adverse_event_record(participant=walker, data=serious(), by=physio, session_id=session.pk)
     report = pending_report(walker, "Sore heel")
     words = _rename_arms(walkback)
 

@@ -83,3 +83,22 @@ def test_models_and_migrations_agree(db) -> None:
 
     # Exits non-zero (SystemExit) when a model change has no migration, including in other apps.
     call_command("makemigrations", "--check", "--dry-run", verbosity=0)
+
+
+def test_importing_the_settings_starts_no_database_and_check_needs_none(tmp_path: Path) -> None:
+    """mypy, `manage.py check` and `makemigrations` import the settings: with DATABASE_URL unset they
+    point at the embedded server's socket and neither start it nor need it."""
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "DJANGO_SETTINGS_MODULE"}}
+    env["WALKBACK_VAR_DIR"] = str(tmp_path)
+    script = "import trial.settings as s; print(s.DATABASES['default']['HOST'])"
+    imported = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert imported.returncode == 0, imported.stderr
+    assert imported.stdout.strip() == str(tmp_path / "pgdata")  # where the embedded server's socket would be
+    assert not (tmp_path / "pgdata").exists() and not (tmp_path / "run").exists()  # no initdb, no server
+
+    checked = _manage("check", env=env)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "no issues" in checked.stdout
+    migrations = _manage("makemigrations", "--check", "--dry-run", env=env)
+    assert migrations.returncode == 0, migrations.stdout + migrations.stderr
+    assert not (tmp_path / "pgdata").exists()  # so no postmaster either: it cannot run without its data directory
