@@ -520,9 +520,9 @@ def test_admin_configures_hours_audited_but_never_sees_sessions(client: Client, 
 
     client.force_login(make_staff("admin"))
     for model in ("interventionpolicy", "sessionplan", "workinghours", "extraslot", "leave", "holiday"):
-        assert client.get(f"/admin/participants/{model}/").status_code == 200, model
+        assert client.get(f"/admin/intervention/{model}/").status_code == 200, model
     response = client.post(
-        "/admin/participants/workinghours/add/",
+        "/admin/intervention/workinghours/add/",
         {
             "site": walkback.sites.get(code="SYD").pk,
             "physiotherapist": "",
@@ -539,5 +539,5 @@ def test_admin_configures_hours_audited_but_never_sees_sessions(client: Client, 
     # Sessions, records, prescriptions and walks reveal the arm: not for the (blinded) administrator.
     index = client.get("/admin/").content.decode()
     for model in ("session", "sessionrecord", "prescription", "walk"):
-        assert f'href="/admin/participants/{model}/"' not in index
-        assert client.get(f"/admin/participants/{model}/").status_code == 403
+        assert f'href="/admin/intervention/{model}/"' not in index
+        assert client.get(f"/admin/intervention/{model}/").status_code == 403
