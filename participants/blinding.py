@@ -15,6 +15,9 @@ from trial import access
 from trial.access import Perm
 from trial.models import StaffProfile, Trial
 
+# Records of the whole trial kept by apps above the core, open to every staff member as before they moved.
+TRIAL_WIDE_RECORDS = frozenset({"closeout.databaselock", "closeout.release"})
+
 
 def can_see_arm(user: Any, *, trial: Trial, participant_id: int) -> bool:
     """Whether ``user`` may see this participant's arm: an unblinded role, or an emergency
@@ -54,8 +57,9 @@ def can_view_record(user: Any, obj: Model, *, trial: Trial) -> bool:
     site_id = _site_id_of(obj)
     if site_id is not None:
         return Perm.VIEW_PARTICIPANTS in acc.perms and access.may_see_site(user, trial=trial, site_id=site_id)
-    # Trial configuration (arms, strata, criteria, sites, roles) is visible to every staff member.
-    return obj._meta.app_label == "trial"
+    # Trial configuration (arms, strata, criteria, sites, roles) and the trial-wide close-out records
+    # (the database lock, releases: they lived in the trial app) are visible to every staff member.
+    return obj._meta.app_label == "trial" or label in TRIAL_WIDE_RECORDS
 
 
 def _participant_id_of(obj: Model) -> int:

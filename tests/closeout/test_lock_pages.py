@@ -189,3 +189,15 @@ def test_after_the_lock_queries_and_checks_refuse_with_a_clear_message(
     )
     assert_error(response, 423)
     assert "locked" in response.json()["detail"]
+
+
+def test_the_lock_and_releases_keep_their_history_open_to_staff_after_moving_to_closeout(walkback: Trial, make_staff) -> None:
+    from closeout.models import Release
+    from participants import blinding
+
+    lock = DatabaseLock(trial=walkback, version=1)
+    release = Release(trial=walkback, number=1)
+    for role in ("statistician", "data_manager"):
+        user = make_staff(role)
+        assert blinding.can_view_record(user, lock, trial=walkback)
+        assert blinding.can_view_record(user, release, trial=walkback)
