@@ -85,16 +85,24 @@ def test_a_database_from_before_the_split_migrates_to_the_fresh_schema(walkback,
             # A data query raised before the split names the record by its old app.
             cursor.execute(
                 "INSERT INTO trial_dataquery (trial_id, site_id, record_type, record_id, field, text, status, raised_by_id, "
-                "check_code, answer, created_at, updated_at) "
-                "VALUES (%s, %s, 'participants.adverseevent', %s, 'onset_date', 'Is this date right?', 'open', %s, '', '', now(), now())",
-                [walkback.pk, participant.site_id, event.pk, coordinator.pk],
+                "check_code, finding_key, answer, created_at, updated_at) "
+                "VALUES (%s, %s, 'participants.adverseevent', %s, 'onset_date', 'Is this date right?', 'open', %s, "
+                "'onset_in_future', %s, '', now(), now())",
+                [
+                    walkback.pk,
+                    participant.site_id,
+                    event.pk,
+                    coordinator.pk,
+                    f"onset_in_future:participants.adverseevent:{event.pk}:onset_date",
+                ],
             )
     finally:
         migrate(leaves)  # whatever happened, the next test finds the database as it was
     assert schema() == fresh
     with connection.cursor() as cursor:
-        cursor.execute("SELECT record_type FROM trial_dataquery")
-        assert [row[0] for row in cursor.fetchall()] == ["safety.adverseevent"]
+        cursor.execute("SELECT record_type, finding_key FROM trial_dataquery")
+        # ... and a finding of a check keeps matching its query, so it is not raised again.
+        assert cursor.fetchall() == [("safety.adverseevent", f"onset_in_future:safety.adverseevent:{event.pk}:onset_date")]
     moved = AdverseEvent.objects.get(pk=event.pk)
     moved.description = "Sprained left ankle"
     moved.save()
