@@ -149,7 +149,10 @@ def access_for(user: Any, trial: Trial | None) -> Access:
 
 
 def _superuser_access(trial: Trial | None) -> Access:
-    # A superuser made with createsuperuser and no staff profile acts as an administrator.
+    # The emergency account (createsuperuser on the server, no staff profile) acts as an
+    # administrator: configuration, staff and the audit, blinded, no participant data. Its
+    # superuser flag opens nothing more: admin holds configuration only (trial.adminsite), and its
+    # logins and admin changes are security events of their own.
     defaults = DEFAULT_ROLE_SETTINGS[RoleCode.ADMIN]
     return Access(
         role=RoleCode.ADMIN,

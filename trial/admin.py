@@ -1,4 +1,8 @@
-"""Django admin for trial configuration. Saves go through services, access through ``trial.access``."""
+"""Django admin for trial configuration. Saves go through services, access through ``trial.access``.
+
+Only configuration is here: clinical records, the audit trail, accounts' passwords and API tokens
+are not (see ``trial.adminsite``).
+"""
 
 from __future__ import annotations
 
@@ -8,15 +12,17 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import Model
 from django.http import HttpRequest
+from django.shortcuts import redirect
+from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
-from trial import access, hooks, services
+from trial import hooks, services
 from trial.access import Perm
+from trial.adminsite import AccessModelAdmin
 from trial.errors import ApplicationError
 from trial.models import (
     Arm,
     EligibilityCriterion,
     Role,
-    SecurityEvent,
     Site,
     StaffProfile,
     StratificationFactor,
@@ -24,34 +30,14 @@ from trial.models import (
     Trial,
     TrialContact,
 )
-from trial.selectors import trial_get_current, trial_get_current_or_none
-
-admin.site.site_header = "Trial configuration"
-admin.site.site_title = "Trial configuration"
+from trial.selectors import trial_get_current
 
 
-class ConfigurationAdmin(admin.ModelAdmin):
+class ConfigurationAdmin(AccessModelAdmin):
     """Only roles that may configure the trial see or change it; structural edits freeze at randomisation."""
 
+    perms = frozenset({Perm.CONFIGURE_TRIAL})
     structural_fields: frozenset[str] = frozenset()
-
-    def _allowed(self, request: HttpRequest) -> bool:
-        return access.has_perm(request.user, Perm.CONFIGURE_TRIAL, trial=trial_get_current_or_none())
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return self._allowed(request)
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return self._allowed(request)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return self._allowed(request)
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return self._allowed(request)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return self._allowed(request)
 
     def save_model(self, request: HttpRequest, obj: Model, form: Any, change: bool) -> None:
         # Adding an arm or factor is structural; adding a site or criterion is not.
@@ -66,8 +52,6 @@ class ConfigurationAdmin(admin.ModelAdmin):
             return super().changeform_view(request, *args, **kwargs)
         except ApplicationError as exc:
             self.message_user(request, exc.message, level=messages.ERROR)
-            from django.shortcuts import redirect
-
             return redirect(request.path)
 
     def delete_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
@@ -75,8 +59,6 @@ class ConfigurationAdmin(admin.ModelAdmin):
             return super().delete_view(request, *args, **kwargs)
         except ApplicationError as exc:
             self.message_user(request, exc.message, level=messages.ERROR)
-            from django.shortcuts import redirect
-
             return redirect(request.path)
 
 
@@ -149,18 +131,24 @@ class StaffProfileForm(forms.ModelForm):
 
 @admin.register(StaffProfile)
 class StaffProfileAdmin(ConfigurationAdmin):
-    """Role and site changes go through ``staff_change_role``; new staff come from ``create_staff``."""
+    """Role and site changes go through ``staff_change_role``; new staff come from ``create_staff``.
 
+    One's own profile is read-only here: another administrator changes it.
+    """
+
+    perms = frozenset({Perm.MANAGE_STAFF})
     form = StaffProfileForm
     list_display = ["user", "role"]
     list_filter = ["role", "sites"]
     filter_horizontal = ["sites"]
 
-    def _allowed(self, request: HttpRequest) -> bool:
-        return access.has_perm(request.user, Perm.MANAGE_STAFF, trial=trial_get_current_or_none())
-
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and obj.user_id == request.user.pk:
+            return False
+        return super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -186,23 +174,49 @@ class TrialContactAdmin(ConfigurationAdmin):
     list_filter = ["kind"]
 
 
-@admin.register(SecurityEvent)
-class SecurityEventAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "kind", "username", "ip_address"]
-    list_filter = ["kind"]
-    search_fields = ["username"]
+class PeriodicTaskForm(forms.ModelForm):
+    class Meta:
+        model = PeriodicTask
+        fields = ["enabled", "interval", "crontab"]
 
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return access.has_perm(request.user, Perm.VIEW_AUDIT, trial=trial_get_current_or_none())
 
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return self.has_module_permission(request)
+@admin.register(PeriodicTask)
+class PeriodicTaskAdmin(AccessModelAdmin):
+    """Beat's schedule rows (``trial.schedules``): paused or re-timed here, never created or deleted,
+    and what a row runs (task, arguments) is fixed: no arbitrary task can be scheduled from admin."""
+
+    form = PeriodicTaskForm
+    list_display = ["name", "task", "enabled", "interval", "crontab", "last_run_at"]
+    list_filter = ["enabled"]
+    fields = ["name", "task", "args", "kwargs", "enabled", "interval", "crontab", "last_run_at", "total_run_count"]
+    readonly_fields = ["name", "task", "args", "kwargs", "last_run_at", "total_run_count"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Model, form: Any, change: bool) -> None:
+        data = form.cleaned_data
+        services.periodic_task_update(
+            task_id=obj.pk,
+            enabled=data["enabled"],
+            interval=data["interval"],
+            crontab=data["crontab"],
+            by=request.user,  # type: ignore[arg-type]
+        )
+
+
+class ScheduleAdmin(AccessModelAdmin):
+    """Schedules a periodic task can be moved to; rows are shared, so they are added, never edited."""
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+admin.site.register(IntervalSchedule, ScheduleAdmin)
+admin.site.register(CrontabSchedule, ScheduleAdmin)

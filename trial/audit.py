@@ -41,6 +41,14 @@ class AuditContextMiddleware(HistoryMiddleware):
 
 def _on_login(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
     security_event_record(kind=SecurityEventKind.LOGIN, user=user, ip_address=client_ip(request))
+    if getattr(user, "is_superuser", False):
+        # The emergency account (createsuperuser on the server): every use is on the record.
+        security_event_record(
+            kind=SecurityEventKind.SUPERUSER,
+            user=user,
+            ip_address=client_ip(request),
+            detail={"action": "login", "path": request.path if request is not None else ""},
+        )
 
 
 def _on_logout(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:

@@ -253,6 +253,7 @@ class SecurityEventKind(models.TextChoices):
     PASSWORD_CHANGED = "password_changed", "Password changed"
     DOWNLOAD = "download", "Download"
     CONFIGURATION = "configuration", "Configuration applied"
+    SUPERUSER = "superuser", "Superuser (emergency account) used"
 
 
 @pghistory.track(pghistory.InsertEvent())

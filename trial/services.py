@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from trial import access
 from trial.audit import audit_context, security_event_record
-from trial.errors import ApplicationError, ConfigurationFrozen
+from trial.errors import ApplicationError, ConfigurationFrozen, NotAllowed
 from trial.guard import ensure_writable, hold_exclusive
 from trial.models import (
     Arm,
@@ -245,9 +245,11 @@ def _validate_role(role: str) -> None:
 
 
 def _set_admin_flags(user: AbstractUser, role: str) -> None:
-    # Django admin is for configuration, by administrators; what they may do there is still
-    # decided by trial.access.
-    user.is_staff = user.is_superuser = role == RoleCode.ADMIN
+    # Django admin is for configuration, by administrators, and what they may do there is decided
+    # by trial.access. No role is a superuser: that is only the emergency account made with
+    # createsuperuser on the server.
+    user.is_staff = role == RoleCode.ADMIN
+    user.is_superuser = False
 
 
 @transaction.atomic
@@ -263,7 +265,11 @@ def staff_create(
     last_name: str = "",
     by: AbstractUser | None = None,
 ) -> AbstractUser:
-    """Create a staff member with a role and sites. Site-bound roles need at least one site."""
+    """Create a staff member with a role and sites. Site-bound roles need at least one site.
+
+    ``by`` (None from the server's command line) must be allowed to manage staff."""
+    if by is not None:
+        access.require(by, access.Perm.MANAGE_STAFF, trial=trial, message="Your role may not create staff accounts.")
     _validate_role(role)
     User = get_user_model()
     username = username.strip()
@@ -303,6 +309,13 @@ def staff_create(
 def staff_change_role(
     *, trial: Trial, profile: StaffProfile, role: str, site_codes: Iterable[str], reason: str, by: AbstractUser | None
 ) -> StaffProfile:
+    """Change a staff member's role and sites, with a reason. ``by`` (None from the server's command
+    line) must be allowed to manage staff, and cannot change their own role or sites: no one
+    promotes themselves."""
+    if by is not None:
+        access.require(by, access.Perm.MANAGE_STAFF, trial=trial, message="Your role may not change staff roles.")
+        if by.pk == profile.user_id:
+            raise NotAllowed("You cannot change your own role or sites: ask another administrator.")
     _validate_role(role)
     if not reason.strip():
         raise ApplicationError("Say why the role or sites change.", errors={"reason": ["Required."]})
@@ -332,7 +345,6 @@ def staff_change_role(
 
 
 @transaction.atomic
-@transaction.atomic
 def heartbeat_record(*, name: str, at: dt.datetime | None = None) -> Heartbeat:
     """Record that a background process ran; safe to run any number of times."""
     at = at or timezone.now()
@@ -345,20 +357,54 @@ def heartbeat_record(*, name: str, at: dt.datetime | None = None) -> Heartbeat:
 
 @transaction.atomic
 def periodic_tasks_sync() -> int:
-    """Make beat's schedule rows match ``trial.schedules``; keeps an admin's enable/disable choice."""
+    """Make beat's schedule rows match ``trial.schedules``: what each row runs follows the code;
+    when it runs and whether it is paused are the admin's (the spec's interval is only the first)."""
     from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
     created = 0
     for spec in PERIODIC_TASKS:
-        interval, _ = IntervalSchedule.objects.get_or_create(every=spec.every_seconds, period=IntervalSchedule.SECONDS)
+        # An admin may have added an equal schedule: any one of them will do.
+        interval = (
+            IntervalSchedule.objects.filter(every=spec.every_seconds, period=IntervalSchedule.SECONDS).order_by("pk").first()
+        )
+        if interval is None:
+            interval = IntervalSchedule.objects.create(every=spec.every_seconds, period=IntervalSchedule.SECONDS)
         task, was_created = PeriodicTask.objects.select_for_update().get_or_create(
             name=spec.name, defaults={"task": spec.task, "interval": interval, "kwargs": spec.kwargs}
         )
-        if not was_created and (task.task, task.interval_id, task.kwargs) != (spec.task, interval.pk, spec.kwargs):
-            task.task, task.interval, task.kwargs = spec.task, interval, spec.kwargs
+        if not was_created and (task.task, task.args, task.kwargs) != (spec.task, "[]", spec.kwargs):
+            task.task, task.args, task.kwargs = spec.task, "[]", spec.kwargs
             task.save()
         created += was_created
     return created
+
+
+@transaction.atomic
+def periodic_task_update(*, task_id: int, enabled: bool, interval: Any, crontab: Any, by: AbstractUser) -> Any:
+    """Pause, resume or re-time one of beat's rows (never what it runs), audited with before and after."""
+    from django_celery_beat.models import PeriodicTask
+
+    trial = trial_get_current()
+    access.require(by, access.Perm.CONFIGURE_TRIAL, trial=trial, message="Your role may not change the schedule.")
+    if (interval is None) == (crontab is None):
+        raise ApplicationError(
+            "Give the task either an interval or a crontab schedule.", errors={"interval": ["One of the two."]}
+        )
+    task = PeriodicTask.objects.select_for_update().get(pk=task_id)
+    before = {"enabled": task.enabled, "interval": str(task.interval or ""), "crontab": str(task.crontab or "")}
+    task.enabled, task.interval, task.crontab = enabled, interval, crontab
+    task.save()  # beat notices the change (its change tracker is bumped on save)
+    security_event_record(
+        kind=SecurityEventKind.CONFIGURATION,
+        user=by,
+        detail={
+            "action": "periodic task changed",
+            "task": task.name,
+            "before": before,
+            "after": {"enabled": enabled, "interval": str(interval or ""), "crontab": str(crontab or "")},
+        },
+    )
+    return task
 
 
 # --- Randomisation lists (sealed) ----------------------------------------------------------

@@ -49,7 +49,7 @@ CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 TRIAL_CODE = env.str("TRIAL_CODE", default="walkback")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "trial.admin_apps.TrialAdminConfig",  # django.contrib.admin with our site: configuration only
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -67,7 +67,6 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "pgtrigger",
     "pghistory",
-    "pghistory.admin",
     # Bottom to top: each app imports only from those above it in this list (see docs/architecture.md).
     "trial",
     "participants",

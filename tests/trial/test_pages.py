@@ -142,7 +142,7 @@ def test_admin_changes_a_role_through_the_service_with_a_reason(client, make_sta
     client.post(url, {"role": "admin", "sites": [sites["NCL"]], "timezone": "", "reason": "Now runs the system"})
     physio.refresh_from_db()
     assert physio.staff.role == "admin"
-    assert physio.is_staff and physio.is_superuser
+    assert physio.is_staff and not physio.is_superuser  # admin is a configuration role, never a superuser
     event = SecurityEvent.objects.filter(kind=SecurityEventKind.ROLE_CHANGED, username=physio.username).latest("created_at")
     assert event.detail["reason"] == "Now runs the system"
     assert event.user == admin
