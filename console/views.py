@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from closeout.queries.selectors import queries_for_record
 from console import selectors as console_selectors
-from participants import blinding
+from participants import blinding, records
 from trial import access, selectors
 from trial.access import Perm
 
@@ -75,18 +75,21 @@ def record_history(request: HttpRequest, app_label: str, model_name: str, pk: in
         new_app, new_model = moved.split(".")
         return redirect("record-history", app_label=new_app, model_name=new_model, pk=pk, permanent=True)
     trial = access.page_trial(request)
+    # Only kinds of record with a rule are looked up at all; any other answers as a missing record.
+    if records.rule_for(f"{app_label}.{model_name}") is None:
+        raise Http404("No such record, or not one you can see.")
     try:
         model = apps.get_model(app_label, model_name)
     except LookupError as exc:
-        raise Http404("No such kind of record.") from exc
+        raise Http404("No such record, or not one you can see.") from exc
     obj = model._default_manager.filter(pk=pk).first()
     # A record the user may not see is reported as missing, not as forbidden.
     if obj is None or not blinding.can_view_record(request.user, obj, trial=trial):
         raise Http404("No such record, or not one you can see.")
     entries = blinding.record_history(obj=obj, user=request.user, trial=trial)
 
-    record_type = f"{app_label}.{model_name}".lower()
-    clinical = hasattr(obj, "site_for_access")
+    record_type = obj._meta.label_lower
+    clinical = records.may_raise_query(record_type)
     return render(
         request,
         "trial/history.html",

@@ -10,13 +10,11 @@ import pghistory.models
 from django.contrib.auth import get_user_model
 from django.db.models import Model
 
-from participants.models import ALLOCATION_FIELDS, ALLOCATION_MODELS, INTERVENTION_MODELS, Unblinding
+from participants import records
+from participants.models import ALLOCATION_FIELDS, Unblinding
 from trial import access
 from trial.access import Perm
-from trial.models import StaffProfile, Trial
-
-# Records of the whole trial kept by apps above the core, open to every staff member as before they moved.
-TRIAL_WIDE_RECORDS = frozenset({"closeout.databaselock", "closeout.release"})
+from trial.models import Trial
 
 
 def can_see_arm(user: Any, *, trial: Trial, participant_id: int) -> bool:
@@ -35,31 +33,26 @@ def unblinded_participant_ids(user: Any, *, trial: Trial) -> frozenset[int] | No
 
 
 def can_view_record(user: Any, obj: Model, *, trial: Trial) -> bool:
-    """Whether ``user`` may open ``obj`` (and so its history)."""
+    """Whether ``user`` may open ``obj`` (and so its history): by the rule of its model
+    (``participants.records``); a model without one is open to no one."""
     acc = access.access_for(user, trial)
-    if not acc.is_staff_member:
+    rule = records.rule_for(obj._meta.label_lower)
+    if rule is None or not acc.is_staff_member:
         return False
-    label = obj._meta.label_lower
-    if isinstance(obj, (StaffProfile,)) or label in {"auth.user", "trial.securityevent"}:
-        return Perm.MANAGE_STAFF in acc.perms or Perm.VIEW_AUDIT in acc.perms
-    if label == "trial.randomisationslot" or label == "trial.randomisationlist" or label == "trial.stratumcursor":
-        return False  # the sealed list is shown to nobody
-    reveals_arm = (
-        label in ALLOCATION_MODELS
-        or label in INTERVENTION_MODELS
-        or (label == "messaging.message" and getattr(obj, "session_id", None) is not None)
-        or (label == "safety.adverseevent" and getattr(obj, "session_id", None) is not None)
-    )
-    if reveals_arm and not can_see_arm(user, trial=trial, participant_id=_participant_id_of(obj)):
+    if rule.perms and not rule.perms & acc.perms:
         return False
-    if label == "participants.contactdetails" and Perm.VIEW_CONTACTS not in acc.perms:
+    if rule.check is not None and not rule.check(user, obj, acc):
         return False
+    if not rule.clinical:
+        return True
     site_id = _site_id_of(obj)
-    if site_id is not None:
-        return Perm.VIEW_PARTICIPANTS in acc.perms and access.may_see_site(user, trial=trial, site_id=site_id)
-    # Trial configuration (arms, strata, criteria, sites, roles) and the trial-wide close-out records
-    # (the database lock, releases: they lived in the trial app) are visible to every staff member.
-    return obj._meta.app_label == "trial" or label in TRIAL_WIDE_RECORDS
+    if site_id is None or Perm.VIEW_PARTICIPANTS not in acc.perms or not access.may_see_site(user, trial=trial, site_id=site_id):
+        return False
+    return not (
+        rule.reveals_arm is not None
+        and rule.reveals_arm(obj)
+        and not can_see_arm(user, trial=trial, participant_id=_participant_id_of(obj))
+    )
 
 
 def _participant_id_of(obj: Model) -> int:

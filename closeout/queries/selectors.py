@@ -13,7 +13,7 @@ from django.db.models import Count, Q, QuerySet
 
 from closeout.models import DataQuery, QueryStatus
 from followup.models import Occurrence, OccurrenceStatus
-from participants import blinding
+from participants import blinding, records
 from participants.models import ALLOCATION_MODELS, INTERVENTION_MODELS
 from trial import access
 from trial.models import RoleCode, Trial
@@ -41,9 +41,6 @@ PARTICIPANT_PATH: dict[str, str] = {
     "followup.calllog": "participant__",
 }
 
-# The records a query may be raised on: clinical data, not configuration or the audit trail.
-CLINICAL_RECORDS: frozenset[str] = frozenset(PARTICIPANT_PATH) | {"participants.screening"}
-
 
 def hides_arm(user: Any, *, trial: Trial) -> bool:
     return not access.can_see_allocation(user, trial=trial)
@@ -68,7 +65,7 @@ def record_get(*, user: Any, trial: Trial, value: str) -> Any:
     if parsed is None:
         return None
     label, pk = parsed
-    if label not in CLINICAL_RECORDS:
+    if not records.may_raise_query(label):  # clinical data only, by its rule: not configuration, accounts or the audit
         return None
     try:
         model = apps.get_model(label)

@@ -10,8 +10,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Model
 
 from closeout.models import DataQuery, QueryStatus
-from closeout.queries.selectors import CLINICAL_RECORDS
-from participants import blinding
+from participants import blinding, records
 from trial import access
 from trial.access import Perm
 from trial.audit import audit_context
@@ -28,7 +27,7 @@ def record_type_of(record: Model) -> str:
 
 def _site_id(record: Model) -> int:
     site_for_access = getattr(record, "site_for_access", None)
-    site_id = site_for_access() if site_for_access and record_type_of(record) in CLINICAL_RECORDS else None
+    site_id = site_for_access() if site_for_access and records.may_raise_query(record_type_of(record)) else None
     if site_id is None:
         raise ApplicationError("Queries are raised on clinical records (a record of a participant or a screening).")
     return int(site_id)
