@@ -7,7 +7,7 @@ from django.db.models import Model
 from django.http import HttpRequest
 
 from followup import services
-from followup.models import ScheduleRule
+from followup.models import InstrumentVersion, ScheduleRule
 from trial.admin import ConfigurationAdmin
 from trial.services import configuration_record_save
 
@@ -19,10 +19,30 @@ class ScheduleRuleAdmin(ConfigurationAdmin):
     list_display = ["instrument", "kind", "months", "open_days_before", "close_days_after"]
 
     def save_model(self, request: HttpRequest, obj: Model, form: Any, change: bool) -> None:
-        configuration_record_save(obj=obj, changed_fields=form.changed_data, structural=False, reason="Schedule rule edited")
+        configuration_record_save(
+            obj=obj, changed_fields=form.changed_data, structural=False, reason="Schedule rule edited", by=request.user
+        )
         result = services.schedule_replan(trial=obj.trial, reason=f"Schedule rule {obj} changed")  # type: ignore[attr-defined]
         self.message_user(
             request,
             f"Re-planned {result.participants} participants: {result.added} added, {result.moved} moved, {result.cancelled} cancelled.",
             level=messages.INFO,
         )
+
+
+@admin.register(InstrumentVersion)
+class InstrumentVersionAdmin(ConfigurationAdmin):
+    """Published questionnaires, to read: a version never changes, and a new one is published
+    from the instrument library (``presets``), where its definition is validated."""
+
+    list_display = ["code", "version", "title", "published_at"]
+    list_filter = ["code"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

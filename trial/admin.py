@@ -42,10 +42,10 @@ class ConfigurationAdmin(AccessModelAdmin):
     def save_model(self, request: HttpRequest, obj: Model, form: Any, change: bool) -> None:
         # Adding an arm or factor is structural; adding a site or criterion is not.
         structural = bool(self.structural_fields) and (not change or bool(self.structural_fields & set(form.changed_data)))
-        services.configuration_record_save(obj=obj, changed_fields=form.changed_data, structural=structural)
+        services.configuration_record_save(obj=obj, changed_fields=form.changed_data, structural=structural, by=request.user)
 
     def delete_model(self, request: HttpRequest, obj: Model) -> None:
-        services.configuration_record_delete(obj=obj, structural=bool(self.structural_fields))
+        services.configuration_record_delete(obj=obj, structural=bool(self.structural_fields), by=request.user)
 
     def changeform_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         try:

@@ -8,12 +8,14 @@ themselves tracked, so one trail holds both.
 from __future__ import annotations
 
 import contextlib
+import functools
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pghistory
 import pghistory.models
+from django.apps import apps
 from django.contrib.auth import user_logged_in, user_logged_out, user_login_failed
 from django.db import connection
 from django.http import HttpRequest
@@ -21,6 +23,13 @@ from pghistory import runtime as pghistory_runtime
 from pghistory.middleware import HistoryMiddleware
 
 from trial.models import SecurityEvent, SecurityEventKind
+
+
+@functools.cache
+def tracked_models() -> frozenset[str]:
+    """Labels of the models whose every change pghistory's triggers record."""
+    tracked = (getattr(model, "pgh_tracked_model", None) for model in apps.get_models())
+    return frozenset(model._meta.label_lower for model in tracked if model is not None)
 
 
 def client_ip(request: HttpRequest | None) -> str | None:

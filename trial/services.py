@@ -17,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from trial import access
-from trial.audit import audit_context, security_event_record
+from trial.audit import audit_context, security_event_record, tracked_models
 from trial.errors import ApplicationError, ConfigurationFrozen, NotAllowed
 from trial.guard import ensure_writable, hold_exclusive
 from trial.models import (
@@ -202,25 +202,57 @@ def _trial_of(obj: Any) -> Trial:
     return trial_get_current()
 
 
+def _plain_fields(obj: Any, names: Iterable[str]) -> list[str]:
+    return [f.name for f in obj._meta.concrete_fields if f.name in set(names)]
+
+
+def _audit_untracked(*, obj: Any, action: str, before: dict[str, Any], after: dict[str, Any], reason: str, by: Any) -> None:
+    """A change to a configuration model pghistory does not track (policies) still enters the trail."""
+    if obj._meta.label_lower in tracked_models():
+        return
+    security_event_record(
+        kind=SecurityEventKind.CONFIGURATION,
+        user=by,
+        detail={
+            "action": action,
+            "record": obj._meta.label_lower,
+            "id": obj.pk,
+            "before": {k: str(v) for k, v in before.items()},
+            "after": {k: str(v) for k, v in after.items()},
+            "reason": reason,
+        },
+    )
+
+
 @transaction.atomic
-def configuration_record_save(*, obj: Any, changed_fields: Iterable[str], structural: bool, reason: str = "") -> None:
+def configuration_record_save(
+    *, obj: Any, changed_fields: Iterable[str], structural: bool, reason: str = "", by: Any = None
+) -> None:
     """Save a configuration row edited in admin, refusing structural edits once anyone is randomised."""
     trial = _trial_of(obj)
     ensure_writable(trial=trial)
     if structural:
         configuration_ensure_mutable(trial=trial, what=f"{obj._meta.verbose_name.capitalize()} '{obj}'")
-    with audit_context(reason=reason or "Edited in admin"):
+    fields = _plain_fields(obj, changed_fields)
+    before = type(obj)._default_manager.filter(pk=obj.pk).values(*fields).first() if obj.pk and fields else None
+    reason = reason or "Edited in admin"
+    with audit_context(reason=reason):
         obj.full_clean()
         obj.save()
+    if fields:
+        after = {name: obj.serializable_value(name) for name in fields}
+        _audit_untracked(obj=obj, action="changed" if before else "added", before=before or {}, after=after, reason=reason, by=by)
 
 
 @transaction.atomic
-def configuration_record_delete(*, obj: Any, structural: bool, reason: str = "") -> None:
+def configuration_record_delete(*, obj: Any, structural: bool, reason: str = "", by: Any = None) -> None:
     trial = _trial_of(obj)
     ensure_writable(trial=trial)
     if structural:
         configuration_ensure_mutable(trial=trial, what=f"{obj._meta.verbose_name.capitalize()} '{obj}'")
-    with audit_context(reason=reason or "Deleted in admin"):
+    reason = reason or "Deleted in admin"
+    _audit_untracked(obj=obj, action="deleted", before={"object": str(obj)}, after={}, reason=reason, by=by)
+    with audit_context(reason=reason):
         obj.delete()
 
 

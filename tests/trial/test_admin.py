@@ -33,6 +33,10 @@ CONFIGURATION_MODELS = {
     "trial.trialcontact",
     "participants.consentdocument",
     "followup.schedulerule",
+    "followup.instrumentversion",
+    "messaging.messagepolicy",
+    "messaging.messagetemplate",
+    "safety.safetypolicy",
     "intervention.interventionpolicy",
     "intervention.sessionplan",
     "intervention.workinghours",
@@ -122,6 +126,55 @@ def test_admin_is_refused_to_every_other_role(client: Client, make_staff: Any) -
 def test_a_django_staff_flag_alone_opens_nothing(client: Client, walkback: Trial) -> None:
     client.force_login(UserFactory(is_staff=True))
     assert client.get("/admin/").status_code == 302
+
+
+# --- Configuration of the features ------------------------------------------------------------
+
+
+def test_publishing_a_wording_adds_a_version_and_never_edits_one(admin_client: Client, walkback: Trial) -> None:
+    from messaging.models import MessageTemplate
+
+    first = MessageTemplate.objects.filter(trial=walkback, code="invitation", channel="email").get()
+    response = admin_client.post(
+        "/admin/messaging/messagetemplate/add/",
+        {"trial": walkback.pk, "code": "invitation", "channel": "email", "subject": "New", "body": "Hello {{ link }}"},
+    )
+    assert response.status_code == 302
+    assert list(
+        MessageTemplate.objects.filter(trial=walkback, code="invitation", channel="email").values_list("version", "subject")
+    ) == [(2, "New"), (1, first.subject)]
+    admin_client.post(f"/admin/messaging/messagetemplate/{first.pk}/change/", {"subject": "Edited"})
+    first.refresh_from_db()
+    assert first.subject != "Edited"
+    broken = admin_client.post(
+        "/admin/messaging/messagetemplate/add/",
+        {"trial": walkback.pk, "code": "invitation", "channel": "email", "subject": "x", "body": "{% if %}"},
+        follow=True,
+    )
+    assert "not valid" in broken.content.decode()
+
+
+def test_a_change_to_an_untracked_policy_is_in_the_audit_trail(admin_client: Client, walkback: Trial) -> None:
+    from messaging.models import MessagePolicy
+
+    policy = MessagePolicy.objects.get(trial=walkback)
+    data = {
+        "trial": walkback.pk,
+        "send_hour": 11,
+        "quiet_start": policy.quiet_start,
+        "quiet_end": policy.quiet_end,
+        "channels": policy.channels,
+        "max_attempts": policy.max_attempts,
+        "lost_to_followup_missed": policy.lost_to_followup_missed,
+        "closing_soon_days": policy.closing_soon_days,
+    }
+    assert admin_client.post(f"/admin/messaging/messagepolicy/{policy.pk}/change/", data).status_code == 302
+    event = SecurityEvent.objects.filter(kind=SecurityEventKind.CONFIGURATION, detail__record="messaging.messagepolicy").get()
+    assert (event.username, event.detail["before"], event.detail["after"]) == (
+        "admin-all",
+        {"send_hour": "10"},
+        {"send_hour": "11"},
+    )
 
 
 # --- Periodic tasks ----------------------------------------------------------------------------
