@@ -165,6 +165,7 @@ class StaffProfileAdmin(ConfigurationAdmin):
             site_codes=[site.code for site in data["sites"]],
             reason=data["reason"],
             by=request.user,  # type: ignore[arg-type]
+            time_zone=str(data["timezone"] or ""),
         )
 
 

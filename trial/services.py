@@ -339,11 +339,18 @@ def staff_create(
 
 @transaction.atomic
 def staff_change_role(
-    *, trial: Trial, profile: StaffProfile, role: str, site_codes: Iterable[str], reason: str, by: AbstractUser | None
+    *,
+    trial: Trial,
+    profile: StaffProfile,
+    role: str,
+    site_codes: Iterable[str],
+    reason: str,
+    by: AbstractUser | None,
+    time_zone: str | None = None,
 ) -> StaffProfile:
-    """Change a staff member's role and sites, with a reason. ``by`` (None from the server's command
-    line) must be allowed to manage staff, and cannot change their own role or sites: no one
-    promotes themselves."""
+    """Change a staff member's role and sites (and time zone, when given), with a reason. ``by``
+    (None from the server's command line) must be allowed to manage staff, and cannot change their
+    own role or sites: no one promotes themselves."""
     if by is not None:
         access.require(by, access.Perm.MANAGE_STAFF, trial=trial, message="Your role may not change staff roles.")
         if by.pk == profile.user_id:
@@ -356,7 +363,9 @@ def staff_change_role(
     before = {"role": profile.role, "sites": sorted(profile.sites.values_list("code", flat=True))}
     with audit_context(reason=reason):
         profile.role = role
-        profile.save(update_fields=["role"])
+        if time_zone is not None:
+            profile.timezone = time_zone
+        profile.save(update_fields=["role", "timezone"])
         profile.sites.set(sites)
         user = profile.user
         _set_admin_flags(user, role)

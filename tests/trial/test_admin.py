@@ -242,6 +242,19 @@ def test_an_admin_cannot_change_their_own_role(admin_client: Client, make_staff:
     assert me.role == "admin"
 
 
+def test_the_staff_page_changes_another_members_role_sites_and_time_zone(admin_client: Client, make_staff: Any) -> None:
+    physio = make_staff("physiotherapist", sites=["SYD"])
+    sites = dict(physio.staff.sites.model.objects.values_list("code", "pk"))
+    url = f"/admin/trial/staffprofile/{physio.staff.pk}/change/"
+    response = admin_client.post(
+        url, {"role": "coordinator", "sites": [sites["BNE"]], "timezone": "Australia/Brisbane", "reason": "Moved to Brisbane"}
+    )
+    assert response.status_code == 302
+    physio.staff.refresh_from_db()
+    assert (physio.staff.role, physio.staff.timezone) == ("coordinator", "Australia/Brisbane")
+    assert list(physio.staff.sites.values_list("code", flat=True)) == ["BNE"]
+
+
 def test_only_a_staff_manager_changes_roles(make_staff: Any, walkback: Trial) -> None:
     coordinator = make_staff("coordinator", sites=["SYD"])
     physio = make_staff("physiotherapist", sites=["SYD"])
