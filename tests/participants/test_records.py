@@ -147,3 +147,14 @@ def test_a_data_query_is_raised_only_on_a_record_whose_rule_allows_it(walkback: 
         assert query_selectors.record_get(user=manager, trial=walkback, value=value) is None, value
     with pytest.raises(ApplicationError, match="clinical records"):
         query_services.query_raise(trial=walkback, record=account, field="email", text="Check?", by=manager)
+
+
+def test_the_query_api_answers_an_unlisted_record_as_a_missing_one(api: Any, walkback: Trial, make_staff: Any) -> None:
+    manager = make_staff("data_manager")
+    api.force_authenticate(manager)
+    answers = [
+        api.post("/api/v1/queries/", {"record": record, "field": "email", "text": "Check?"}, format="json")
+        for record in (f"trial.trackeduser:{manager.pk}", f"auth.user:{manager.pk}", "participants.participant:999999")
+    ]
+    assert [a.status_code for a in answers] == [400, 400, 400]
+    assert len({str(a.json()) for a in answers}) == 1  # the same answer: nothing tells them apart
