@@ -39,13 +39,31 @@ def client_ip(request: HttpRequest | None) -> str | None:
 
 
 class AuditContextMiddleware(HistoryMiddleware):
-    """Every write made while serving a request names the user, the URL and the client."""
+    """Every write made while serving a request names the user, the URL and the client; every
+    request the superuser (the emergency account) makes, page or API, is itself a security event."""
 
     def get_context(self, request: HttpRequest) -> dict[str, Any]:
         context = super().get_context(request)
         context["actor"] = "staff" if context.get("user") else "anonymous"
         context["ip"] = client_ip(request)
         return context
+
+    def __call__(self, request: HttpRequest) -> Any:
+        response = super().__call__(request)
+        user = getattr(request, "user", None)  # set by DRF too, for token-authenticated API calls
+        if getattr(user, "is_superuser", False) and getattr(user, "is_active", False):
+            security_event_record(
+                kind=SecurityEventKind.SUPERUSER,
+                user=user,
+                ip_address=client_ip(request),
+                detail={
+                    "action": "request",
+                    "method": request.method,
+                    "path": request.path[:300],
+                    "status": response.status_code,
+                },
+            )
+        return response
 
 
 def _on_login(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:

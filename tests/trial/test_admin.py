@@ -272,8 +272,25 @@ def test_only_a_staff_manager_changes_roles(make_staff: Any, walkback: Trial) ->
 def test_a_superuser_login_is_audited(client: Client, superuser: Any, walkback: Trial) -> None:
     response = client.post("/accounts/login/", {"username": "root", "password": PASSWORD})
     assert response.status_code == 302
-    event = SecurityEvent.objects.get(kind=SecurityEventKind.SUPERUSER)
-    assert (event.user, event.detail["action"]) == (superuser, "login")
+    event = SecurityEvent.objects.get(kind=SecurityEventKind.SUPERUSER, detail__action="login")
+    assert (event.user, event.detail["path"]) == (superuser, "/accounts/login/")
+    request = SecurityEvent.objects.get(kind=SecurityEventKind.SUPERUSER, detail__action="request")
+    assert (request.detail["method"], request.detail["status"]) == ("POST", 302)
+
+
+def test_every_request_of_the_superuser_is_audited_page_and_api(client: Client, superuser: Any, walkback: Trial) -> None:
+    from rest_framework.test import APIClient
+
+    client.force_login(superuser)
+    client.get("/admin/trial/site/")
+    api = APIClient()
+    api.force_authenticate(superuser)
+    api.get("/api/v1/me/")
+    requests = SecurityEvent.objects.filter(kind=SecurityEventKind.SUPERUSER, detail__action="request").order_by("pk")
+    assert [(e.detail["method"], e.detail["path"], e.detail["status"]) for e in requests] == [
+        ("GET", "/admin/trial/site/", 200),
+        ("GET", "/api/v1/me/", 200),
+    ]
 
 
 def test_a_staff_login_is_not_a_superuser_use(client: Client, make_staff: Any) -> None:
