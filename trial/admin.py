@@ -4,15 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from axes.models import AccessAttempt
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Model
-from django.http import HttpRequest
+from django.contrib.auth.views import redirect_to_login
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from trial import access, hooks, services
 from trial.access import Perm
+from trial.audit import client_ip
 from trial.errors import ApplicationError
 from trial.models import (
+    ApiToken,
     Arm,
     EligibilityCriterion,
     Role,
@@ -28,6 +35,20 @@ from trial.selectors import trial_get_current, trial_get_current_or_none
 
 admin.site.site_header = "Trial configuration"
 admin.site.site_title = "Trial configuration"
+
+
+def _admin_login(request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+    """The admin signs in through the staff login page: one form, with the second factor and the lockout."""
+    return redirect_to_login(request.GET.get("next") or reverse("admin:index"), login_url=reverse("login"))
+
+
+admin.site.login = _admin_login  # type: ignore[method-assign]
+
+# Devices hold TOTP secrets and recovery codes: no admin page shows them (staff manage their own
+# at /accounts/two-factor/).
+for _model in (TOTPDevice, StaticDevice):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
 
 
 class ConfigurationAdmin(admin.ModelAdmin):
@@ -206,3 +227,71 @@ class SecurityEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class _StaffManagementAdmin(admin.ModelAdmin):
+    """Read-only lists for roles that manage staff."""
+
+    def _allowed(self, request: HttpRequest) -> bool:
+        return access.has_perm(request.user, Perm.MANAGE_STAFF, trial=trial_get_current_or_none())
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self._allowed(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._allowed(request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(_StaffManagementAdmin):
+    """Who holds API tokens and until when; never a key or its hash."""
+
+    list_display = ["user", "created", "expiry"]
+    fields = ["user", "created", "expiry"]
+    readonly_fields = ["user", "created", "expiry"]
+    list_select_related = ["user"]
+    search_fields = ["user__username"]
+    actions = ["revoke"]
+
+    def get_actions(self, request: HttpRequest) -> Any:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    @admin.action(description="Revoke every token of the selected tokens' holders")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+        users = {token.user for token in queryset.select_related("user")}
+        count = sum(
+            services.api_tokens_revoke(user=user, reason="revoked by an administrator", by=request.user) for user in users
+        )
+        self.message_user(request, f"{count} token(s) revoked.")
+
+
+@admin.register(AccessAttempt)
+class LoginLockoutAdmin(_StaffManagementAdmin):
+    """Failed sign-ins counted by the lockout; an administrator unlocks them (audited)."""
+
+    list_display = ["username", "ip_address", "failures_since_start", "attempt_time"]
+    fields = ["username", "ip_address", "failures_since_start", "attempt_time", "path_info"]
+    readonly_fields = ["username", "ip_address", "failures_since_start", "attempt_time", "path_info"]
+    search_fields = ["username", "ip_address"]
+    actions = ["unlock"]
+
+    def get_actions(self, request: HttpRequest) -> Any:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    @admin.action(description="Unlock sign-in for the selected usernames and addresses")
+    def unlock(self, request: HttpRequest, queryset: QuerySet[AccessAttempt]) -> None:
+        count = services.login_lockouts_clear(attempts=list(queryset), by=request.user, ip_address=client_ip(request))
+        self.message_user(request, f"{count} lockout record(s) cleared.")
