@@ -255,25 +255,15 @@ class _StaffManagementAdmin(admin.ModelAdmin):
 class ApiTokenAdmin(_StaffManagementAdmin):
     """Who holds API tokens and until when; never a key or its hash."""
 
+    # The primary key is the token's hash: no links, detail pages or actions, which would show it.
     list_display = ["user", "created", "expiry"]
-    fields = ["user", "created", "expiry"]
-    readonly_fields = ["user", "created", "expiry"]
+    list_display_links = None
     list_select_related = ["user"]
     search_fields = ["user__username"]
-    actions = ["revoke"]
+    actions = None
 
-    def get_actions(self, request: HttpRequest) -> Any:
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
-
-    @admin.action(description="Revoke every token of the selected tokens' holders")
-    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
-        users = {token.user for token in queryset.select_related("user")}
-        count = sum(
-            services.api_tokens_revoke(user=user, reason="revoked by an administrator", by=request.user) for user in users
-        )
-        self.message_user(request, f"{count} token(s) revoked.")
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is None and self._allowed(request)
 
 
 @admin.register(AccessAttempt)
