@@ -263,7 +263,6 @@ class SecurityEventKind(models.TextChoices):
     TWO_FACTOR_ENABLED = "two_factor_enabled", "Two-factor authentication set up"
     TWO_FACTOR_REMOVED = "two_factor_removed", "Two-factor authentication removed"
     TOKENS_REVOKED = "tokens_revoked", "API tokens revoked"
-    PASSWORD_THROTTLED = "password_throttled", "Password checks throttled"
     ACCOUNT_DEACTIVATED = "account_deactivated", "Account deactivated"
 
 
