@@ -435,3 +435,15 @@ def test_the_force_login_helper_marks_a_session_verified(client, ivy) -> None:
     assert client.get("/participants/").status_code == 200
     assert verify_session(client, ivy) is not None
     assert timezone.now()
+
+
+def test_the_schema_documents_the_token_contract(client, walkback: Trial) -> None:
+    schema = client.get("/api/schema/?format=json").json()
+    operations = schema["paths"]["/api/v1/auth/token/"]
+    assert set(operations) >= {"post", "delete"}
+    assert {"200", "400", "401", "429"} <= set(operations["post"]["responses"])
+    assert "204" in operations["delete"]["responses"]
+    body = schema["components"]["schemas"]
+    assert "otp" in body["TokenInput"]["properties"] and "expiry" in body["TokenOutput"]["properties"]
+    token_auth = schema["components"]["securitySchemes"]["tokenAuth"]
+    assert token_auth["name"] == "Authorization" and '"Token"' in token_auth["description"]
