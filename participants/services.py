@@ -30,10 +30,10 @@ from participants.models import (
     WithdrawalScope,
 )
 from participants.selectors import consent_document_current, randomisation_missing, stratification_answers
-from trial import access, notifications
+from trial import access, notifications, signin
 from trial.access import Perm
 from trial.audit import audit_context
-from trial.errors import ApplicationError, Conflict, NotAllowed
+from trial.errors import ApplicationError, Conflict
 from trial.guard import ensure_writable
 from trial.models import (
     Allocation,
@@ -548,8 +548,10 @@ def participant_unblind(*, participant: Participant, user: Any, reason: str, pas
     participant = Participant.objects.select_related("site__trial").get(pk=participant.pk)
     trial = participant.site.trial
     _require(user, Perm.EMERGENCY_UNBLIND, trial, participant.site_id)
-    if not user.check_password(password):
-        raise NotAllowed("The password is not right; nothing was unblinded.", errors={"password": ["Not right."]})
+    # Throttled: after a few wrong passwords unblinding is refused (429) for a while.
+    signin.password_confirm(
+        user=user, password=password, purpose="emergency-unblinding", message="The password is not right; nothing was unblinded."
+    )
     if not reason.strip():
         raise ApplicationError("Give the clinical reason for unblinding.", errors={"reason": ["Required."]})
     if not participant.is_randomised:

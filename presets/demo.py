@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 import zoneinfo
 from dataclasses import dataclass
 from typing import Any
@@ -10,6 +12,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from followup import services as followup
 from followup.models import Occurrence
@@ -26,7 +29,7 @@ from presets.services import preset_apply
 from presets.walkback import WALKBACK
 from safety import services as safety
 from safety.models import AdverseEvent
-from trial import services
+from trial import services, signin
 from trial.audit import audit_context
 from trial.models import ContactKind, RandomisationSlot, RoleCode, Trial, TrialContact
 
@@ -40,6 +43,14 @@ class DemoLogin:
     password: str
     role: str
     sites: str
+    otp_secret: str = ""  # base32, for roles that sign in with a second factor
+    otpauth_uri: str = ""
+
+
+def demo_totp_secret(username: str) -> str:
+    """The demo's TOTP secret for ``username``: derived from a public string, like the demo
+    passwords, so it is the same on every machine (never use demo logins in production)."""
+    return base64.b32encode(hashlib.sha256(f"walkback-demo-totp:{username}".encode()).digest()[:20]).decode()
 
 
 DEMO_STAFF: tuple[tuple[str, str, tuple[str, ...]], ...] = (
@@ -69,7 +80,16 @@ def _demo_data() -> list[DemoLogin]:
             services.staff_create(
                 trial=trial, username=username, role=role, password=password, site_codes=sites, email=f"{username}@example.org"
             )
-        logins.append(DemoLogin(username, password, role, f" at {', '.join(sites)}" if sites else " (all sites)"))
+        user = get_user_model().objects.get(username=username)
+        secret = uri = ""
+        if signin.two_factor_required(user, trial):
+            secret = demo_totp_secret(username)
+            device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+            if device is None or device.bin_key != base64.b32decode(secret):
+                device = services.totp_device_provision(user=user, secret=secret)
+            uri = device.config_url
+        where = f" at {', '.join(sites)}" if sites else " (all sites)"
+        logins.append(DemoLogin(username, password, role, where, otp_secret=secret, otpauth_uri=uri))
     _demo_contacts(trial)
     _demo_participants(trial)
     return logins

@@ -111,6 +111,14 @@ WALKBACK = TrialPreset(
         ("cardiovascular", "Cardiovascular"),
         ("other", "Other"),
     ),
+    # Roles that read blinded data trial-wide, sign the lock or configure the trial sign in with a
+    # second factor (TOTP or a recovery code).
+    role_overrides={
+        "investigator": {"requires_two_factor": True},
+        "data_manager": {"requires_two_factor": True},
+        "statistician": {"requires_two_factor": True},
+        "admin": {"requires_two_factor": True},
+    },
 )
 
 PRESETS: dict[str, TrialPreset] = {WALKBACK.code: WALKBACK}

@@ -68,6 +68,63 @@ def _tasks_run_in_process() -> Any:
     app.conf.task_always_eager = False
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> Any:
+    """Counters in the cache (password-check throttle, API throttle) start at zero in every test."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
+@pytest.fixture(autouse=True)
+def _force_login_includes_the_second_factor(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """``client.force_login(user)`` stands for a completed sign-in. For staff whose role requires a
+    second factor that includes the code: the session is marked verified, as the login form does
+    (with a confirmed TOTP device, created when the user has none). Tests of the second factor
+    itself sign in with the ``first_factor_login`` fixture instead."""
+    from django.test import Client
+
+    original = Client.force_login
+
+    def force_login(self: Client, user: Any, backend: str | None = None) -> None:
+        original(self, user, backend)
+        verify_session(self, user)
+
+    force_login.first_factor_only = original  # type: ignore[attr-defined]
+    monkeypatch.setattr(Client, "force_login", force_login)
+    yield
+
+
+def verify_session(client: Any, user: Any) -> Any:
+    """Mark ``client``'s session as having passed the second factor (when ``user``'s role needs it);
+    returns the device used, or None."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from trial import signin
+    from trial.selectors import trial_get_current_or_none
+
+    fresh = type(user).objects.filter(pk=user.pk).first()  # not the caller's object: access is cached on it
+    if fresh is None or not signin.two_factor_required(fresh, trial_get_current_or_none()):
+        return None
+    device = TOTPDevice.objects.filter(user=fresh, confirmed=True).first() or TOTPDevice.objects.create(
+        user=fresh, name="Test authenticator", confirmed=True
+    )
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return device
+
+
+@pytest.fixture
+def first_factor_login(_force_login_includes_the_second_factor: Any) -> Callable[[Any, Any], None]:
+    """first_factor_login(client, user): a session that passed the password only."""
+    from django.test import Client
+
+    return lambda client, user: Client.force_login.first_factor_only(client, user)  # type: ignore[attr-defined]
+
+
 @pytest.fixture
 def walkback(db: Any) -> Trial:
     """The WalkBack configuration, as `setup_walkback` creates it, on a fixed day."""

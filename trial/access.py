@@ -85,14 +85,45 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
 }
 
 # Shipped defaults for the per-trial Role rows (WalkBack's: coordinators and physiotherapists
-# see arms; investigators, data managers and statisticians are blinded until lock).
+# see arms; investigators, data managers and statisticians are blinded until lock). Whether a role
+# needs a second factor is the preset's choice (WalkBack's in presets/walkback.py).
 DEFAULT_ROLE_SETTINGS: dict[str, dict[str, bool]] = {
-    RoleCode.COORDINATOR: {"sees_allocation": True, "sees_allocation_after_lock": True, "trial_wide": False},
-    RoleCode.PHYSIOTHERAPIST: {"sees_allocation": True, "sees_allocation_after_lock": True, "trial_wide": False},
-    RoleCode.INVESTIGATOR: {"sees_allocation": False, "sees_allocation_after_lock": True, "trial_wide": True},
-    RoleCode.DATA_MANAGER: {"sees_allocation": False, "sees_allocation_after_lock": False, "trial_wide": True},
-    RoleCode.STATISTICIAN: {"sees_allocation": False, "sees_allocation_after_lock": True, "trial_wide": True},
-    RoleCode.ADMIN: {"sees_allocation": False, "sees_allocation_after_lock": False, "trial_wide": True},
+    RoleCode.COORDINATOR: {
+        "sees_allocation": True,
+        "sees_allocation_after_lock": True,
+        "trial_wide": False,
+        "requires_two_factor": False,
+    },
+    RoleCode.PHYSIOTHERAPIST: {
+        "sees_allocation": True,
+        "sees_allocation_after_lock": True,
+        "trial_wide": False,
+        "requires_two_factor": False,
+    },
+    RoleCode.INVESTIGATOR: {
+        "sees_allocation": False,
+        "sees_allocation_after_lock": True,
+        "trial_wide": True,
+        "requires_two_factor": False,
+    },
+    RoleCode.DATA_MANAGER: {
+        "sees_allocation": False,
+        "sees_allocation_after_lock": False,
+        "trial_wide": True,
+        "requires_two_factor": False,
+    },
+    RoleCode.STATISTICIAN: {
+        "sees_allocation": False,
+        "sees_allocation_after_lock": True,
+        "trial_wide": True,
+        "requires_two_factor": False,
+    },
+    RoleCode.ADMIN: {
+        "sees_allocation": False,
+        "sees_allocation_after_lock": False,
+        "trial_wide": True,
+        "requires_two_factor": False,
+    },
 }
 
 
@@ -105,6 +136,7 @@ class Access:
     trial_wide: bool
     sees_allocation: bool
     site_ids: frozenset[int]
+    requires_two_factor: bool = False
 
     @property
     def is_staff_member(self) -> bool:
@@ -133,9 +165,11 @@ def access_for(user: Any, trial: Trial | None) -> Access:
         if role_row is not None:
             sees = role_row.sees_allocation_after_lock if locked else role_row.sees_allocation
             trial_wide = role_row.trial_wide
+            two_factor = role_row.requires_two_factor
         else:
             sees = defaults["sees_allocation_after_lock"] if locked else defaults["sees_allocation"]
             trial_wide = defaults["trial_wide"]
+            two_factor = defaults["requires_two_factor"]
         site_ids = frozenset(s.pk for s in profile.sites.all() if trial is None or s.trial_id == trial.pk)
         access = Access(
             role=profile.role,
@@ -143,6 +177,7 @@ def access_for(user: Any, trial: Trial | None) -> Access:
             trial_wide=trial_wide,
             sees_allocation=sees,
             site_ids=site_ids,
+            requires_two_factor=two_factor,
         )
     cache[key] = access
     return access
@@ -154,12 +189,14 @@ def _superuser_access(trial: Trial | None) -> Access:
     # superuser flag opens nothing more: admin holds configuration only (trial.adminsite), and its
     # logins and admin changes are security events of their own.
     defaults = DEFAULT_ROLE_SETTINGS[RoleCode.ADMIN]
+    role_row = Role.objects.filter(trial=trial, code=RoleCode.ADMIN).first() if trial else None
     return Access(
         role=RoleCode.ADMIN,
         perms=ROLE_PERMISSIONS[RoleCode.ADMIN],
         trial_wide=True,
         sees_allocation=defaults["sees_allocation"],
         site_ids=frozenset(),
+        requires_two_factor=role_row.requires_two_factor if role_row else defaults["requires_two_factor"],
     )
 
 

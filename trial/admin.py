@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from axes.models import AccessAttempt
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Model
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.shortcuts import redirect
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
@@ -18,8 +19,10 @@ from django_celery_beat.models import CrontabSchedule, IntervalSchedule, Periodi
 from trial import hooks, services
 from trial.access import Perm
 from trial.adminsite import AccessModelAdmin
+from trial.audit import client_ip
 from trial.errors import ApplicationError
 from trial.models import (
+    ApiToken,
     Arm,
     EligibilityCriterion,
     Role,
@@ -221,3 +224,54 @@ class ScheduleAdmin(AccessModelAdmin):
 
 admin.site.register(IntervalSchedule, ScheduleAdmin)
 admin.site.register(CrontabSchedule, ScheduleAdmin)
+
+
+class _StaffManagementAdmin(AccessModelAdmin):
+    """Read-only lists for roles that manage staff."""
+
+    perms = frozenset({Perm.MANAGE_STAFF})
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(_StaffManagementAdmin):
+    """Who holds API tokens and until when; never a key or its hash."""
+
+    # The primary key is the token's hash: no links, detail pages or actions, which would show it.
+    list_display = ["user", "created", "expiry"]
+    list_display_links = None
+    list_select_related = ["user"]
+    search_fields = ["user__username"]
+    actions = None
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is None and self._allowed(request)
+
+
+@admin.register(AccessAttempt)
+class LoginLockoutAdmin(_StaffManagementAdmin):
+    """Failed sign-ins counted by the lockout; an administrator unlocks them (audited)."""
+
+    list_display = ["username", "ip_address", "failures_since_start", "attempt_time"]
+    fields = ["username", "ip_address", "failures_since_start", "attempt_time", "path_info"]
+    readonly_fields = ["username", "ip_address", "failures_since_start", "attempt_time", "path_info"]
+    search_fields = ["username", "ip_address"]
+    actions = ["unlock"]
+
+    def get_actions(self, request: HttpRequest) -> Any:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    @admin.action(description="Unlock sign-in for the selected usernames and addresses")
+    def unlock(self, request: HttpRequest, queryset: QuerySet[AccessAttempt]) -> None:
+        count = services.login_lockouts_clear(attempts=list(queryset), by=request.user, ip_address=client_ip(request))
+        self.message_user(request, f"{count} lockout record(s) cleared.")

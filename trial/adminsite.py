@@ -12,7 +12,9 @@ from typing import Any
 from django.contrib import admin
 from django.db.models import Model
 from django.http import HttpRequest, HttpResponse
+from django.contrib.auth.views import redirect_to_login
 from django.shortcuts import redirect
+from django.urls import reverse
 
 from trial import access
 from trial.access import Perm
@@ -40,6 +42,10 @@ class TrialAdminSite(admin.AdminSite):
         if admin_class is None or not issubclass(admin_class, AccessModelAdmin):
             return  # a third-party app's admin: not ours to expose
         super().register(model_or_iterable, admin_class, **options)
+
+    def login(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:  # type: ignore[override]
+        """Admins sign in through the staff login page: one form, with the second factor and the lockout."""
+        return redirect_to_login(request.GET.get("next") or reverse("admin:index"), login_url=reverse("login"))
 
     def password_change(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:  # type: ignore[override]
         return redirect("password_change")  # ours: checks the old password, audited

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import ipaddress
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pghistory
 import pghistory.models
+from axes.signals import user_locked_out
 from django.apps import apps
-from django.contrib.auth import user_logged_in, user_logged_out, user_login_failed
+from django.conf import settings
+from django.contrib.auth import get_user_model, user_logged_in, user_logged_out, user_login_failed
 from django.db import connection
 from django.http import HttpRequest
 from pghistory import runtime as pghistory_runtime
@@ -33,9 +36,24 @@ def tracked_models() -> frozenset[str]:
 
 
 def client_ip(request: HttpRequest | None) -> str | None:
+    """The client's address: REMOTE_ADDR, or with ``NUM_PROXIES`` trusted proxies in front, the
+    address the outermost of them saw (the N-th entry from the right of X-Forwarded-For, as DRF's
+    throttles count it). Entries further left are written by the client and never trusted."""
     if request is None:
         return None
-    return request.META.get("REMOTE_ADDR") or None
+    remote = request.META.get("REMOTE_ADDR") or None
+    proxies = settings.NUM_PROXIES
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if proxies <= 0 or not forwarded:
+        return remote
+    addresses = [part.strip() for part in forwarded.split(",") if part.strip()]
+    if not addresses:
+        return remote
+    candidate = addresses[-min(proxies, len(addresses))]
+    try:
+        return str(ipaddress.ip_address(candidate))
+    except ValueError:
+        return remote
 
 
 class AuditContextMiddleware(HistoryMiddleware):
@@ -83,12 +101,32 @@ def _on_logout(sender: Any, request: HttpRequest | None, user: Any, **kwargs: An
         security_event_record(kind=SecurityEventKind.LOGOUT, user=user, ip_address=client_ip(request))
 
 
+def known_username(username: Any) -> str:
+    """The username if such an account exists, else "" (a mistyped password in the username field
+    must not end up in the audit trail)."""
+    username = str(username or "")[:150]
+    if username and get_user_model().objects.filter(username=username).exists():
+        return username
+    return ""
+
+
 def _on_login_failed(sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None, **kwargs: Any) -> None:
     # Django has already masked the password in ``credentials``.
     security_event_record(
         kind=SecurityEventKind.LOGIN_FAILED,
-        username=str(credentials.get("username", "")),
+        username=known_username(credentials.get("username")),
         ip_address=client_ip(request),
+        detail={"reason": str(credentials["reason"])} if credentials.get("reason") else None,
+    )
+
+
+def _on_locked_out(
+    sender: Any, request: HttpRequest | None = None, username: Any = None, ip_address: Any = None, **kwargs: Any
+) -> None:
+    security_event_record(
+        kind=SecurityEventKind.LOGIN_LOCKED_OUT,
+        username=known_username(username),
+        ip_address=ip_address or client_ip(request),
     )
 
 
@@ -96,6 +134,7 @@ def connect_signals() -> None:
     user_logged_in.connect(_on_login, dispatch_uid="trial.audit.login")
     user_logged_out.connect(_on_logout, dispatch_uid="trial.audit.logout")
     user_login_failed.connect(_on_login_failed, dispatch_uid="trial.audit.login_failed")
+    user_locked_out.connect(_on_locked_out, dispatch_uid="trial.audit.locked_out")
 
 
 @contextlib.contextmanager

@@ -51,3 +51,15 @@ def lock_refusal(exc: BaseException) -> DataLocked | None:
             return DataLocked("The trial database is locked: its data can no longer change.")
         cause = cause.__cause__
     return None
+
+
+class NotAuthenticated(ApplicationError):
+    """Sign-in refused: a missing or wrong second factor (the API answers 401)."""
+
+    status = 401
+
+
+class TooManyAttempts(ApplicationError):
+    """Too many failed sign-ins or password checks: refused until an administrator unlocks, or the wait passes."""
+
+    status = 429

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import models
+from knox.models import AbstractAuthToken
 
 
 def validate_timezone(value: str) -> None:
@@ -213,6 +214,10 @@ class Role(models.Model):
         default=True, help_text="Whether this role sees arms once the database is locked."
     )
     trial_wide = models.BooleanField(default=False, help_text="Sees every site, not only the staff member's own.")
+    requires_two_factor = models.BooleanField(
+        default=False,
+        help_text="Staff in this role must set up two-factor authentication before they can use any page or the API.",
+    )
 
     class Meta:
         ordering = ["code"]
@@ -254,6 +259,12 @@ class SecurityEventKind(models.TextChoices):
     DOWNLOAD = "download", "Download"
     CONFIGURATION = "configuration", "Configuration applied"
     SUPERUSER = "superuser", "Superuser (emergency account) used"
+    LOGIN_LOCKED_OUT = "login_locked_out", "Locked out after failed logins"
+    LOGIN_UNLOCKED = "login_unlocked", "Login lockout cleared"
+    TWO_FACTOR_ENABLED = "two_factor_enabled", "Two-factor authentication set up"
+    TWO_FACTOR_REMOVED = "two_factor_removed", "Two-factor authentication removed"
+    TOKENS_REVOKED = "tokens_revoked", "API tokens revoked"
+    ACCOUNT_DEACTIVATED = "account_deactivated", "Account deactivated"
 
 
 @pghistory.track(pghistory.InsertEvent())
@@ -273,6 +284,21 @@ class SecurityEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.username} {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class ApiToken(AbstractAuthToken):
+    """An API token (django-rest-knox): only its hash is stored; it expires, and it is bound to the
+    password it was issued under (``auth_hash``, as Django binds sessions), so a password change by
+    any path ends it."""
+
+    auth_hash: models.CharField[str, str] = models.CharField(max_length=128, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created"]
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.user} until {self.expiry:%Y-%m-%d %H:%M}" if self.expiry else str(self.user)
 
 
 class Heartbeat(models.Model):

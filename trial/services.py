@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import hashlib
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
+import django_otp
+from axes.models import AccessAttempt
 from dateutil.relativedelta import relativedelta
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
@@ -15,12 +19,15 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from trial import access
 from trial.audit import audit_context, security_event_record, tracked_models
 from trial.errors import ApplicationError, ConfigurationFrozen, NotAllowed
 from trial.guard import ensure_writable, hold_exclusive
 from trial.models import (
+    ApiToken,
     Arm,
     EligibilityCriterion,
     Heartbeat,
@@ -296,13 +303,17 @@ def staff_create(
     first_name: str = "",
     last_name: str = "",
     by: AbstractUser | None = None,
+    otp_secret: str = "",
 ) -> AbstractUser:
     """Create a staff member with a role and sites. Site-bound roles need at least one site.
 
-    ``by`` (None from the server's command line) must be allowed to manage staff."""
+    ``by`` (None from the server's command line) must be allowed to manage staff.
+    ``otp_secret`` (base32): provision a confirmed TOTP device, for automation and the demo.
+    """
     if by is not None:
         access.require(by, access.Perm.MANAGE_STAFF, trial=trial, message="Your role may not create staff accounts.")
     _validate_role(role)
+    otp_key = totp_secret_parse(otp_secret) if otp_secret else b""
     User = get_user_model()
     username = username.strip()
     if not username:
@@ -334,6 +345,8 @@ def staff_create(
             username=username,
             detail={"staff": username, "role": role, "sites": [s.code for s in sites], "created": True},
         )
+        if otp_key:
+            _totp_device_add(user=user, key=otp_key, name="Provisioned authenticator", by=by)
     return user
 
 
@@ -381,8 +394,187 @@ def staff_change_role(
                 "reason": reason,
             },
         )
+        api_tokens_revoke(user=user, reason="role or sites changed", by=by)
     access.forget(user)
     return profile
+
+
+@transaction.atomic
+def staff_deactivate(*, user: AbstractUser, reason: str, by: AbstractUser | None) -> AbstractUser:
+    """Close a staff account: it can no longer sign in, and its API tokens die now."""
+    if by is not None:
+        access.require(by, access.Perm.MANAGE_STAFF, trial=trial_get_current(), message="Your role may not close staff accounts.")
+        if by.pk == user.pk:
+            raise NotAllowed("You cannot close your own account: ask another administrator.")
+    if not reason.strip():
+        raise ApplicationError("Say why the account is closed.", errors={"reason": ["Required."]})
+    with audit_context(reason=reason):
+        user.is_active = False
+        user.save(update_fields=["is_active"])
+        security_event_record(
+            kind=SecurityEventKind.ACCOUNT_DEACTIVATED,
+            user=by,
+            username=user.get_username(),
+            detail={"staff": user.get_username(), "reason": reason},
+        )
+        api_tokens_revoke(user=user, reason="account deactivated", by=by)
+    access.forget(user)
+    return user
+
+
+# --- Sign-in security: API tokens, second factor, lockouts -----------------------------------
+
+
+@transaction.atomic
+def api_token_issue(*, user: Any, ip_address: str | None) -> tuple[ApiToken, str]:
+    """A new API token (only its hash is stored), bound to the user's current password."""
+    token, key = ApiToken.objects.create(user=user, auth_hash=user.get_session_auth_hash())
+    security_event_record(
+        kind=SecurityEventKind.TOKEN_ISSUED,
+        user=user,
+        ip_address=ip_address,
+        detail={"expiry": token.expiry.isoformat() if token.expiry else None},
+    )
+    return token, key
+
+
+@transaction.atomic
+def api_token_revoke(*, token: ApiToken, ip_address: str | None) -> None:
+    """The holder revokes the token they present."""
+    user = token.user
+    ApiToken.objects.filter(pk=token.pk).delete()
+    security_event_record(
+        kind=SecurityEventKind.TOKENS_REVOKED,
+        user=user,
+        ip_address=ip_address,
+        detail={"tokens": 1, "reason": "revoked by holder"},
+    )
+
+
+@transaction.atomic
+def api_tokens_revoke(*, user: Any, reason: str, by: Any = None) -> int:
+    """End every API token of ``user`` (password or role change, deactivation, second factor changed)."""
+    count, _ = ApiToken.objects.filter(user_id=user.pk).delete()
+    if count:
+        security_event_record(
+            kind=SecurityEventKind.TOKENS_REVOKED,
+            user=by,
+            username=user.get_username(),
+            detail={"staff": user.get_username(), "tokens": count, "reason": reason},
+        )
+    return count
+
+
+def totp_secret_parse(secret: str) -> bytes:
+    """A base32 TOTP secret (spaces and case ignored) as bytes; at least 80 bits."""
+    cleaned = "".join(secret.split()).upper().rstrip("=")
+    try:
+        key = base64.b32decode(cleaned + "=" * (-len(cleaned) % 8))
+    except (binascii.Error, ValueError) as exc:
+        raise ApplicationError(
+            "The TOTP secret is not base32 (letters A-Z and digits 2-7).", errors={"otp_secret": ["Not base32."]}
+        ) from exc
+    if not 10 <= len(key) <= 40:
+        raise ApplicationError(
+            "The TOTP secret must be 16 to 64 base32 characters (80 to 320 bits).", errors={"otp_secret": ["Wrong length."]}
+        )
+    return key
+
+
+def _totp_device_add(*, user: Any, key: bytes, name: str, by: Any) -> TOTPDevice:
+    TOTPDevice.objects.filter(user=user).delete()
+    device = TOTPDevice.objects.create(user=user, name=name, key=key.hex(), confirmed=True)
+    security_event_record(
+        kind=SecurityEventKind.TWO_FACTOR_ENABLED,
+        user=by,
+        username=user.get_username(),
+        detail={"staff": user.get_username(), "device": name},
+    )
+    api_tokens_revoke(user=user, reason="second factor set up", by=by)
+    return device
+
+
+@transaction.atomic
+def totp_device_provision(*, user: Any, secret: str, by: Any = None) -> TOTPDevice:
+    """Give ``user`` a confirmed TOTP device with a known secret (automation, the demo)."""
+    return _totp_device_add(user=user, key=totp_secret_parse(secret), name="Provisioned authenticator", by=by)
+
+
+@transaction.atomic
+def two_factor_setup_start(*, user: Any) -> TOTPDevice:
+    """The pending (unconfirmed) authenticator of ``user``: shown as a QR code until confirmed."""
+    pending = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("-pk").first()
+    if pending is None:
+        pending = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
+    return pending
+
+
+RECOVERY_CODE_COUNT = 10
+
+
+@transaction.atomic
+def two_factor_confirm(*, user: Any, token: str) -> tuple[TOTPDevice, list[str]]:
+    """Confirm the pending authenticator with a current code; returns it and new recovery codes
+    (shown once). Any earlier authenticator and recovery codes are replaced; API tokens end."""
+    pending = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=False).order_by("-pk").first()
+    if pending is None:
+        raise ApplicationError("Start the set-up again: no authenticator is waiting to be confirmed.")
+    if not pending.verify_token("".join((token or "").split())):
+        raise ApplicationError(
+            "That code is not right: enter the 6-digit code your app shows now.", errors={"otp_token": ["Not right."]}
+        )
+    TOTPDevice.objects.filter(user=user).exclude(pk=pending.pk).delete()
+    pending.confirmed = True
+    pending.save(update_fields=["confirmed"])
+    StaticDevice.objects.filter(user=user).delete()
+    recovery = StaticDevice.objects.create(user=user, name="Recovery codes", confirmed=True)
+    codes = [StaticToken.random_token() for _ in range(RECOVERY_CODE_COUNT)]
+    StaticToken.objects.bulk_create([StaticToken(device=recovery, token=code) for code in codes])
+    security_event_record(
+        kind=SecurityEventKind.TWO_FACTOR_ENABLED,
+        user=user,
+        detail={"staff": user.get_username(), "device": pending.name, "recovery_codes": len(codes)},
+    )
+    api_tokens_revoke(user=user, reason="second factor set up", by=user)
+    return pending, codes
+
+
+@transaction.atomic
+def two_factor_remove(*, user: Any, credential: str) -> None:
+    """Remove ``user``'s authenticator and recovery codes, proven by their password or a current code."""
+    credential = credential or ""
+    proven = bool(credential) and (
+        user.check_password(credential) or django_otp.match_token(user, "".join(credential.split())) is not None
+    )
+    if not proven:
+        raise NotAllowed(
+            "Enter your password or a current code to remove two-factor authentication.",
+            errors={"credential": ["Not right."]},
+        )
+    TOTPDevice.objects.filter(user=user).delete()
+    StaticDevice.objects.filter(user=user).delete()
+    security_event_record(kind=SecurityEventKind.TWO_FACTOR_REMOVED, user=user, detail={"staff": user.get_username()})
+    api_tokens_revoke(user=user, reason="second factor removed", by=user)
+
+
+@transaction.atomic
+def login_lockouts_clear(*, attempts: Iterable[AccessAttempt], by: Any, ip_address: str | None = None) -> int:
+    """Unlock sign-in for the given lockout records (an administrator's action), each audited."""
+    cleared = 0
+    for attempt in attempts:
+        security_event_record(
+            kind=SecurityEventKind.LOGIN_UNLOCKED,
+            user=by,
+            ip_address=ip_address,
+            detail={
+                "username": attempt.username or "",
+                "address": attempt.ip_address or "",
+                "failures": attempt.failures_since_start,
+            },
+        )
+        AccessAttempt.objects.filter(pk=attempt.pk).delete()
+        cleared += 1
+    return cleared
 
 
 @transaction.atomic

@@ -6,6 +6,7 @@ PostgreSQL and a filesystem broker under ``var/``, and writes e-mail to ``var/me
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 from pathlib import Path
 from urllib.parse import unquote
@@ -58,7 +59,11 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -87,10 +92,14 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "trial.middleware.TrialMiddleware",
+    "trial.middleware.TwoFactorMiddleware",
     "trial.audit.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a sign-in refused by the lockout into the lockout page (429).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "trial.urls"
@@ -140,6 +149,36 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
+# The lockout backend first: it refuses a locked-out username or address before the password is checked.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+
+# The client's address: REMOTE_ADDR, unless NUM_PROXIES trusted proxies in front of the app each
+# append to X-Forwarded-For; then the address the outermost trusted proxy saw. Never a header the
+# client controls. The audit trail, the login lockout and the API throttle all use it.
+NUM_PROXIES = env.int("NUM_PROXIES", default=0)
+
+# Login lockout (django-axes), on the staff and admin login pages and the API token endpoint: after
+# LOGIN_FAILURE_LIMIT failures for one username, or from one address, sign-in is refused until an
+# administrator unlocks it or LOGIN_LOCKOUT_MINUTES pass. Counters are rows in the database, shared
+# by every worker.
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env.float("LOGIN_LOCKOUT_MINUTES", default=30))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "trial.audit.client_ip"
+AXES_LOCKOUT_CALLABLE = "trial.views.lockout_response"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_ENABLE_ADMIN = False  # lockouts are listed and cleared in trial.admin, by roles that manage staff
+AXES_VERBOSE = False
+AXES_DISABLE_ACCESS_LOG = True  # successful logins are in our own audit trail
+AXES_SENSITIVE_PARAMETERS = ["password", "otp_token", "otp"]
+
+# Two-factor authentication (django-otp): TOTP devices and single-use recovery codes.
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="WalkBack trial")
+# Password checks outside the login (emergency unblinding, lock signatures): after this many wrong
+# passwords in PASSWORD_ATTEMPT_WINDOW_MINUTES, further tries are refused until the window ends.
+PASSWORD_ATTEMPT_LIMIT = env.int("PASSWORD_ATTEMPT_LIMIT", default=5)
+PASSWORD_ATTEMPT_WINDOW_MINUTES = env.int("PASSWORD_ATTEMPT_WINDOW_MINUTES", default=15)
 
 # --- Locale and time: UTC in the database, the trial's or participant's zone on screen -----
 LANGUAGE_CODE = "en-au"
@@ -195,8 +234,10 @@ PGHISTORY_MIDDLEWARE_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 # --- API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        # The token first: a request without credentials, or with a dead token, gets 401 (with
+        # WWW-Authenticate: Token), not 403.
+        "trial.api.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["trial.api.permissions.IsTrialStaff"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer", "rest_framework.renderers.BrowsableAPIRenderer"],
@@ -206,6 +247,18 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "trial.api.errors.exception_handler",
     "DEFAULT_THROTTLE_RATES": {"token": env.str("API_TOKEN_THROTTLE", default="10/min")},
+    "NUM_PROXIES": NUM_PROXIES,
+}
+# API tokens (django-rest-knox): stored hashed, expire after API_TOKEN_TTL_HOURS, sent as
+# "Authorization: Token <token>"; bound to the password they were issued under.
+KNOX_TOKEN_MODEL = "trial.ApiToken"
+# knox's own migrations create its default token table even when the model is swapped; ours is
+# trial.ApiToken, so knox has none.
+MIGRATION_MODULES = {"knox": None}
+REST_KNOX = {
+    "TOKEN_TTL": dt.timedelta(hours=env.float("API_TOKEN_TTL_HOURS", default=10)),
+    "AUTH_HEADER_PREFIX": "Token",
+    "AUTO_REFRESH": False,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "WalkBack trial management API",

@@ -5,14 +5,14 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from health_check.views import HealthCheckView
 
 from trial import views
-from trial.forms import LoginForm
 
 urlpatterns = [
     path("", include("console.urls")),
-    path("accounts/login/", auth_views.LoginView.as_view(authentication_form=LoginForm), name="login"),
+    path("accounts/login/", views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/password/", views.PasswordChangeView.as_view(), name="password_change"),
     path("accounts/password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
+    path("accounts/two-factor/", views.two_factor, name="two_factor"),
     path("audit/", views.audit_log, name="audit-log"),
     path("", include("participants.urls")),
     path("", include("intervention.staff_urls")),

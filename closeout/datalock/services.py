@@ -15,7 +15,7 @@ from django.utils import timezone
 from closeout.models import DatabaseLock, DataQuery, QueryStatus
 from followup.models import Occurrence, OccurrenceStatus
 from safety.models import AdverseEvent, AEStatus
-from trial import access, signing
+from trial import access, signin, signing
 from trial.access import Perm
 from trial.audit import audit_context, security_event_record
 from trial.errors import ApplicationError, Conflict, NotAllowed
@@ -96,9 +96,13 @@ def lock_blockers(*, trial: Trial) -> Blockers:
 def _check_signer(*, user: Any, password: str, trial: Trial, what: str) -> str:
     if not access.has_perm(user, Perm.LOCK_DATABASE, trial=trial):
         raise NotAllowed(f"Only an investigator may sign the {what}.")
-    if not password or not user.check_password(password):
+    try:  # throttled: after a few wrong passwords the signature is refused (429) for a while
+        signin.password_confirm(
+            user=user, password=password, purpose="lock-signature", message="The password is not right; nothing was signed."
+        )
+    except NotAllowed:
         security_event_record(kind=SecurityEventKind.LOGIN_FAILED, user=user, detail={"signature": what})
-        raise NotAllowed("The password is not right; nothing was signed.", errors={"password": ["Not right."]})
+        raise
     return user.get_full_name() or user.get_username()
 
 

@@ -60,3 +60,20 @@ def phone(browser: Any) -> Iterator[Any]:
     page.set_default_timeout(15_000)
     yield page
     context.close()
+
+
+def demo_login(page: Any, base: str, username: str) -> None:
+    """Sign in as a demo user through the one login form, typing the current TOTP code of the
+    demo's printed secret for roles that need a second factor."""
+    from django_otp.oath import TOTP
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from presets.demo import DEMO_PASSWORD_SUFFIX
+
+    page.goto(f"{base}/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", f"{username}{DEMO_PASSWORD_SUFFIX}")
+    device = TOTPDevice.objects.filter(user__username=username, confirmed=True).first()
+    if device is not None:
+        page.fill("input[name=otp_token]", f"{TOTP(device.bin_key).token():06d}")
+    page.click("button[type=submit], input[type=submit]")

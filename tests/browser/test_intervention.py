@@ -16,7 +16,7 @@ from intervention.models import Prescription, Session, Walk
 from participants import services as journey
 from participants.links import access_link_issue
 from participants.models import Participant
-from presets.demo import DEMO_PASSWORD_SUFFIX
+from tests.browser.conftest import demo_login
 from trial.models import Trial
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -48,10 +48,7 @@ def walker(db: Any) -> Participant:
 
 
 def _login(page: Any, base: str, username: str) -> None:
-    page.goto(f"{base}/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", f"{username}{DEMO_PASSWORD_SUFFIX}")
-    page.click("button[type=submit], input[type=submit]")
+    demo_login(page, base, username)
     page.wait_for_selector("[data-testid=whoami]", state="attached")
 
 

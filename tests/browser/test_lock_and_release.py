@@ -11,6 +11,7 @@ from django.core.management import call_command
 
 from closeout.models import DatabaseLock, Release
 from presets.demo import DEMO_PASSWORD_SUFFIX
+from tests.browser.conftest import demo_login
 from trial.models import Trial
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -25,10 +26,8 @@ def demo(db: Any) -> Trial:
 def test_an_investigator_signs_the_lock_and_downloads_a_blinded_release(page: Any, live_server: Any, demo: Trial) -> None:
     base = live_server.url
     password = f"investigator{DEMO_PASSWORD_SUFFIX}"
-    page.goto(f"{base}/")
-    page.fill("input[name=username]", "investigator")
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit], input[type=submit]")
+    demo_login(page, base, "investigator")  # with the current code of the demo's TOTP secret
+    page.wait_for_selector("[data-testid=whoami]", state="attached")
 
     page.goto(f"{base}/lock/")
     assert page.is_visible("[data-testid=blockers]")  # the demo still has open items

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 
-from presets.demo import DEMO_PASSWORD_SUFFIX
+from tests.browser.conftest import demo_login
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -19,10 +19,7 @@ def demo(db: Any) -> None:
 
 
 def _login(page: Any, base: str, username: str) -> None:
-    page.goto(f"{base}/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", f"{username}{DEMO_PASSWORD_SUFFIX}")
-    page.click("button[type=submit], input[type=submit]")
+    demo_login(page, base, username)
     page.wait_for_selector("[data-testid=whoami]", state="attached")
 
 

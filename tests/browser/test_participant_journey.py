@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 
 from participants.models import Participant
-from presets.demo import DEMO_PASSWORD_SUFFIX
+from tests.browser.conftest import demo_login
 from trial.models import Allocation, CriterionKind, EligibilityCriterion, Trial
 from trial.services import randomisation_list_generate
 
@@ -25,10 +25,7 @@ def demo(db: Any) -> Trial:
 
 
 def _login(page: Any, base: str, username: str) -> None:
-    page.goto(f"{base}/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", f"{username}{DEMO_PASSWORD_SUFFIX}")
-    page.click("button[type=submit], input[type=submit]")
+    demo_login(page, base, username)
     page.wait_for_selector("[data-testid=whoami]", state="attached")
 
 

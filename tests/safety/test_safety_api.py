@@ -124,7 +124,7 @@ def test_a_participant_out_of_reach_or_a_role_without_the_permission_is_refused(
     statistician = make_staff("statistician")
     assert_error(client_for(statistician).post(URL, payload(randomised), format="json"), 403)
     assert_error(client_for(statistician).get(URL), 403)
-    assert_error(APIClient().get(URL), 403)
+    assert_error(APIClient().get(URL), 401)  # no credentials: 401 (WWW-Authenticate: Token)
     assert_error(client_for(coordinator).post(URL, payload(randomised, session=987654), format="json"), 400, "session")
     assert not AdverseEvent.objects.exists()
 

@@ -54,6 +54,23 @@ def test_demo_creates_one_login_per_role_and_can_run_again(db, capsys) -> None:
     assert user.check_password("physio-walkback-demo")
 
 
+def test_demo_prints_a_totp_secret_and_uri_for_each_role_that_needs_a_second_factor(db, capsys) -> None:
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from presets.demo import demo_totp_secret
+
+    call_command("demo")
+    call_command("demo")  # the same secrets again: nothing to re-enter in an authenticator app
+    out = capsys.readouterr().out
+    for username in ("investigator", "datamanager", "statistician", "admin"):
+        assert f"TOTP secret {demo_totp_secret(username)}" in out
+        assert f"otpauth://totp/WalkBack%20trial%3A{username}?secret={demo_totp_secret(username)}" in out
+        assert TOTPDevice.objects.filter(user__username=username, confirmed=True).count() == 1
+    for username in ("coordinator", "physio"):
+        assert f"TOTP secret {demo_totp_secret(username)}" not in out
+        assert not TOTPDevice.objects.filter(user__username=username).exists()
+
+
 def test_demo_has_people_at_every_stage(db) -> None:
     from participants.models import Participant, Screening
     from trial.models import Allocation

@@ -48,10 +48,22 @@ class TrialOutput(serializers.Serializer):
 class TokenInput(serializers.Serializer):
     username = serializers.CharField()
     password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
+    otp = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=40,
+        help_text="The current code of the user's authenticator app, or a recovery code: required when they have set one up.",
+    )
 
 
 class TokenOutput(serializers.Serializer):
     token = serializers.CharField()
+    expiry = serializers.DateTimeField(allow_null=True, help_text="When the token stops working (UTC).")
+
+
+class ErrorOutput(serializers.Serializer):
+    detail = serializers.CharField()
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))  # type: ignore[assignment]
 
 
 class MeOutput(serializers.Serializer):

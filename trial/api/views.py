@@ -2,42 +2,70 @@
 
 from __future__ import annotations
 
-from django.contrib.auth import authenticate
-from drf_spectacular.utils import extend_schema
-from rest_framework.authtoken.models import Token
-from rest_framework.permissions import AllowAny
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from trial import access, audit, selectors
+from trial import access, selectors, services, signin
 from trial.api import serializers
+from trial.api.authentication import TokenAuthentication
 from trial.audit import client_ip
 from trial.errors import ApplicationError
-from trial.models import SecurityEventKind
+from trial.models import ApiToken
 
 
 class TokenView(APIView):
-    """Exchange a username and password for an API token."""
+    """POST: exchange a username, password and (when the user has set up two-factor authentication)
+    a code for an API token that expires. DELETE: revoke the token presented."""
 
-    permission_classes = [AllowAny]
-    authentication_classes: list[type] = []
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "token"
 
-    @extend_schema(request=serializers.TokenInput, responses=serializers.TokenOutput)
+    def get_authenticators(self) -> list[BaseAuthentication]:
+        # Signing in takes credentials, not a session or token; revoking takes the token itself.
+        return [TokenAuthentication()] if self._revoking() else []
+
+    def get_permissions(self) -> list[BasePermission]:
+        return [IsAuthenticated()] if self._revoking() else [AllowAny()]
+
+    def _revoking(self) -> bool:
+        return getattr(getattr(self, "request", None), "method", None) == "DELETE"
+
+    @extend_schema(
+        request=serializers.TokenInput,
+        responses={
+            200: serializers.TokenOutput,
+            400: serializers.ErrorOutput,
+            401: OpenApiResponse(serializers.ErrorOutput, description="A second factor is needed: `errors.otp`."),
+            429: OpenApiResponse(serializers.ErrorOutput, description="Too many failures: locked out, or throttled."),
+        },
+    )
     def post(self, request: Request) -> Response:
         data = serializers.TokenInput(data=request.data)
         data.is_valid(raise_exception=True)
-        user = authenticate(request._request, **data.validated_data)
-        if user is None or not access.access_for(user, getattr(request, "trial", None)).is_staff_member:
+        result = signin.sign_in_check(
+            request=request._request,
+            username=data.validated_data["username"],
+            password=data.validated_data["password"],
+            otp_token=data.validated_data.get("otp", ""),
+        )
+        if not access.access_for(result.user, getattr(request, "trial", None)).is_staff_member:
             raise ApplicationError(
                 "Unable to log in with those credentials.", errors={"non_field_errors": ["Invalid username or password."]}
             )
-        token, _ = Token.objects.get_or_create(user=user)
-        audit.security_event_record(kind=SecurityEventKind.TOKEN_ISSUED, user=user, ip_address=client_ip(request._request))
-        return Response({"token": token.key})
+        token, key = services.api_token_issue(user=result.user, ip_address=client_ip(request._request))
+        return Response(serializers.TokenOutput({"token": key, "expiry": token.expiry}).data)
+
+    @extend_schema(request=None, responses={204: None, 401: serializers.ErrorOutput})
+    def delete(self, request: Request) -> Response:
+        token = request.auth
+        assert isinstance(token, ApiToken)  # the only authenticator of DELETE
+        services.api_token_revoke(token=token, ip_address=client_ip(request._request))
+        return Response(status=204)
 
 
 class TrialView(APIView):

@@ -15,3 +15,12 @@ class Command(BaseCommand):
         self.stdout.write("Demo logins (username / password):")
         for login in logins:
             self.stdout.write(f"  {login.username:<14} {login.password:<28} {login.role}{login.sites}")
+        second = [login for login in logins if login.otp_secret]
+        if second:
+            self.stdout.write(
+                "These roles sign in with a second factor: add the secret (or open the otpauth:// URI) in any "
+                "authenticator app and type its current code in the login form's code field."
+            )
+            for login in second:
+                self.stdout.write(f"  {login.username:<14} TOTP secret {login.otp_secret}")
+                self.stdout.write(f"  {'':<14} {login.otpauth_uri}")
