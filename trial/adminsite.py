@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.auth.views import redirect_to_login
 from django.db.models import Model
 from django.http import HttpRequest, HttpResponse
-from django.contrib.auth.views import redirect_to_login
 from django.shortcuts import redirect
 from django.urls import reverse
 
@@ -43,7 +43,7 @@ class TrialAdminSite(admin.AdminSite):
             return  # a third-party app's admin: not ours to expose
         super().register(model_or_iterable, admin_class, **options)
 
-    def login(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:  # type: ignore[override]
+    def login(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
         """Admins sign in through the staff login page: one form, with the second factor and the lockout."""
         return redirect_to_login(request.GET.get("next") or reverse("admin:index"), login_url=reverse("login"))
 

@@ -23,7 +23,7 @@ DROP_AUTHTOKEN = "DROP TABLE IF EXISTS authtoken_token CASCADE"
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('trial', '0006_closeout_to_its_app'),
+        ('trial', '0007_admins_are_not_superusers'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
@@ -67,12 +67,12 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='securityevent',
             name='kind',
-            field=models.CharField(choices=[('login', 'Logged in'), ('logout', 'Logged out'), ('login_failed', 'Failed login'), ('token_issued', 'API token issued'), ('role_changed', 'Role or sites changed'), ('password_changed', 'Password changed'), ('download', 'Download'), ('configuration', 'Configuration applied'), ('login_locked_out', 'Locked out after failed logins'), ('login_unlocked', 'Login lockout cleared'), ('two_factor_enabled', 'Two-factor authentication set up'), ('two_factor_removed', 'Two-factor authentication removed'), ('tokens_revoked', 'API tokens revoked'), ('account_deactivated', 'Account deactivated')], max_length=20),
+            field=models.CharField(choices=[('login', 'Logged in'), ('logout', 'Logged out'), ('login_failed', 'Failed login'), ('token_issued', 'API token issued'), ('role_changed', 'Role or sites changed'), ('password_changed', 'Password changed'), ('download', 'Download'), ('configuration', 'Configuration applied'), ('superuser', 'Superuser (emergency account) used'), ('login_locked_out', 'Locked out after failed logins'), ('login_unlocked', 'Login lockout cleared'), ('two_factor_enabled', 'Two-factor authentication set up'), ('two_factor_removed', 'Two-factor authentication removed'), ('tokens_revoked', 'API tokens revoked'), ('account_deactivated', 'Account deactivated')], max_length=20),
         ),
         migrations.AlterField(
             model_name='securityeventevent',
             name='kind',
-            field=models.CharField(choices=[('login', 'Logged in'), ('logout', 'Logged out'), ('login_failed', 'Failed login'), ('token_issued', 'API token issued'), ('role_changed', 'Role or sites changed'), ('password_changed', 'Password changed'), ('download', 'Download'), ('configuration', 'Configuration applied'), ('login_locked_out', 'Locked out after failed logins'), ('login_unlocked', 'Login lockout cleared'), ('two_factor_enabled', 'Two-factor authentication set up'), ('two_factor_removed', 'Two-factor authentication removed'), ('tokens_revoked', 'API tokens revoked'), ('account_deactivated', 'Account deactivated')], max_length=20),
+            field=models.CharField(choices=[('login', 'Logged in'), ('logout', 'Logged out'), ('login_failed', 'Failed login'), ('token_issued', 'API token issued'), ('role_changed', 'Role or sites changed'), ('password_changed', 'Password changed'), ('download', 'Download'), ('configuration', 'Configuration applied'), ('superuser', 'Superuser (emergency account) used'), ('login_locked_out', 'Locked out after failed logins'), ('login_unlocked', 'Login lockout cleared'), ('two_factor_enabled', 'Two-factor authentication set up'), ('two_factor_removed', 'Two-factor authentication removed'), ('tokens_revoked', 'API tokens revoked'), ('account_deactivated', 'Account deactivated')], max_length=20),
         ),
         pgtrigger.migrations.AddTrigger(
             model_name='role',
