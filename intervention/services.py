@@ -213,7 +213,7 @@ def session_book(
     session.starts_at, session.ends_at = slot.starts_at, slot.ends_at
     session.mode = mode
     session.outside_window_reason = reason.strip() if outside else ""
-    session.meeting_link = policy.video_link_template.format(session=session.pk) if mode == DeliveryMode.VIDEO else ""
+    session.meeting_link = policy.video_link_template.format(room=session.video_room) if mode == DeliveryMode.VIDEO else ""
     session.booked_by = by if not participant_token else None
     session.booked_at = now
     actor = {"actor": "participant", "participant": participant.study_id} if participant_token else {}
