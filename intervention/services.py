@@ -185,7 +185,7 @@ def session_book(
         raise ApplicationError("That time has passed.", errors={"starts_at": ["In the past."]})
     if mode not in DeliveryMode.values or (session.allowed_modes and mode not in session.allowed_modes):
         allowed = ", ".join(DeliveryMode(m).label.lower() for m in session.allowed_modes) or "any"
-        raise ApplicationError(f"Session {session.number} can be {allowed}.", errors={"mode": [f"Not allowed: {mode}."]})
+        raise ApplicationError(f"Session {session.number} can be {allowed}.", errors={"mode": ["Not an allowed mode."]})
     physio = physiotherapist or session.physiotherapist
     if physio is None:
         raise Conflict("No physiotherapist is assigned: assign one before booking.")

@@ -57,7 +57,7 @@ class ScreeningListCreate(APIView):
         trial = _trial(request)
         site = Site.objects.filter(trial=trial, code=data.validated_data["site"].upper()).first()
         if site is None:
-            raise ApplicationError(f"Unknown site '{data.validated_data['site']}'.", errors={"site": ["Unknown site code."]})
+            raise ApplicationError("Unknown site.", errors={"site": ["Unknown site code."]})
         screening = services.screening_record(
             site=site,
             answers=data.validated_data["answers"],

@@ -43,7 +43,7 @@ def _check_field(record: Model, field: str) -> str:
         record._meta.get_field(field.split(".", 1)[0])
     except FieldDoesNotExist:
         raise ApplicationError(
-            f"A {record._meta.verbose_name} has no field '{field}'.", errors={"field": ["Not a field of this record."]}
+            f"A {record._meta.verbose_name} has no such field.", errors={"field": ["Not a field of this record."]}
         ) from None
     return field
 

@@ -111,3 +111,16 @@ def test_an_id_too_large_for_the_database_is_a_404_not_a_500(client, make_staff)
     assert client.get(f"/participants/{huge}/").status_code == 404
     assert client.get(f"/history/trial/arm/{huge}/").status_code == 404
     assert client.get("/participants/999999999999999999/").status_code == 404
+
+
+def test_errors_never_repeat_what_was_sent(api, make_staff) -> None:
+    """A wrong choice, an unknown key and a long value: the message says what is wrong, without the input."""
+    api.force_authenticate(make_staff("data_manager"))
+    sent = "<script>alert(1)</script>" + "x" * 500
+    response = api.get("/api/v1/queries/", {"status": sent})
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"status": ["Not one of the allowed choices."]}
+    assert "<script>" not in response.content.decode() and "xxxx" not in response.content.decode()
+    api.force_authenticate(make_staff("coordinator", sites=["SYD"]))
+    response = api.post("/api/v1/screenings/", {"site": sent, "answers": {}}, format="json")
+    assert response.status_code == 400 and "xxxx" not in response.content.decode()
