@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from participants import blinding, selectors, services
-from participants.models import Participant
+from participants.models import Participant, ParticipantStatus
 from participants.serializers import (
     EnrolInput,
     ParticipantOutput,
@@ -95,6 +95,13 @@ class ScreeningEnrol(APIView):
         return Response(ParticipantOutput(participant, context=_arm_context(request)).data, status=status.HTTP_201_CREATED)
 
 
+@extend_schema(
+    parameters=[
+        OpenApiParameter("site", str, description="A site code."),
+        OpenApiParameter("status", str, enum=ParticipantStatus.values),
+        OpenApiParameter("q", str, description="Part of a study id."),
+    ]
+)
 class ParticipantList(ListAPIView):
     """Participants at your sites. ``arm`` appears only for roles that may see allocations."""
 

@@ -86,6 +86,7 @@ class QueryListCreate(APIView):
     """Data queries at your sites, newest first (GET, filtered, paginated); raise one (POST, data managers)."""
 
     permission_classes = [requires(Perm.VIEW_PARTICIPANTS)]
+    pagination_class = Pagination  # the schema documents the page (count, next, previous, results)
 
     @extend_schema(parameters=FILTER_PARAMETERS, responses=QueryOutput(many=True))
     def get(self, request: Request) -> Response:
@@ -93,7 +94,7 @@ class QueryListCreate(APIView):
         query.is_valid(raise_exception=True)
         filters = {k: v for k, v in query.validated_data.items() if v}
         queryset = selectors.query_list(user=request.user, trial=_trial(request), filters=filters)
-        paginator = Pagination()
+        paginator = self.pagination_class()
         page = list(paginator.paginate_queryset(queryset, request, view=self) or [])
         return paginator.get_paginated_response(QueryOutput(page, many=True, context=_context(request, page)).data)
 
