@@ -23,7 +23,7 @@ class ErrorOutput(serializers.Serializer):
     refusals add keys (a 409 on a signed lock adds ``blockers``; a repeated randomisation ``randomised_at``)."""
 
     detail = serializers.CharField()
-    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))  # type: ignore[assignment]
 
 
 ERRORS = {
@@ -37,9 +37,7 @@ ERRORS = {
 }
 
 
-def error_codes(
-    *, method: str, public: bool, path_has_id: bool, query: set[str], throttled: bool
-) -> list[str]:
+def error_codes(*, method: str, public: bool, path_has_id: bool, query: set[str], throttled: bool) -> list[str]:
     """The error codes an operation can answer, from what it is."""
     codes = set()
     if not public:
