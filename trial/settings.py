@@ -234,6 +234,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Screening to locked dataset for two-arm randomised trials.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Request bodies get their own components, with what the API checks (e.g. minLength of required text).
+    "COMPONENT_SPLIT_REQUEST": True,
     "SWAGGER_UI_DIST": "SIDECAR",  # served from our static files, not a CDN
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

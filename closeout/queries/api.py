@@ -22,6 +22,7 @@ from closeout.queries.serializers import (
     CloseInput,
     LockInput,
     LockOutput,
+    LockStateOutput,
     QueryCreateInput,
     QueryFilterQuery,
     QueryOutput,
@@ -187,7 +188,7 @@ class LockView(APIView):
             return [requires(Perm.LOCK_DATABASE)()]
         return [_any_of(Perm.LOCK_DATABASE, Perm.MANAGE_QUERIES)()]
 
-    @extend_schema(responses=LockOutput)
+    @extend_schema(responses=LockStateOutput)
     def get(self, request: Request) -> Response:
         trial = _trial(request)
         current, blockers = lock_current(trial=trial), lock_blockers(trial=trial)
@@ -195,7 +196,7 @@ class LockView(APIView):
             return Response({"locked": False, "blockers": _blockers(blockers)})
         return Response(_lock(current, blockers))
 
-    @extend_schema(request=LockInput, responses={201: LockOutput})
+    @extend_schema(request=LockInput, responses={201: LockStateOutput})
     def post(self, request: Request) -> Response:
         data = LockInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -212,7 +213,7 @@ class UnlockView(APIView):
 
     permission_classes = [requires(Perm.LOCK_DATABASE)]
 
-    @extend_schema(request=UnlockInput, responses=LockOutput)
+    @extend_schema(request=UnlockInput, responses=LockStateOutput)
     def post(self, request: Request) -> Response:
         data = UnlockInput(data=request.data)
         data.is_valid(raise_exception=True)
