@@ -33,7 +33,7 @@ from trial import access
 from trial.access import Perm
 from trial.api.pagination import Pagination
 from trial.api.permissions import requires
-from trial.errors import Conflict, NotFound
+from trial.errors import Conflict, NotAllowed, NotFound
 from trial.models import Trial
 from trial.selectors import trial_get_current
 
@@ -86,7 +86,10 @@ FILTER_PARAMETERS = [
 class QueryListCreate(APIView):
     """Data queries at your sites, newest first (GET, filtered, paginated); raise one (POST, data managers)."""
 
-    permission_classes = [requires(Perm.VIEW_PARTICIPANTS)]
+    def get_permissions(self) -> list[BasePermission]:
+        # Raising is refused before the body is read: a role that may not raise gets a 403, not a 400.
+        return [requires(Perm.MANAGE_QUERIES if self.request.method == "POST" else Perm.VIEW_PARTICIPANTS)()]
+
     pagination_class = Pagination  # the schema documents the page (count, next, previous, results)
 
     @extend_schema(parameters=FILTER_PARAMETERS, responses=QueryOutput(many=True))
@@ -136,6 +139,8 @@ class QueryAnswer(APIView):
     @extend_schema(request=AnswerInput, responses=QueryOutput)
     def post(self, request: Request, pk: int) -> Response:
         query = _query(request, pk)
+        if not services.is_site_staff(request.user, query=query):  # refused before the body is read
+            raise NotAllowed(services.ONLY_SITE_STAFF)
         data = AnswerInput(data=request.data)
         data.is_valid(raise_exception=True)
         return _output(request, services.query_answer(query=query, answer=data.validated_data["answer"], by=request.user))

@@ -56,6 +56,9 @@ def _check_assignee(assignee: Any, *, trial: Trial, site_id: int) -> None:
         )
 
 
+ONLY_SITE_STAFF = "Only staff of the record's site answer this query."
+
+
 def is_site_staff(user: Any, *, query: DataQuery) -> bool:
     """The assignee, or a staff member who works at the query's site."""
     if query.assignee_id is not None and query.assignee_id == user.pk:
@@ -138,7 +141,7 @@ def query_answer(*, query: DataQuery, answer: str, by: Any) -> DataQuery:
     query = _locked_row(query)
     ensure_writable(trial=query.trial)
     if not is_site_staff(by, query=query):
-        raise NotAllowed("Only staff of the record's site answer this query.")
+        raise NotAllowed(ONLY_SITE_STAFF)
     if query.status != QueryStatus.OPEN:
         raise Conflict(f"This query is {query.get_status_display().lower()}: only an open query is answered.")
     answer = answer.strip()

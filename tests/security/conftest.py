@@ -11,7 +11,8 @@ import pytest
 from django.utils import timezone
 
 from closeout.queries import services as queries
-from followup.models import Occurrence, OutcomeCode
+from followup.models import Occurrence, OccurrenceStatus, OutcomeCode
+from followup.services import outcomes_derive
 from intervention.models import ExtraSlot, Leave, Session
 from participants import links
 from participants import services as journey
@@ -43,6 +44,7 @@ def world(walkback: Trial, make_staff: Callable[..., Any], coordinator: Any, sea
     for person in people[:3]:
         journey.participant_randomise(participant_id=person.pk, by=coordinator)
     walker = next(p for p in people[:3] if Session.objects.filter(participant=p).exists())
+    walker.refresh_from_db()
     Session.objects.filter(participant__site__code="SYD").update(physiotherapist=physio)
     screening = journey.screening_record(site=walkback.sites.get(code="SYD"), answers=ELIGIBLE, by=coordinator)
     event = adverse_event_record(
@@ -74,6 +76,11 @@ def world(walkback: Trial, make_staff: Callable[..., Any], coordinator: Any, sea
     )
     occurrence = Occurrence.objects.filter(participant=walker).order_by("opens_at").first()
     assert occurrence is not None
+    # Its window is open now, so the participant's questionnaire page answers.
+    Occurrence.objects.filter(pk=occurrence.pk).update(
+        status=OccurrenceStatus.OPEN, opens_at=now - dt.timedelta(days=1), closes_at=now + dt.timedelta(days=6)
+    )
+    outcomes_derive(participant=walker)
     ids = {
         "participant": walker.pk,
         "screening": screening.pk,

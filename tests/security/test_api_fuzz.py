@@ -27,7 +27,7 @@ from schemathesis.specs.openapi.checks import ignored_auth, positive_data_accept
 
 pytestmark = pytest.mark.fuzz
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "20"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
 # Not checked: ignored_auth re-sends a request without auth, but the session cookie goes with it (the
 # authorisation matrix tests refusals); positive_data_acceptance wants 2xx for any body the schema
 # allows, while the services refuse, with a 400 on the field, what breaks a rule no schema can say
