@@ -208,7 +208,7 @@ class OutcomeAdjudicate(APIView):
         participant = _participant(request, pk)
         outcome = Outcome.objects.filter(participant=participant, code=code).first()
         if outcome is None:
-            raise NotFound(f"No outcome '{code}' for this participant.")
+            raise NotFound("No such outcome for this participant.")
         data = AdjudicateInput(data=request.data)
         data.is_valid(raise_exception=True)
         services.outcome_adjudicate(outcome=outcome, by=request.user, **data.validated_data)

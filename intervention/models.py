@@ -5,10 +5,14 @@ These tables were created by the participants app and keep its names (``particip
 
 from __future__ import annotations
 
+import functools
+import secrets
+
 import pghistory
 from django.conf import settings
 from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import RangeOperators
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Func
 
@@ -16,6 +20,19 @@ from participants.models import Participant
 from trial.models import Arm, Site, Trial
 
 # --- The intervention: education sessions with physiotherapists, and the walking diary --------
+
+
+# A room name nobody can guess (144 random bits): a video call's link carries nothing else. Written
+# with the standard library and Django only, so migrations can name them without importing this module.
+new_video_room = functools.partial(secrets.token_urlsafe, 18)
+VIDEO_LINK_VALIDATORS = [
+    RegexValidator(
+        r"\{session\}",
+        inverse_match=True,
+        message="Use {room}, the session's random room name: {session} (its id) would make rooms guessable.",
+    ),
+    RegexValidator(r"^[^{}]*\{room\}[^{}]*$", message="The link must contain {room} once, and no other placeholder."),
+]
 
 
 class DeliveryMode(models.TextChoices):
@@ -39,7 +56,10 @@ class InterventionPolicy(models.Model):
     diary_weeks = models.PositiveSmallIntegerField(default=12)
     inactivity_days = models.PositiveSmallIntegerField(default=14, help_text="Flag a diary with nothing logged for this long.")
     video_link_template = models.CharField(
-        max_length=200, default="https://meet.jit.si/walkback-session-{session}", help_text="{session} is the session's id."
+        max_length=200,
+        default="https://meet.jit.si/walkback-{room}",
+        validators=VIDEO_LINK_VALIDATORS,
+        help_text="{room} is the session's random room name (never its id, which anyone could guess).",
     )
     target_minutes_per_walk = models.PositiveSmallIntegerField(default=30)
     target_walks_per_week = models.PositiveSmallIntegerField(default=5)
@@ -53,6 +73,11 @@ class InterventionPolicy(models.Model):
             models.CheckConstraint(
                 condition=models.Q(slot_minutes__gte=5, reminder_hour__lte=23, agenda_hour__lte=23),
                 name="intervention_policy_values_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(video_link_template__contains="{room}") & ~models.Q(video_link_template__contains="{session}"),
+                name="intervention_policy_video_link_has_room",
+                violation_error_message="The video link must contain {room}, the session's random room name, and not {session}.",
             ),
         ]
 
@@ -200,6 +225,7 @@ class Session(models.Model):
     mode = models.CharField(max_length=10, choices=DeliveryMode.choices, blank=True)
     outside_window_reason = models.CharField(max_length=300, blank=True)
     meeting_link = models.URLField(blank=True)
+    video_room = models.CharField(max_length=32, unique=True, default=new_video_room, editable=False)
     booked_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     booked_at = models.DateTimeField(null=True, blank=True)
     cancelled_reason = models.CharField(max_length=300, blank=True)

@@ -185,7 +185,7 @@ def session_book(
         raise ApplicationError("That time has passed.", errors={"starts_at": ["In the past."]})
     if mode not in DeliveryMode.values or (session.allowed_modes and mode not in session.allowed_modes):
         allowed = ", ".join(DeliveryMode(m).label.lower() for m in session.allowed_modes) or "any"
-        raise ApplicationError(f"Session {session.number} can be {allowed}.", errors={"mode": [f"Not allowed: {mode}."]})
+        raise ApplicationError(f"Session {session.number} can be {allowed}.", errors={"mode": ["Not an allowed mode."]})
     physio = physiotherapist or session.physiotherapist
     if physio is None:
         raise Conflict("No physiotherapist is assigned: assign one before booking.")
@@ -213,7 +213,7 @@ def session_book(
     session.starts_at, session.ends_at = slot.starts_at, slot.ends_at
     session.mode = mode
     session.outside_window_reason = reason.strip() if outside else ""
-    session.meeting_link = policy.video_link_template.format(session=session.pk) if mode == DeliveryMode.VIDEO else ""
+    session.meeting_link = policy.video_link_template.format(room=session.video_room) if mode == DeliveryMode.VIDEO else ""
     session.booked_by = by if not participant_token else None
     session.booked_at = now
     actor = {"actor": "participant", "participant": participant.study_id} if participant_token else {}

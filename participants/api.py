@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from participants import blinding, selectors, services
-from participants.models import Participant
+from participants.models import Participant, ParticipantStatus
 from participants.serializers import (
     EnrolInput,
     ParticipantOutput,
@@ -57,7 +57,7 @@ class ScreeningListCreate(APIView):
         trial = _trial(request)
         site = Site.objects.filter(trial=trial, code=data.validated_data["site"].upper()).first()
         if site is None:
-            raise ApplicationError(f"Unknown site '{data.validated_data['site']}'.", errors={"site": ["Unknown site code."]})
+            raise ApplicationError("Unknown site.", errors={"site": ["Unknown site code."]})
         screening = services.screening_record(
             site=site,
             answers=data.validated_data["answers"],
@@ -95,6 +95,13 @@ class ScreeningEnrol(APIView):
         return Response(ParticipantOutput(participant, context=_arm_context(request)).data, status=status.HTTP_201_CREATED)
 
 
+@extend_schema(
+    parameters=[
+        OpenApiParameter("site", str, description="A site code."),
+        OpenApiParameter("status", str, enum=ParticipantStatus.values),
+        OpenApiParameter("q", str, description="Part of a study id."),
+    ]
+)
 class ParticipantList(ListAPIView):
     """Participants at your sites. ``arm`` appears only for roles that may see allocations."""
 

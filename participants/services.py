@@ -111,11 +111,17 @@ def screening_record(
     screened_on = screened_on or today
     if screened_on > today:
         raise ApplicationError("The screening date cannot be in the future.", errors={"screened_on": ["In the future."]})
+    if screened_on < trial.recruitment_start:
+        started = f"{trial.recruitment_start:%d %b %Y}"
+        raise ApplicationError(
+            f"The screening date is before recruitment started ({started}).",
+            errors={"screened_on": [f"Before recruitment started on {started}."]},
+        )
     if referral and trial.referral_factor_id:
         allowed = set(trial.referral_factor.levels.values_list("code", flat=True)) if trial.referral_factor else set()
         if referral not in allowed:
             raise ApplicationError(
-                f"Unknown referral route '{referral}'.", errors={"referral": [f"Choose one of: {', '.join(sorted(allowed))}."]}
+                "Unknown referral route.", errors={"referral": [f"Choose one of: {', '.join(sorted(allowed))}."]}
             )
     eligible, reasons = eligibility_decide(trial=trial, answers=answers)
     with audit_context(reason="Screening recorded"):
@@ -204,7 +210,7 @@ def _validate_strata(trial: Trial, strata: Mapping[str, str]) -> list[tuple[Any,
         level = next((lv for lv in factor.levels.all() if lv.code == value), None)
         if level is None:
             choices = ", ".join(lv.code for lv in factor.levels.all())
-            errors[f"strata.{code}"] = [f"'{value}' is not one of: {choices}."]
+            errors[f"strata.{code}"] = [f"Not one of: {choices}."]
         else:
             pairs.append((factor, level))
     if errors:

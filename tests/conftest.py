@@ -21,6 +21,17 @@ from trial.models import Trial
 IN_CI = bool(os.environ.get("CI"))
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The fuzzing tests (marker ``fuzz``) take minutes: they run only when ``-m`` names them, as
+    CI's PostgreSQL pass does, so `dev.py test` and the first CI pass leave them out."""
+    if "fuzz" in (config.getoption("markexpr") or ""):
+        return
+    skipped = [item for item in items if item.get_closest_marker("fuzz")]
+    if skipped:
+        config.hook.pytest_deselected(items=skipped)
+        items[:] = [item for item in items if not item.get_closest_marker("fuzz")]
+
+
 def require_service(condition: bool, reason: str) -> None:
     """Skip on a developer's machine when a service is missing; fail in CI, never skip."""
     if condition:
@@ -28,6 +39,21 @@ def require_service(condition: bool, reason: str) -> None:
     if IN_CI:
         pytest.fail(f"CI requires it: {reason}")
     pytest.skip(reason)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The figures of the security tests, also under xdist (their reports carry them to this process)."""
+    totals: dict[str, int] = {}
+    for report in terminalreporter.stats.get("passed", []) + terminalreporter.stats.get("failed", []):
+        if getattr(report, "when", "") != "call":
+            continue
+        for name, value in getattr(report, "user_properties", []):
+            if isinstance(value, int) and name.startswith(("fuzzed_", "matrix_")):
+                totals[name] = totals.get(name, 0) + value
+    if totals:
+        terminalreporter.write_sep("-", "security tests")
+        for name, value in sorted(totals.items()):
+            terminalreporter.write_line(f"{name.replace('_', ' ')}: {value}")
 
 
 @pytest.fixture(autouse=True)

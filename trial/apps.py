@@ -15,6 +15,7 @@ class TrialConfig(AppConfig):
         register_converter(IdConverter, "id")  # before any URLconf that uses <id:...> is imported
 
         audit.connect_signals()
+        _error_messages_never_echo_the_input()
         post_migrate.connect(_sync_periodic_tasks, sender=self)
 
 
@@ -22,3 +23,32 @@ def _sync_periodic_tasks(**kwargs: object) -> None:
     from trial.services import periodic_tasks_sync
 
     periodic_tasks_sync()
+
+
+def _error_messages_never_echo_the_input() -> None:
+    """Django's and DRF's messages for a wrong choice or unknown id repeat what was sent ('"<a very
+    long or hostile value>" is not a valid choice.'): ours say what is wrong without it, for forms
+    and API alike. Set once here, for every field that does not override them."""
+    from django import forms
+    from rest_framework import relations, serializers
+
+    for field in (serializers.ChoiceField, serializers.MultipleChoiceField):
+        field.default_error_messages = {**field.default_error_messages, "invalid_choice": "Not one of the allowed choices."}
+    relations.PrimaryKeyRelatedField.default_error_messages = {
+        **relations.PrimaryKeyRelatedField.default_error_messages,
+        "does_not_exist": "No such object.",
+    }
+    relations.SlugRelatedField.default_error_messages = {
+        **relations.SlugRelatedField.default_error_messages,
+        "does_not_exist": "No such object.",
+    }
+    for form_field in (forms.ChoiceField, forms.MultipleChoiceField, forms.TypedChoiceField, forms.TypedMultipleChoiceField):
+        form_field.default_error_messages = {
+            **form_field.default_error_messages,
+            "invalid_choice": "Select a valid choice: that is not one of the available choices.",
+        }
+    forms.ModelMultipleChoiceField.default_error_messages = {
+        **forms.ModelMultipleChoiceField.default_error_messages,
+        "invalid_choice": "Select a valid choice: that is not one of the available choices.",
+        "invalid_pk_value": "Not a valid value.",
+    }

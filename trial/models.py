@@ -16,7 +16,7 @@ from knox.models import AbstractAuthToken
 
 def validate_timezone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
-        raise ValidationError(f"'{value}' is not a known time zone (expected e.g. 'Australia/Sydney').")
+        raise ValidationError("That is not a known time zone (expected e.g. 'Australia/Sydney').")
 
 
 class TimezoneField(models.CharField):

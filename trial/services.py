@@ -278,9 +278,7 @@ def _sites_from_codes(*, trial: Trial, site_codes: Iterable[str]) -> list[Site]:
 
 def _validate_role(role: str) -> None:
     if role not in RoleCode.values:
-        raise ApplicationError(
-            f"Unknown role '{role}'. Roles: {', '.join(RoleCode.values)}.", errors={"role": [f"Unknown role '{role}'."]}
-        )
+        raise ApplicationError(f"Unknown role. Roles: {', '.join(RoleCode.values)}.", errors={"role": ["Unknown role."]})
 
 
 def _set_admin_flags(user: AbstractUser, role: str) -> None:
@@ -319,7 +317,7 @@ def staff_create(
     if not username:
         raise ApplicationError("A username is required.", errors={"username": ["Required."]})
     if User.objects.filter(username__iexact=username).exists():
-        raise ApplicationError(f"A user named '{username}' already exists.", errors={"username": ["Already taken."]})
+        raise ApplicationError("A user with that username already exists.", errors={"username": ["Already taken."]})
     sites = _sites_from_codes(trial=trial, site_codes=site_codes)
     role_row = Role.objects.filter(trial=trial, code=role).first()
     trial_wide = role_row.trial_wide if role_row else access.DEFAULT_ROLE_SETTINGS[role]["trial_wide"]

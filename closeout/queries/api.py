@@ -22,6 +22,7 @@ from closeout.queries.serializers import (
     CloseInput,
     LockInput,
     LockOutput,
+    LockStateOutput,
     QueryCreateInput,
     QueryFilterQuery,
     QueryOutput,
@@ -32,7 +33,7 @@ from trial import access
 from trial.access import Perm
 from trial.api.pagination import Pagination
 from trial.api.permissions import requires
-from trial.errors import Conflict, NotFound
+from trial.errors import Conflict, NotAllowed, NotFound
 from trial.models import Trial
 from trial.selectors import trial_get_current
 
@@ -85,7 +86,11 @@ FILTER_PARAMETERS = [
 class QueryListCreate(APIView):
     """Data queries at your sites, newest first (GET, filtered, paginated); raise one (POST, data managers)."""
 
-    permission_classes = [requires(Perm.VIEW_PARTICIPANTS)]
+    def get_permissions(self) -> list[BasePermission]:
+        # Raising is refused before the body is read: a role that may not raise gets a 403, not a 400.
+        return [requires(Perm.MANAGE_QUERIES if self.request.method == "POST" else Perm.VIEW_PARTICIPANTS)()]
+
+    pagination_class = Pagination  # the schema documents the page (count, next, previous, results)
 
     @extend_schema(parameters=FILTER_PARAMETERS, responses=QueryOutput(many=True))
     def get(self, request: Request) -> Response:
@@ -93,7 +98,7 @@ class QueryListCreate(APIView):
         query.is_valid(raise_exception=True)
         filters = {k: v for k, v in query.validated_data.items() if v}
         queryset = selectors.query_list(user=request.user, trial=_trial(request), filters=filters)
-        paginator = Pagination()
+        paginator = self.pagination_class()
         page = list(paginator.paginate_queryset(queryset, request, view=self) or [])
         return paginator.get_paginated_response(QueryOutput(page, many=True, context=_context(request, page)).data)
 
@@ -134,6 +139,8 @@ class QueryAnswer(APIView):
     @extend_schema(request=AnswerInput, responses=QueryOutput)
     def post(self, request: Request, pk: int) -> Response:
         query = _query(request, pk)
+        if not services.is_site_staff(request.user, query=query):  # refused before the body is read
+            raise NotAllowed(services.ONLY_SITE_STAFF)
         data = AnswerInput(data=request.data)
         data.is_valid(raise_exception=True)
         return _output(request, services.query_answer(query=query, answer=data.validated_data["answer"], by=request.user))
@@ -186,7 +193,7 @@ class LockView(APIView):
             return [requires(Perm.LOCK_DATABASE)()]
         return [_any_of(Perm.LOCK_DATABASE, Perm.MANAGE_QUERIES)()]
 
-    @extend_schema(responses=LockOutput)
+    @extend_schema(responses=LockStateOutput)
     def get(self, request: Request) -> Response:
         trial = _trial(request)
         current, blockers = lock_current(trial=trial), lock_blockers(trial=trial)
@@ -194,7 +201,7 @@ class LockView(APIView):
             return Response({"locked": False, "blockers": _blockers(blockers)})
         return Response(_lock(current, blockers))
 
-    @extend_schema(request=LockInput, responses={201: LockOutput})
+    @extend_schema(request=LockInput, responses={201: LockStateOutput})
     def post(self, request: Request) -> Response:
         data = LockInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -211,7 +218,7 @@ class UnlockView(APIView):
 
     permission_classes = [requires(Perm.LOCK_DATABASE)]
 
-    @extend_schema(request=UnlockInput, responses=LockOutput)
+    @extend_schema(request=UnlockInput, responses=LockStateOutput)
     def post(self, request: Request) -> Response:
         data = UnlockInput(data=request.data)
         data.is_valid(raise_exception=True)

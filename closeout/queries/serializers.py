@@ -139,3 +139,21 @@ class LockInput(serializers.Serializer):
 class UnlockInput(serializers.Serializer):
     password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
     reason = serializers.CharField(max_length=500)
+
+
+class LockStateOutput(serializers.Serializer):
+    """What the lock endpoints answer (documentation only): whether the database is locked and what
+    stands in the way of a lock; with the lock's fields when there has been one."""
+
+    locked = serializers.BooleanField()
+    blockers = BlockersOutput()
+    version = serializers.IntegerField(required=False)
+    signer_name = serializers.CharField(required=False)
+    locked_at = serializers.DateTimeField(required=False)
+    meaning = serializers.CharField(required=False)
+    signature_valid = serializers.BooleanField(required=False)
+    signature_problem = serializers.CharField(required=False)
+    open_items_note = serializers.CharField(required=False)
+    unlocked_at = serializers.DateTimeField(allow_null=True, required=False)
+    unlock_signer_name = serializers.CharField(required=False)
+    unlock_reason = serializers.CharField(required=False)

@@ -42,7 +42,7 @@ def _check_field(record: Model, field: str) -> str:
         record._meta.get_field(field.split(".", 1)[0])
     except FieldDoesNotExist:
         raise ApplicationError(
-            f"A {record._meta.verbose_name} has no field '{field}'.", errors={"field": ["Not a field of this record."]}
+            f"A {record._meta.verbose_name} has no such field.", errors={"field": ["Not a field of this record."]}
         ) from None
     return field
 
@@ -53,6 +53,9 @@ def _check_assignee(assignee: Any, *, trial: Trial, site_id: int) -> None:
         raise ApplicationError(
             "Assign the query to a staff member of the record's site.", errors={"assignee": ["Not staff at this site."]}
         )
+
+
+ONLY_SITE_STAFF = "Only staff of the record's site answer this query."
 
 
 def is_site_staff(user: Any, *, query: DataQuery) -> bool:
@@ -137,7 +140,7 @@ def query_answer(*, query: DataQuery, answer: str, by: Any) -> DataQuery:
     query = _locked_row(query)
     ensure_writable(trial=query.trial)
     if not is_site_staff(by, query=query):
-        raise NotAllowed("Only staff of the record's site answer this query.")
+        raise NotAllowed(ONLY_SITE_STAFF)
     if query.status != QueryStatus.OPEN:
         raise Conflict(f"This query is {query.get_status_display().lower()}: only an open query is answered.")
     answer = answer.strip()

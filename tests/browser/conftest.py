@@ -44,13 +44,23 @@ def browser() -> Iterator[Any]:
         os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
+def _refused_by_csp(page: Any) -> list[str]:
+    """Chromium reports what the Content-Security-Policy refuses on the console: collect it, so every
+    browser test also proves its pages work under the policy."""
+    refused: list[str] = []
+    page.on("console", lambda message: refused.append(message.text) if "Content Security Policy" in message.text else None)
+    return refused
+
+
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.set_default_timeout(15_000)
+    refused = _refused_by_csp(page)
     yield page
     context.close()
+    assert refused == [], "the Content-Security-Policy refused something"
 
 
 @pytest.fixture
@@ -58,8 +68,10 @@ def phone(browser: Any) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     page = context.new_page()
     page.set_default_timeout(15_000)
+    refused = _refused_by_csp(page)
     yield page
     context.close()
+    assert refused == [], "the Content-Security-Policy refused something"
 
 
 def demo_login(page: Any, base: str, username: str) -> None:

@@ -4,6 +4,7 @@ the walking prescription; the walking diary and adherence."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import threading
 from typing import Any
 
@@ -167,6 +168,38 @@ def test_booking_inside_the_window_then_moving_it_frees_the_first_slot(walkback:
         ("reminder-2", "planned"),
         ("update-2", "planned"),
     ]
+
+
+def test_video_rooms_are_random_per_session_and_never_derived_from_its_id(walkback: Trial, physio, booker) -> None:
+    participant = randomised(walkback, "walking", email="w@example.org")
+    rooms = list(Session.objects.filter(participant=participant).values_list("id", "video_room"))
+    assert len({room for _, room in rooms}) == len(rooms) == 6
+    assert all(len(room) >= 24 and str(pk) != room for pk, room in rooms)
+    booked = book(session(participant, 1), sydney(5, 9), booker, mode="video").session
+    assert booked.meeting_link == f"https://meet.jit.si/walkback-{booked.video_room}"
+    assert f"-{booked.pk}" not in booked.meeting_link and f"session-{booked.pk}" not in booked.meeting_link
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ("https://meet.jit.si/walkback-session-{session}", "{session} (its id) would make rooms guessable"),
+        ("https://meet.jit.si/walkback", "must contain {room}"),
+        ("https://meet.jit.si/{room}-{session}", "{session} (its id) would make rooms guessable"),
+        ("https://meet.jit.si/{room}/{other}", "no other placeholder"),
+    ],
+)
+def test_a_video_link_template_without_the_room_or_with_the_session_id_is_refused(walkback: Trial, template, message) -> None:
+    from django.core.exceptions import ValidationError
+    from django.db import IntegrityError, transaction
+
+    policy = walkback.intervention_policy
+    policy.video_link_template = template
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        policy.full_clean()
+    if "{room}" not in template or "{session}" in template:  # the database refuses it too, whatever the path
+        with pytest.raises(IntegrityError), transaction.atomic():
+            policy.save()
 
 
 def test_a_taken_slot_a_wrong_mode_and_an_unexplained_booking_outside_the_window_are_refused(

@@ -178,8 +178,9 @@ def test_booking_a_session_returns_it_booked(physio, booker, walker) -> None:
     assert body["id"] == first.pk and body["status"] == "booked" and body["mode"] == "video"
     assert dt.datetime.fromisoformat(body["starts_at"]) == sydney(3, 9)
     assert dt.datetime.fromisoformat(body["ends_at"]) == sydney(3, 9, 45)
-    assert body["meeting_link"] == f"https://meet.jit.si/walkback-session-{first.pk}"
     first.refresh_from_db()
+    assert body["meeting_link"] == f"https://meet.jit.si/walkback-{first.video_room}"
+    assert str(first.pk) not in body["meeting_link"].rsplit("/", 1)[1].removeprefix("walkback-")
     assert first.booked_by_id == booker.pk
 
 

@@ -34,9 +34,18 @@ def test_screening_contract(coord_api: APIClient) -> None:
     eligible = _screen(coord_api)
     assert set(eligible) >= {"id", "eligible", "reasons"}
     assert eligible["eligible"] is True and eligible["reasons"] == []
-    ineligible = _screen(coord_api, answers={**ELIGIBLE, "already_active": True}, screened_on="2026-01-05")
+    ineligible = _screen(coord_api, answers={**ELIGIBLE, "already_active": True}, screened_on="2026-03-05")
     assert ineligible["eligible"] is False and ineligible["reasons"] == ["already_active"]
-    assert Screening.objects.get(pk=ineligible["id"]).screened_on.isoformat() == "2026-01-05"
+    assert Screening.objects.get(pk=ineligible["id"]).screened_on.isoformat() == "2026-03-05"
+
+
+def test_a_screening_before_recruitment_started_is_a_400_on_its_field(coord_api: APIClient, walkback) -> None:
+    response = coord_api.post(
+        "/api/v1/screenings/", {"site": "SYD", "answers": ELIGIBLE, "screened_on": "2026-03-01"}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"screened_on": ["Before recruitment started on 02 Mar 2026."]}
+    assert not Screening.objects.exists()
 
 
 def test_screening_bad_input_is_a_400_naming_the_field(coord_api: APIClient) -> None:

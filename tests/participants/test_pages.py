@@ -173,6 +173,17 @@ def test_a_screening_the_service_refuses_shows_its_message_and_writes_nothing(cl
     assert not Screening.objects.exists()
 
 
+def test_a_screening_before_recruitment_started_is_refused_on_its_field(client, walkback: Trial, make_staff) -> None:
+    client.force_login(make_staff("coordinator", sites=["SYD"]))
+    data = _screening_post(walkback)
+    data["screened_on"] = (walkback.recruitment_start - dt.timedelta(days=1)).isoformat()
+    response = client.post(reverse("screening-new"), data)
+    assert response.status_code == 200
+    assert "The screening date is before recruitment started (02 Mar 2026)." in _text(response)
+    assert response.context["form"].errors["screened_on"] == ["Before recruitment started on 02 Mar 2026."]
+    assert not Screening.objects.exists()
+
+
 def test_an_unanswered_criterion_is_pointed_out_and_nothing_is_written(client, walkback: Trial, make_staff) -> None:
     client.force_login(make_staff("coordinator", sites=["SYD"]))
     data = _screening_post(walkback)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
@@ -111,3 +112,29 @@ def test_an_id_too_large_for_the_database_is_a_404_not_a_500(client, make_staff)
     assert client.get(f"/participants/{huge}/").status_code == 404
     assert client.get(f"/history/trial/arm/{huge}/").status_code == 404
     assert client.get("/participants/999999999999999999/").status_code == 404
+
+
+def test_errors_never_repeat_what_was_sent(api, make_staff) -> None:
+    """A wrong choice, an unknown key and a long value: the message says what is wrong, without the input."""
+    api.force_authenticate(make_staff("data_manager"))
+    sent = "<script>alert(1)</script>" + "x" * 500
+    response = api.get("/api/v1/queries/", {"status": sent})
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"status": ["Not one of the allowed choices."]}
+    assert "<script>" not in response.content.decode() and "xxxx" not in response.content.decode()
+    api.force_authenticate(make_staff("coordinator", sites=["SYD"]))
+    response = api.post("/api/v1/screenings/", {"site": sent, "answers": {}}, format="json")
+    assert response.status_code == 400 and "xxxx" not in response.content.decode()
+
+
+@pytest.mark.parametrize("query", ["page_size=abc", "page_size=0", "page_size=501", "page_size=5&page_size=6", "page=1&page=2"])
+def test_a_page_size_or_page_that_is_not_one_whole_number_in_range_is_a_400(api, make_staff, query) -> None:
+    api.force_authenticate(make_staff("coordinator", sites=["SYD"]))
+    response = api.get(f"/api/v1/participants/?{query}")
+    assert response.status_code == 400
+    assert set(response.json()["errors"]) <= {"page_size", "page"} and response.json()["errors"]
+
+
+def test_a_page_size_in_range_sets_the_page(api, make_staff) -> None:
+    api.force_authenticate(make_staff("coordinator", sites=["SYD"]))
+    assert api.get("/api/v1/participants/?page_size=500").status_code == 200

@@ -16,17 +16,29 @@ from rest_framework.views import set_rollback
 
 from trial.errors import ApplicationError, lock_refusal
 
+# A safety net under the messages, which never quote what was sent: a key (a field name the client
+# chose) or message is cut at these lengths, so no response repeats a long input whole.
+MAX_KEY, MAX_MESSAGE = 80, 300
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
 
 def _flatten(errors: Any) -> dict[str, list[str]]:
+    return {_cut(key, MAX_KEY): [_cut(m, MAX_MESSAGE) for m in messages] for key, messages in _flatten_all(errors).items()}
+
+
+def _flatten_all(errors: Any) -> dict[str, list[str]]:
     if isinstance(errors, dict):
         out: dict[str, list[str]] = {}
         for key, value in errors.items():
             if isinstance(value, dict):
-                for sub_key, messages in _flatten(value).items():
+                for sub_key, messages in _flatten_all(value).items():
                     out[f"{key}.{sub_key}"] = messages
             elif isinstance(value, list) and value and isinstance(value[0], dict):
                 for index, item in enumerate(value):
-                    for sub_key, messages in _flatten(item).items():
+                    for sub_key, messages in _flatten_all(item).items():
                         out[f"{key}[{index}].{sub_key}"] = messages
             else:
                 out[str(key)] = [str(v) for v in (value if isinstance(value, list) else [value])]
@@ -39,7 +51,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = refusal
     if isinstance(exc, ApplicationError):
         set_rollback()
-        return Response({"detail": exc.message, "errors": exc.errors, **exc.extra}, status=exc.status)
+        errors = _flatten(exc.errors) if exc.errors else {}
+        return Response({"detail": _cut(exc.message, MAX_MESSAGE), "errors": errors, **exc.extra}, status=exc.status)
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(as_serializer_error(exc))
     elif isinstance(exc, Http404):
@@ -58,5 +71,5 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         response.data = {"detail": detail, "errors": errors}
     else:
         detail = response.data.get("detail", "") if isinstance(response.data, dict) else response.data
-        response.data = {"detail": str(detail), "errors": {}}
+        response.data = {"detail": _cut(str(detail), MAX_MESSAGE), "errors": {}}
     return response
