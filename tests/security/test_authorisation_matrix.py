@@ -4,7 +4,7 @@ allowed or refused as the README's role table says.
 The expected matrix is data: each URL name (and method, where they differ) names the permission of
 ``trial.access.Perm`` it needs, and the roles holding it come from ``ROLE_PERMISSIONS``, the same
 table the code enforces and the README prints. The URLs come from the resolver, so a new URL
-without an entry here fails the test. Refused is 403, 404 or a redirect to a login page; allowed is
+without an entry here fails the test. Refused is 401, 403, 404 or a redirect to a login page; allowed is
 any other answer below 500 (a form's 400, a 405 for GET on a POST-only page, a 409 ...), never 500.
 Every request is rolled back, so each one meets the same world.
 """
@@ -65,6 +65,7 @@ MATRIX: dict[str, Rule | dict[str, Rule]] = {
     "logout": PUBLIC,
     "password_change": STAFF,
     "password_change_done": STAFF,
+    "two_factor": STAFF,
     "api-schema": PUBLIC,
     "api-docs": PUBLIC,
     "health": PUBLIC,
@@ -261,7 +262,7 @@ def _rule(endpoint: Endpoint, method: str) -> Rule:
 
 
 def _refused(response: Any, rule: Rule) -> bool:
-    if response.status_code in (403, 404):
+    if response.status_code in (401, 403, 404):
         return True
     location = response.get("Location", "")
     return response.status_code in (301, 302) and ("/accounts/login/" in location or "/admin/login/" in location)
@@ -312,10 +313,9 @@ def test_each_role_is_allowed_or_refused_as_the_role_table_says(world: World, ro
                 pass  # anyone; what they get depends on the state (a thanks page before any answer is a 404)
             elif endpoint.name.startswith("admin:") and allowed and endpoint.name != "admin:index":
                 pass  # which models the configuring role sees in admin is the admin's own tests' business
-            elif rule.absent and response.status_code != (404 if allowed else 403):
-                wrong.append(
-                    f"{method} {endpoint.path} ({endpoint.name}): {response.status_code}, expected {404 if allowed else 403}"
-                )
+            elif rule.absent and response.status_code != (404 if allowed else 401 if role is None else 403):
+                expected = 404 if allowed else 401 if role is None else 403
+                wrong.append(f"{method} {endpoint.path} ({endpoint.name}): {response.status_code}, expected {expected}")
             elif not rule.absent and _refused(response, rule) == allowed:
                 verdict = "refused" if allowed else "allowed"
                 wrong.append(f"{method} {endpoint.path} ({endpoint.name}): {verdict} with {response.status_code}")

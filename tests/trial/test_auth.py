@@ -444,6 +444,6 @@ def test_the_schema_documents_the_token_contract(client, walkback: Trial) -> Non
     assert {"200", "400", "401", "429"} <= set(operations["post"]["responses"])
     assert "204" in operations["delete"]["responses"]
     body = schema["components"]["schemas"]
-    assert "otp" in body["TokenInput"]["properties"] and "expiry" in body["TokenOutput"]["properties"]
+    assert "otp" in body["TokenInputRequest"]["properties"] and "expiry" in body["TokenOutput"]["properties"]
     token_auth = schema["components"]["securitySchemes"]["tokenAuth"]
     assert token_auth["name"] == "Authorization" and '"Token"' in token_auth["description"]

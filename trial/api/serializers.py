@@ -61,11 +61,6 @@ class TokenOutput(serializers.Serializer):
     expiry = serializers.DateTimeField(allow_null=True, help_text="When the token stops working (UTC).")
 
 
-class ErrorOutput(serializers.Serializer):
-    detail = serializers.CharField()
-    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))  # type: ignore[assignment]
-
-
 class MeOutput(serializers.Serializer):
     username = serializers.CharField()
     role = serializers.CharField(allow_null=True)

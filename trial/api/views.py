@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 from trial import access, selectors, services, signin
 from trial.api import serializers
 from trial.api.authentication import TokenAuthentication
+from trial.api.schema import ErrorOutput
 from trial.audit import client_ip
 from trial.errors import ApplicationError
 from trial.models import ApiToken
@@ -39,9 +40,9 @@ class TokenView(APIView):
         request=serializers.TokenInput,
         responses={
             200: serializers.TokenOutput,
-            400: serializers.ErrorOutput,
-            401: OpenApiResponse(serializers.ErrorOutput, description="A second factor is needed: `errors.otp`."),
-            429: OpenApiResponse(serializers.ErrorOutput, description="Too many failures: locked out, or throttled."),
+            400: ErrorOutput,
+            401: OpenApiResponse(ErrorOutput, description="A second factor is needed: `errors.otp`."),
+            429: OpenApiResponse(ErrorOutput, description="Too many failures: locked out, or throttled."),
         },
     )
     def post(self, request: Request) -> Response:
@@ -60,7 +61,7 @@ class TokenView(APIView):
         token, key = services.api_token_issue(user=result.user, ip_address=client_ip(request._request))
         return Response(serializers.TokenOutput({"token": key, "expiry": token.expiry}).data)
 
-    @extend_schema(request=None, responses={204: None, 401: serializers.ErrorOutput})
+    @extend_schema(request=None, responses={204: None, 401: ErrorOutput})
     def delete(self, request: Request) -> Response:
         token = request.auth
         assert isinstance(token, ApiToken)  # the only authenticator of DELETE
