@@ -283,6 +283,7 @@ def _routes(patterns: list[Any] | None = None, prefix: str = "") -> Iterator[str
             yield prefix + route
 
 
+ORACLE = "answers unlike a record that does not exist"
 HISTORY_SAMPLE = 24  # records of one kind whose history is read, at most
 PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")
 
@@ -368,6 +369,37 @@ def addresses(world: World, walkback: Trial) -> list[str]:
     # A data query on every record the history reaches: its form, and raising one through the API.
     urls += [f"/queries/new/?record={_record_of(url)}" for url in urls if url.startswith("/history/")]
     return list(dict.fromkeys(urls))
+
+
+def arm_only_addresses(world: World) -> list[tuple[str, str, str, str]]:
+    """Addresses of the records only the intervention arm has (and of the allocations), each with the
+    same address for a record that does not exist: (address, its id, the address of none, that id)."""
+    missing = str(world.base + 99_998)
+    pairs = []
+    for route in _routes():
+        if route.startswith(SKIP_PREFIXES):
+            continue
+        names = [name for _converter, name in PARAM.findall(route)]
+        if route.startswith("history/"):
+            labels = list(world.ids)
+        elif names == ["pk"]:
+            labels = [SEGMENT_MODELS[route.split("<")[0].rstrip("/").split("/")[-1]]]
+        else:
+            continue
+        for label in labels:
+            model = apps.get_model(label)
+            for obj in model._default_manager.filter(pk__in=world.ids.get(label, [])):
+                if not blinding.reveals_arm(obj):
+                    continue
+                app_label, model_name = label.split(".")
+                values = {"app_label": app_label, "model_name": model_name}
+                real = _fill(route, {**values, "pk": str(obj.pk)})
+                pairs.append((real, str(obj.pk), _fill(route, {**values, "pk": missing}), missing))
+    return pairs
+
+
+def _fill(route: str, values: dict[str, str]) -> str:
+    return "/" + PARAM.sub(lambda m: values[m.group(2)], route)
 
 
 def _record_of(history_url: str) -> str:
@@ -458,6 +490,15 @@ def crawl_both_worlds(
             client = Client()  # a new session in each world: no message carried over from the other
             client.force_login(staff.roles[role])
             pages[role] = crawl(client, urls, posts=True)
+            # A record only the intervention arm has answers as one that does not exist.
+            arm_only = [pair for pair in arm_only_addresses(world) if keep(pair[0])]
+            pages[role]["arm-only addresses"] = str(len(arm_only))
+            for real, pk, none, missing in arm_only:
+                for method in ("GET", "POST"):
+                    client.get("/")  # shows (and so clears) any message left by an earlier action
+                    answers = [_answer(getattr(client, method.lower())(url)) for url in (real, none)]
+                    if answers[0].replace(pk, "ID") != answers[1].replace(missing, "ID"):
+                        pages[role][f"{method} {real} {ORACLE}"] = "\n---\n".join(answers)
             # E-mails to staff (serious events go to the safety contact, a blinded investigator).
             pages[role]["staff e-mails"] = "\n".join(
                 f"{n.kind} {n.recipients} {n.subject}\n{n.body}" for n in Notification.objects.filter(pk__gte=base).order_by("pk")
@@ -482,6 +523,9 @@ def test_every_page_and_response_a_blinded_role_reaches_is_the_same_whichever_pa
         # The admin (configuration) sees the dashboard and little else; the others see the participants.
         assert reached >= (5 if role == "admin" else 150), f"{role} reached only {reached} pages: the crawl means nothing"
         report += [f"[{role}] {d}" for d in _differences(walking_a[role], walking_b[role])]
+        report += [f"[{role}] {key}" for key in pages if key.endswith(ORACLE)]
+        arm_only = sum(1 for key in pages if key.startswith("GET /history/intervention/"))
+        assert arm_only >= 5, "the world has too few records only the intervention arm has"
         # The quick check: no arm name anywhere a blinded role looks, outside the trial's description.
         for key, answer in pages.items():
             for name in ARM_NAMES.values():
@@ -496,6 +540,7 @@ def test_every_page_and_response_a_blinded_role_reaches_is_the_same_whichever_pa
             "get": sum(1 for k in pages if k.startswith("GET")),
             "get_200": sum(1 for k, v in pages.items() if k.startswith("GET") and v.startswith("200")),
             "post": sum(1 for k in pages if k.startswith("POST")),
+            "arm_only_vs_missing": int(pages["arm-only addresses"]),
         }
         for role, pages in walking_a.items()
     }
