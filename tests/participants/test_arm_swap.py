@@ -477,13 +477,27 @@ def _differences(first: dict[str, str], second: dict[str, str]) -> list[str]:
 
 
 def crawl_both_worlds(
-    walkback: Trial, staff: Staff, enrol: Callable[..., Participant], *, roles: tuple[str, ...], keep: Callable[[str], bool]
+    walkback: Trial,
+    staff: Staff,
+    enrol: Callable[..., Participant],
+    *,
+    roles: tuple[str, ...],
+    keep: Callable[[str], bool],
+    locked: bool = False,
 ) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, str]]]:
     """What each role got at every address ``keep`` accepts, in the world where A walks and in the
-    one where B walks. The staff e-mails of each world are compared as one more page."""
+    one where B walks (after the database lock and a blinded release, if ``locked``). The staff
+    e-mails of each world are compared as one more page."""
     base = _sequence_base()
 
     def visit(world: World) -> dict[str, dict[str, str]]:
+        if locked:
+            database_lock(trial=walkback, user=staff.roles["investigator"], password=PASSWORD, open_items_note="Arm swap")
+            walkback.refresh_from_db()
+            release = release_services.release_create(trial=walkback, variant="blinded", by=staff.other_investigator)
+            built = release_services.release_build(release_id=release.pk)
+            assert built is not None and built.status == "ready", built and built.error
+            world.ids = _world_ids(world.base)
         urls = [url for url in addresses(world, walkback) if keep(url)]
         pages = {}
         for role in roles:
@@ -545,6 +559,20 @@ def test_every_page_and_response_a_blinded_role_reaches_is_the_same_whichever_pa
         for role, pages in walking_a.items()
     }
     print("arm-swap crawl:", json.dumps(figures))
+    assert report == [], f"{len(report)} differences between the worlds:\n" + "\n".join(report[:60])
+
+
+@pytest.mark.django_db
+def test_after_the_lock_what_the_still_blinded_roles_reach_is_the_same_whichever_participant_walks(
+    walkback: Trial, staff: Staff, enrol: Callable[..., Participant], settings, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    # The data manager and the admin stay blinded after the lock (the lock page, releases, ...).
+    settings.VAR_DIR = tmp_path
+    roles = ("data_manager", "admin")
+    walking_a, walking_b = crawl_both_worlds(walkback, staff, enrol, roles=roles, keep=lambda url: True, locked=True)
+    report = [f"[{role}] {d}" for role in roles for d in _differences(walking_a[role], walking_b[role])]
+    report += [f"[{role}] {key}" for role in roles for key in walking_a[role] if key.endswith(ORACLE)]
+    assert sum(1 for key, answer in walking_a["data_manager"].items() if answer.startswith("200")) >= 150
     assert report == [], f"{len(report)} differences between the worlds:\n" + "\n".join(report[:60])
 
 
