@@ -47,10 +47,12 @@ def _participant_page(
 ) -> HttpResponse:
     acc = access.access_for(request.user, trial)
     consents = list(participant.consents.select_related("document", "taken_by").order_by("-consented_at", "-id"))
-    withdrawals = list(participant.withdrawals.select_related("recorded_by"))
+    sees_arm = blinding.can_see_arm(request.user, trial=trial, participant_id=participant.pk)
+    # A blinded role sees the participant as in any arm: no withdrawal from the intervention only.
+    withdrawals = [w for w in participant.withdrawals.select_related("recorded_by") if sees_arm or not blinding.reveals_arm(w)]
+    participant = blinding.as_seen(participant, visible=sees_arm)
     current = selectors.consent_document_current(trial=trial)
     needs_reconsent = bool(consents and current and consents[0].document_id != current.pk)
-    sees_arm = blinding.can_see_arm(request.user, trial=trial, participant_id=participant.pk)
     may_reconsent = Perm.SCREEN_ENROL in acc.perms and needs_reconsent
     if reconsent_form is None and may_reconsent:
         reconsent_form = ReconsentForm(action=reverse("participant-reconsent", args=[participant.pk]))

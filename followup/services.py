@@ -378,7 +378,7 @@ def messages_plan(*, now: dt.datetime | None = None, limit: int = 5000) -> int:
         Occurrence.objects.select_for_update(of=("self",), skip_locked=True)
         .filter(status=OccurrenceStatus.OPEN, messages_planned_at__isnull=True)
         .filter(participant__site__trial__data_locked_at__isnull=True)
-        .order_by("opens_at")
+        .order_by("opens_at", "pk")
         .values_list(
             "pk",
             "participant_id",

@@ -267,8 +267,7 @@ ALLOCATION_MODELS: frozenset[str] = frozenset({"trial.allocation", "trial.random
 INTERVENTION_MODELS: frozenset[str] = frozenset(
     {"intervention.session", "intervention.sessionrecord", "intervention.prescription", "intervention.walk"}
 )
-# Fields that reveal the arm on records every role may open: hidden from blinded roles in history.
-ALLOCATION_FIELDS: dict[str, frozenset[str]] = {"safety.adverseevent": frozenset({"session", "source"})}
+# Fields that reveal the arm on records every role may open: participants.blinding.BLINDED_FIELDS.
 
 
 class AccessLink(models.Model):

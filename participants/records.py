@@ -15,6 +15,7 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Model
 
+from participants.models import WithdrawalScope
 from trial.access import Access, Perm
 
 
@@ -43,6 +44,14 @@ def clinical(
 def about_a_session(obj: Model) -> bool:
     """Only the intervention arm has sessions: a record tied to one tells the arm."""
     return getattr(obj, "session_id", None) is not None
+
+
+# Withdrawal scopes only the intervention arm can have ("stop the intervention only").
+INTERVENTION_ONLY_SCOPES: frozenset[str] = frozenset({WithdrawalScope.INTERVENTION})
+
+
+def _from_the_intervention_only(obj: Model) -> bool:
+    return getattr(obj, "scope", None) in INTERVENTION_ONLY_SCOPES
 
 
 # Staff accounts, their roles and the security events: for managing staff and reading the audit.
@@ -90,7 +99,8 @@ _RULES: dict[str, RecordRule] = {
     "participants.participant": clinical(),
     "participants.participantstratum": clinical(),
     "participants.consent": clinical(),
-    "participants.withdrawal": clinical(),
+    # A withdrawal from the intervention only: only the intervention arm has one.
+    "participants.withdrawal": clinical(reveals_arm=_from_the_intervention_only),
     "participants.contactdetails": clinical(perms=frozenset({Perm.VIEW_CONTACTS}), queries=False),
     "participants.unblinding": clinical(queries=False),
 }

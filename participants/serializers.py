@@ -4,6 +4,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from participants import blinding
 from participants.models import ConsentMethod, WithdrawalScope
 
 
@@ -76,9 +77,10 @@ class ParticipantOutput(serializers.Serializer):
         }
 
     def to_representation(self, instance: Any) -> dict[str, Any]:
-        data = super().to_representation(instance)
         visible_arms = self.context.get("arm_visible_for")  # None: every arm; else a set of participant ids
-        if visible_arms is None or instance.pk in visible_arms:
+        arm_visible = visible_arms is None or instance.pk in visible_arms
+        data = super().to_representation(blinding.as_seen(instance, visible=arm_visible))
+        if arm_visible:
             allocation = getattr(instance, "allocation", None) if instance.randomised_at else None
             data["arm"] = allocation.arm.code if allocation else None
         return data

@@ -14,7 +14,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from participants import selectors, services
+from participants import blinding, selectors, services
 from participants.forms import (
     DeclineForm,
     EnrolForm,
@@ -183,12 +183,14 @@ def participant_list(request: HttpRequest) -> HttpResponse:
     trial = _trial(request)
     form = ParticipantFilterForm(request.GET, sites=access.visible_sites(request.user, trial=trial))
     participants = selectors.participant_list(user=request.user, trial=trial, filters=form.filters())
+    page = Paginator(participants, PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = blinding.participants_as_seen(list(page.object_list), user=request.user, trial=trial)
     return render(
         request,
         "participants/participant_list.html",
         {
             "form": form,
-            "page": Paginator(participants, PAGE_SIZE).get_page(request.GET.get("page")),
+            "page": page,
             "sees_allocation": access.access_for(request.user, trial).sees_allocation,
             "tz": trial.timezone,
         },

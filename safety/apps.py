@@ -11,8 +11,9 @@ class SafetyConfig(AppConfig):
         records.register(
             {
                 "safety.safetypolicy": records.CONFIGURATION,
-                # reported from a session: the participant is in the intervention arm
-                "safety.adverseevent": records.clinical(reveals_arm=records.about_a_session),
+                # One reported at a session opens like any other, its session fields hidden from
+                # blinded roles (participants.blinding.BLINDED_FIELDS): a 404 would tell the arm.
+                "safety.adverseevent": records.clinical(),
                 "safety.aefollowup": records.clinical(),
             }
         )

@@ -1,7 +1,8 @@
 """Adverse-event API shapes. They parse and present; safety.services decides.
 
 No output carries an arm. A report made at an education session reveals the intervention arm, so
-for a caller who may not see the participant's arm it reads as entered by staff, without the session.
+for a caller who may not see the participant's arm it reads as entered by staff, without the session
+or who reported it (``participants.blinding.as_seen``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from safety.models import AESource, AEStatus
+from participants import blinding
+from safety.models import AEStatus
 from safety.selectors import sae_deadlines
 
 
@@ -83,8 +85,12 @@ class FollowUpOutput(serializers.Serializer):
     reported_on = serializers.DateField()
     note = serializers.CharField()
     outcome = serializers.CharField()
-    recorded_by = serializers.IntegerField(source="recorded_by_id")
+    recorded_by = serializers.IntegerField(source="recorded_by_id", allow_null=True)
     recorded_at = serializers.DateTimeField()
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        visible = _arm_visible(self.context, instance.event.participant_id)
+        return super().to_representation(blinding.as_seen(instance, visible=visible))
 
 
 def _arm_visible(context: dict[str, Any], participant_id: int) -> bool:
@@ -122,13 +128,15 @@ class AEOutput(serializers.Serializer):
     updated_at = serializers.DateTimeField()
     deadlines = serializers.SerializerMethodField()
 
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        # Source, session and reporter as a blinded role sees them (participants.blinding).
+        return super().to_representation(blinding.as_seen(instance, visible=_arm_visible(self.context, instance.participant_id)))
+
     def get_source(self, event: Any) -> str:
-        if event.source == AESource.SESSION and not _arm_visible(self.context, event.participant_id):
-            return str(AESource.STAFF)
         return str(event.source)
 
     def get_session(self, event: Any) -> int | None:
-        return event.session_id if _arm_visible(self.context, event.participant_id) else None
+        return event.session_id
 
     @extend_schema_field(DeadlinesOutput(allow_null=True))
     def get_deadlines(self, event: Any) -> dict[str, Any] | None:

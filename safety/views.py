@@ -44,6 +44,7 @@ class EventRow:
     event: AdverseEvent
     category_label: str
     source_label: str
+    recorded_by: str
     arm_visible: bool
     deadlines: SaeDeadlines | None
 
@@ -58,11 +59,12 @@ class _Rows:
 
     def row(self, event: AdverseEvent) -> EventRow:
         arm_visible = self.visible_for is None or event.participant_id in self.visible_for
-        source = AESource.STAFF if event.source == AESource.SESSION and not arm_visible else AESource(event.source)
+        seen = blinding.as_seen(event, visible=arm_visible)
         return EventRow(
             event=event,
             category_label=self.labels.get(event.category, event.category),
-            source_label=str(source.label),
+            source_label=str(AESource(seen.source).label),
+            recorded_by=blinding.staff_label(event.reported_by, visible=arm_visible),
             arm_visible=arm_visible,
             deadlines=selectors.sae_deadlines(
                 event=event, policy=self.policy, first_followup_at=getattr(event, "first_followup_at", None)
@@ -188,7 +190,7 @@ def _detail_page(
             "participant": event.participant,
             "session": event.session if row.arm_visible and event.session_id else None,
             "serious_criteria": [SeriousCriterion(c).label for c in event.serious_criteria if c in SeriousCriterion.values],
-            "followups": list(event.followups.all()),
+            "followups": [(f, blinding.staff_label(f.recorded_by, visible=row.arm_visible)) for f in event.followups.all()],
             "followup_form": followup_form if event.status in REVIEWABLE else None,
             "dismiss_form": dismiss_form if event.status == AEStatus.PENDING else None,
             "history_url": reverse("record-history", args=["safety", "adverseevent", event.pk]),

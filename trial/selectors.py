@@ -63,7 +63,7 @@ def trial_has_randomised(*, trial: Trial) -> bool:
 
 def security_event_list(*, filters: dict[str, Any] | None = None) -> QuerySet[SecurityEvent]:
     filters = filters or {}
-    qs = SecurityEvent.objects.select_related("user").order_by("-created_at")
+    qs = SecurityEvent.objects.select_related("user").order_by("-created_at", "-id")
     if kind := filters.get("kind"):
         qs = qs.filter(kind=kind)
     if username := filters.get("username"):

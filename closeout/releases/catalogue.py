@@ -20,6 +20,7 @@ from psycopg import sql as pgsql
 
 from followup.models import CensorReason, InstrumentVersion, OccurrenceStatus, OutcomeCode, RuleKind, ScheduleRule
 from intervention.models import Attendance, DeliveryMode, InterventionPolicy, SessionStatus
+from participants import blinding
 from participants.models import ParticipantStatus, ScreeningOutcome, WithdrawalScope
 from safety.models import AEOutcome, AESource, AEStatus, Relatedness, SafetyPolicy, SeriousCriterion, Severity
 from trial.models import Arm, EligibilityCriterion, RandomisationMethod, Site, StratificationFactor, Trial
@@ -319,10 +320,20 @@ def _typed(jsonb_sql: str, kind: str) -> str:
     return f"NULLIF({jsonb_sql} #>> '{{}}', '')"
 
 
+def _hidden_scopes() -> str:
+    return ", ".join(lit(str(scope)) for scope in sorted(blinding.INTERVENTION_ONLY_SCOPES))
+
+
 def base_cte(config: Config) -> str:
-    """The trial's participants with day 0 and the time zone that dates it."""
+    """The trial's participants with day 0 and the time zone that dates it. In the blinded variant a
+    withdrawal only the intervention arm can make reads as none (participants.blinding)."""
+    scope = (
+        f"CASE WHEN p.withdrawal_scope IN ({_hidden_scopes()}) THEN '' ELSE p.withdrawal_scope END"
+        if config.blinded
+        else "p.withdrawal_scope"
+    )
     return f"""WITH base AS MATERIALIZED (
-  SELECT p.id, p.study_id, s.code AS site, p.status, p.withdrawal_scope, p.enrolled_at,
+  SELECT p.id, p.study_id, s.code AS site, p.status, {scope} AS withdrawal_scope, p.enrolled_at,
          coalesce(NULLIF(cd.timezone, ''), s.timezone) AS tz,
          (p.randomised_at AT TIME ZONE coalesce(NULLIF(cd.timezone, ''), s.timezone))::date AS day0
   FROM participants_participant p
@@ -376,7 +387,7 @@ def participants_table(config: Config) -> Table:
                 "NULLIF(b.withdrawal_scope, '')",
                 "string",
                 "Widest withdrawal",
-                codes=choices(WithdrawalScope),
+                codes=choices(WithdrawalScope, leave_out=blinding.INTERVENTION_ONLY_SCOPES if config.blinded else ()),
             ),
             Column(
                 "withdrawal_day",
@@ -765,16 +776,19 @@ def adverse_events_table(config: Config) -> Table:
 
 
 def withdrawals_table(config: Config) -> Table:
+    # The blinded variant leaves out withdrawals only the intervention arm can make (participants.blinding).
+    scopes = choices(WithdrawalScope, leave_out=blinding.INTERVENTION_ONLY_SCOPES if config.blinded else ())
     return Table(
         name="withdrawals",
         title="Withdrawals",
         description="Every withdrawal (a wider scope later widens an earlier one). Reasons are free text and left out.",
         columns=(
             _study_id(config),
-            Column("scope", "w.scope", "string", "What the participant withdrew from", codes=choices(WithdrawalScope)),
+            Column("scope", "w.scope", "string", "What the participant withdrew from", codes=scopes),
             Column("withdrawal_day", _days("w.withdrawn_on"), "integer", "Withdrawal", units=DAYS),
         ),
-        source="FROM base b JOIN participants_withdrawal w ON w.participant_id = b.id",
+        source="FROM base b JOIN participants_withdrawal w ON w.participant_id = b.id"
+        + (f" WHERE w.scope NOT IN ({_hidden_scopes()})" if config.blinded else ""),
         order_by="b.study_id, w.withdrawn_on, w.id",
         primary_key=("study_id", "scope"),
     )

@@ -239,6 +239,28 @@ def test_a_blinded_data_manager_sees_only_the_status_of_a_query_on_an_arm_reveal
     assert "Ninety-nine" in client.get(reverse("query-detail", args=[query.pk])).content.decode()
 
 
+def test_a_blinded_data_manager_queries_an_event_reported_at_a_session_like_any_other(
+    client: Client, walkback, participant, staff
+) -> None:
+    from intervention.services import sessions_plan
+    from safety.services import AEInput, adverse_event_record
+
+    sessions_plan(participant=participant)
+    session = participant.sessions.order_by("number").first()
+    event = adverse_event_record(
+        participant=participant,
+        data=AEInput(onset_date=dt.date(2026, 3, 1), description="Sore knee", category="lower_extremity", severity="mild"),
+        by=staff["physio"],
+        session_id=session.pk,
+    )
+    # Refusing it (it used to answer 400) told the data manager the participant walks.
+    query = raise_one(walkback, event, staff, field="description", text="Which knee?")
+    client.force_login(staff["dm"])
+    detail = client.get(reverse("query-detail", args=[query.pk])).content.decode()
+    assert "Which knee?" in detail and 'data-testid="hidden-query"' not in detail
+    assert session.name not in detail and "session" not in detail.lower().replace("sessions/agenda", "")
+
+
 def test_raise_answer_close_and_reopen_through_the_pages(client: Client, walkback, participant, staff) -> None:
     url = reverse("query-new") + f"?record=participants.participant:{participant.pk}&field=status"
     client.force_login(staff["syd"])

@@ -15,21 +15,17 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from intervention import services
-from intervention.models import ExtraSlot, Leave, Session, SessionStatus, Walk, WorkingHours
-from participants.models import Participant
+from intervention.models import ExtraSlot, Leave, SessionStatus, Walk, WorkingHours
 from tests.intervention import test_intervention
 from tests.intervention.test_intervention import NOW, book, randomised, session, sydney
-from tests.participants import test_blinding_leaks
-from tests.participants.test_blinding_leaks import ARMS, CONFIG_PAGES, _crawl
 from trial.errors import Conflict, NotAllowed
 from trial.models import StaffProfile, Trial
 
 UTC = dt.UTC
 
-# Fixtures shared with the service tests and the leak scan.
+# Fixtures shared with the service tests.
 physio = test_intervention.physio
 booker = test_intervention.booker
-blinded_world = test_blinding_leaks.blinded_world
 
 
 def _html(response: Any) -> str:
@@ -477,39 +473,6 @@ def test_availability_services_refuse_someone_elses_time_and_past_leave(
             by=physio,
             now=NOW,
         )
-
-
-# --- Blinding -------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("role", ["investigator", "data_manager", "statistician"])
-def test_the_blinding_crawl_reaches_no_session_page_or_section(
-    client: Client, walkback: Trial, physio: Any, booker: Any, blinded_world: list[Participant], make_staff: Any, role: str
-) -> None:
-    # With a physiotherapist, a participant of the (renamed) intervention arm has sessions, one booked.
-    people = [*blinded_world, randomised(walkback, ARMS["walking"][0])]
-    sessions = list(Session.objects.filter(participant=people[-1]))
-    assert len(sessions) == 6, "the leak scan needs sessions to mean anything"
-    with time_machine.travel(NOW, tick=False):
-        services.session_book(
-            session_id=sessions[0].pk, starts_at=sydney(3, 9), mode="in_person", by=booker, reason="Leak scan", now=NOW
-        )
-    client.force_login(make_staff(role))
-    session_urls = [reverse(name, args=[s.pk]) for s in sessions for name in ("intervention-book", "intervention-record")]
-    start = ["/", "/participants/", reverse("intervention-agenda"), reverse("intervention-availability")]
-    start += [f"/participants/{p.pk}/" for p in people]
-    responses = _crawl(client, start + session_urls)
-    for url in session_urls:
-        assert client.get(url).status_code == 404
-    needles = [code for code, _ in ARMS.values()] + ["sessions-section", "confirmation-1", 'href="/sessions/']
-    leaks = [f"{url}: {needle}" for url, body in responses.items() for needle in needles if needle in body]
-    leaks += [
-        f"{url}: {name}"
-        for url, body in responses.items()
-        for _, name in ARMS.values()
-        if name in body and url not in CONFIG_PAGES
-    ]
-    assert leaks == []
 
 
 # --- Admin ----------------------------------------------------------------------------------

@@ -293,6 +293,12 @@ def test_a_blinded_investigator_sees_no_arm_on_any_safety_page(client, walker, w
     detail = text(client.get(reverse("adverse-event-detail", args=[event.pk])))
     assert "Entered by staff" in section(detail, "source").split("</dd>")[0]
     assert session is not None and session.name not in section(detail, "source").split("</dd>")[0]
+    # Who reported it would tell (a physiotherapist reports at sessions): every event reads "staff".
+    assert physio.username not in detail and 'Recorded by</dt><dd class="col-7 col-sm-8">staff</dd>' in detail
+    # Its history opens like any other event's, with the session and the reporter hidden.
+    history = client.get(reverse("record-history", args=["safety", "adverseevent", event.pk]))
+    assert history.status_code == 200
+    assert f"<code>session_id</code>: {session.pk}" not in text(history) and physio.username not in text(history)
 
     client.force_login(physio)  # who sees the arm also sees the session
     assert "Reported at a session" in text(client.get(reverse("adverse-event-detail", args=[event.pk])))
