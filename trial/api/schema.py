@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
+from drf_spectacular.plumbing import force_instance
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -33,7 +34,7 @@ ERRORS = {
     "404": "No such record, or not one the caller can see.",
     "409": "The record's state does not allow this now (e.g. already done, or taken by someone else).",
     "423": "The trial database is locked: nothing can change until it is unlocked.",
-    "429": "Too many requests: wait and try again.",
+    "429": "Too many requests, or too many wrong passwords (throttled per user): wait and try again.",
 }
 
 
@@ -64,7 +65,7 @@ class AutoSchema(SpectacularAutoSchema):
             public=any(isinstance(p, AllowAny) for p in self.view.get_permissions()),
             path_has_id="{" in self.path,
             query={p["name"] for p in parameters if p.get("in") == "query"},
-            throttled=bool(self.view.get_throttles()),
+            throttled=bool(self.view.get_throttles()) or self._checks_a_password(),
         )
         for code in codes:
             if code not in responses:
@@ -72,3 +73,11 @@ class AutoSchema(SpectacularAutoSchema):
                     OpenApiResponse(response=ErrorOutput, description=ERRORS[code]), code, direction=direction
                 )
         return responses
+
+    def _checks_a_password(self) -> bool:
+        """A write that takes the caller's password (emergency unblinding, lock signing) is throttled
+        per user after repeated wrong ones (``trial.signin.password_confirm``)."""
+        if self.method not in WRITES:
+            return False
+        serializer = force_instance(self.get_request_serializer())
+        return isinstance(serializer, serializers.Serializer) and "password" in serializer.fields
