@@ -14,6 +14,7 @@ from participants import services as journey
 from participants.models import Participant
 from presets.services import preset_apply
 from presets.walkback import WALKBACK
+from tests.caches import cache_clear_own
 from tests.factories import ELIGIBLE, PASSWORD, SEED
 from trial import services
 from trial.models import Trial
@@ -97,9 +98,7 @@ def _tasks_run_in_process() -> Any:
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> Any:
     """Counters in the cache (password-check throttle, API throttle) start at zero in every test."""
-    from django.core.cache import cache
-
-    cache.clear()
+    cache_clear_own()
     yield
 
 

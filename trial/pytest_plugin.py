@@ -20,3 +20,6 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: Any, args
         # Each worker keeps its local state (filesystem broker, outboxes, secret key, static files)
         # in a directory of its own.
         os.environ["WALKBACK_VAR_DIR"] = str(embedded.default_var_dir() / "xdist" / worker)
+        # Workers share Redis when CACHE_URL is set, and their test databases reuse the same ids:
+        # per-user counters (password attempts) must not meet another worker's user of the same id.
+        os.environ.setdefault("CACHE_KEY_PREFIX", worker)

@@ -295,6 +295,8 @@ SPECTACULAR_SETTINGS = {
 
 # --- Cache (throttling, sessions stay in the database) --------------------------------------
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
+# Keys of processes sharing one cache server apart (each parallel test worker sets its own).
+CACHES["default"]["KEY_PREFIX"] = env.str("CACHE_KEY_PREFIX", default="")
 
 # --- Celery ---------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or "filesystem://"
