@@ -10,7 +10,17 @@ import time_machine
 
 from followup import services
 from followup.models import Occurrence, Outcome, OutcomeSummary
-from followup.outcomes import ACTIVITY_LIMITING, ANY, CARE_SEEKING, MonthlyAnswer, Rules, derive, summarise
+from followup.outcomes import (
+    ACTIVITY_LIMITING,
+    ANY,
+    CARE_SEEKING,
+    MonthlyAnswer,
+    Rules,
+    derive,
+    episodes,
+    episodes_after_end,
+    summarise,
+)
 from participants import services as journey
 from trial.errors import ApplicationError, NotAllowed
 from trial.models import Trial
@@ -48,6 +58,67 @@ def test_an_event_in_the_first_month_dates_from_the_reported_start() -> None:
     result = all_three([month(1, pain(dt.date(2026, 2, 10), care=True))])
     for code in (ACTIVITY_LIMITING, ANY, CARE_SEEKING):
         assert (result[code].event, result[code].event_date, result[code].days) == (True, dt.date(2026, 2, 10), 10)
+
+
+def episode(
+    start: dt.date, *, lasted_24h: bool = True, interference: int = 3, pain_avg: int = 5, care: bool = False
+) -> dict[str, Any]:
+    return {
+        "start": start.isoformat(),
+        "24h": lasted_24h,
+        "interference": interference,
+        "pain_avg": pain_avg,
+        "pain_worst": pain_avg + 1,
+        "care_sought": care,
+        "work_days_missed": 1,
+    }
+
+
+def version_2(*found: dict[str, Any]) -> dict[str, Any]:
+    """A version-2 monthly answer reporting these episodes, in order."""
+    answers: dict[str, Any] = {"lbp_any": bool(found), "new_health_problem": False}
+    for number, fields in enumerate(found, start=1):
+        answers.update({f"ep{number}_{name}": value for name, value in fields.items()})
+        answers[f"ep{number}_more"] = number < len(found)
+    return answers
+
+
+def test_a_mild_episode_then_an_activity_limiting_one_dates_the_primary_event_by_the_second() -> None:
+    mild, limiting = episode(dt.date(2026, 2, 3), interference=1), episode(dt.date(2026, 2, 17))
+    result = all_three([month(1, version_2(mild, limiting))])
+    assert result[ANY].event_date == dt.date(2026, 2, 3)
+    assert result[ACTIVITY_LIMITING].event_date == dt.date(2026, 2, 17)
+    assert result[ACTIVITY_LIMITING].days == 17
+
+
+def test_two_mild_episodes_in_a_month_are_not_one_activity_limiting_event() -> None:
+    history = [month(1, version_2(episode(dt.date(2026, 2, 3), interference=1), episode(dt.date(2026, 2, 20), pain_avg=1)))]
+    result = all_three(history)
+    assert result[ANY].event and not result[ACTIVITY_LIMITING].event
+    assert summarise(monthly=history).recurrences == 2
+
+
+def test_an_episode_shorter_than_24_hours_is_no_recurrence() -> None:
+    result = all_three([month(1, version_2(episode(dt.date(2026, 2, 3), lasted_24h=False, care=True)))])
+    assert not any(r.event for r in result.values())
+
+
+def test_a_version_1_answer_reads_as_one_episode() -> None:
+    (only,) = episodes(pain(dt.date(2026, 2, 10), care=True))
+    assert (only.start, only.lasted_24h, only.interference, only.care_sought) == (dt.date(2026, 2, 10), True, 3, True)
+    assert episodes(NO) == [] and episodes(version_2()) == []
+
+
+def test_nothing_counts_after_the_participants_own_end_of_follow_up() -> None:
+    ends = DAY0 + dt.timedelta(days=365)
+    # The last questionnaire came 10 days late and reports an episode 5 days after the end.
+    history = [month(n, NO) for n in range(1, 12)] + [month(12, version_2(episode(ends + dt.timedelta(days=5))), late=10)]
+    result = derive(outcome=ANY, randomised_on=DAY0, monthly=history, rules=RULES, followup_ends_on=ends)
+    assert not result.event
+    assert result.censored_at == ends and result.days == 365
+    assert [e.start for _id, e in episodes_after_end(randomised_on=DAY0, monthly=history, followup_ends_on=ends)] == [
+        ends + dt.timedelta(days=5)
+    ]
 
 
 def test_a_recurrence_reported_a_month_late_keeps_its_real_date() -> None:
