@@ -368,21 +368,10 @@ EQ5D_DIMENSIONS: list[tuple[str, str, list[str]]] = [
 ]
 EQ5D_CODES = [code for code, _title, _levels in EQ5D_DIMENSIONS]
 
-VISIT_ITEMS = [
-    ("visits_gp", "a general practitioner (GP)"),
-    ("visits_physio", "a physiotherapist"),
-    ("visits_specialist", "a medical specialist"),
-    ("visits_emergency", "a hospital emergency department"),
-]
 
-TIMEPOINT: Definition = {
-    "code": "timepoint",
-    "version": "1",
-    "title": "Three-monthly questionnaire",
-    "intro": "This questionnaire asks about how your back affects you today, your health today, "
-    "the care you have had for your back in the past 3 months, and how much you walk. "
-    "It takes about ten minutes.",
-    "items": [
+def disability_and_quality_of_life_items() -> list[dict[str, Any]]:
+    """Roland-Morris (24 statements), the EQ-5D-5L dimensions and the EQ VAS, asked about today."""
+    return [
         *(
             _yes_no(
                 code,
@@ -409,6 +398,25 @@ TIMEPOINT: Definition = {
             0,
             100,
         ),
+    ]
+
+
+VISIT_ITEMS = [
+    ("visits_gp", "a general practitioner (GP)"),
+    ("visits_physio", "a physiotherapist"),
+    ("visits_specialist", "a medical specialist"),
+    ("visits_emergency", "a hospital emergency department"),
+]
+
+TIMEPOINT: Definition = {
+    "code": "timepoint",
+    "version": "1",
+    "title": "Three-monthly questionnaire",
+    "intro": "This questionnaire asks about how your back affects you today, your health today, "
+    "the care you have had for your back in the past 3 months, and how much you walk. "
+    "It takes about ten minutes.",
+    "items": [
+        *disability_and_quality_of_life_items(),
         *(
             _integer(code, f"In the past 3 months, how many times did you visit {who} because of your back?", 0, 100)
             for code, who in VISIT_ITEMS
@@ -521,32 +529,7 @@ BASELINE: Definition = {
             0,
             10,
         ),
-        *(
-            _yes_no(
-                code,
-                statement,
-                help="When your back hurts, you may find it difficult to do some of the things you normally do. "
-                "Answer yes only if you are sure this sentence describes you today.",
-            )
-            for code, statement in zip(RMDQ_CODES, RMDQ_STATEMENTS, strict=True)
-        ),
-        *(
-            _choice(
-                code,
-                title,
-                [[level, label] for level, label in enumerate(labels, start=1)],
-                help="Choose the ONE answer that best describes your health TODAY.",
-            )
-            for code, title, labels in EQ5D_DIMENSIONS
-        ),
-        _integer(
-            "eq5d_vas",
-            "We would like to know how good or bad your health is TODAY. "
-            "On a scale from 0 to 100, where 100 means the best health you can imagine and 0 means the worst "
-            "health you can imagine, what number shows how your health is TODAY?",
-            0,
-            100,
-        ),
+        *disability_and_quality_of_life_items(),
         _integer(
             "walking_minutes_week",
             "In a usual week over the past month, how many minutes in total did you spend walking?",
