@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from console import participant_views, views, worklist
+from console import participant_views, report_views, views, worklist
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -13,4 +13,8 @@ urlpatterns = [
     path("participants/<id:pk>/withdraw/", participant_views.participant_withdraw, name="participant-withdraw"),
     path("participants/<id:pk>/unblind/", participant_views.participant_unblind, name="participant-unblind"),
     path("followup/worklist/", worklist.worklist, name="followup-worklist"),
+    path("reports/consort/", report_views.consort, name="report-consort"),
+    path("reports/consort.csv", report_views.consort_csv, name="report-consort-csv"),
+    path("reports/status/", report_views.status_grid, name="report-status-grid"),
+    path("reports/status.csv", report_views.status_grid_csv, name="report-status-grid-csv"),
 ]

@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from closeout.queries.selectors import queries_for_record
+from console import charts, progress
 from console import selectors as console_selectors
 from participants import blinding, records
 from trial import access, selectors
@@ -31,10 +32,21 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "randomised": sum(c.randomised for c in counts),
         "withdrawn": sum(c.withdrawn for c in counts),
     }
+    months = progress.recruitment_by_month(trial=trial, user=request.user)
+    funnel = progress.screening_funnel(trial=trial, user=request.user)
+    completion = progress.followup_completion(trial=trial, user=request.user)
     return render(
         request,
         "trial/dashboard.html",
         {
+            "recruitment": months,
+            "recruitment_chart": charts.recruitment_chart(months, target=trial.recruitment_target),
+            "funnel": funnel,
+            "funnel_chart": charts.funnel_chart(funnel),
+            "completion": completion,
+            "completion_chart": charts.completion_chart(completion),
+            "attention": progress.needs_attention(trial=trial, user=request.user),
+            "sees_participants": Perm.VIEW_PARTICIPANTS in acc.perms,
             "trial": config,
             "access": acc,
             "counts": counts,

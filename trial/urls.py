@@ -29,6 +29,7 @@ urlpatterns = [
     path("api/v1/", include("safety.api_urls")),
     path("api/v1/", include("closeout.queries.api_urls")),
     path("api/v1/", include("closeout.releases.api_urls")),
+    path("api/v1/", include("console.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # Split: the page and its start-up script are two requests, so the CSP needs no inline script.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema", template_name="api_docs.html"), name="api-docs"),

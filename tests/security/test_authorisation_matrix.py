@@ -74,6 +74,11 @@ MATRIX: dict[str, Rule | dict[str, Rule]] = {
     "api-me": STAFF,
     # Dashboard, participants, history, audit
     "dashboard": need(P.VIEW_DASHBOARD),
+    "report-consort": need(P.VIEW_DASHBOARD),
+    "report-consort-csv": need(P.VIEW_DASHBOARD),
+    "api-report-consort": need(P.VIEW_DASHBOARD),
+    "report-status-grid": need(P.VIEW_DASHBOARD),
+    "report-status-grid-csv": need(P.VIEW_DASHBOARD),
     "participant-list": need(P.VIEW_PARTICIPANTS),
     "participant-detail": need(P.VIEW_PARTICIPANTS),
     "record-history": need(P.VIEW_PARTICIPANTS),  # a participant's; what a role can see it may read the history of

@@ -1,0 +1,179 @@
+"""Reports on the trial's progress: the CONSORT flow as a page (SVG diagram and table), as CSV and
+in the API. Thin: the counts come from ``console.reports``."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from console import reports
+from followup.models import OccurrenceStatus
+from intervention.models import SessionStatus
+from trial import access
+from trial.access import Perm
+from trial.api.permissions import requires
+from trial.models import Trial
+from trial.selectors import trial_get_current
+
+
+def _trial(request: HttpRequest) -> Trial:
+    trial = getattr(request, "trial", None)
+    if trial is None:
+        raise PermissionDenied("No trial is configured.")
+    if not access.has_perm(request.user, Perm.VIEW_DASHBOARD, trial=trial):
+        raise PermissionDenied("Your account has no role on this trial.")
+    return trial
+
+
+@login_required
+def consort(request: HttpRequest) -> HttpResponse:
+    trial = _trial(request)
+    counts = reports.consort_counts(trial=trial, user=request.user)
+    return render(
+        request,
+        "console/consort.html",
+        {
+            "trial": trial,
+            "consort": counts,
+            "diagram": reports.consort_diagram(counts),
+            "excluded_rows": [(reports.EXCLUSION_LABELS[reason], n) for reason, n in counts.excluded.items()],
+            "criterion_rows": [
+                (counts.criterion_labels.get(code, code), n) for code, n in counts.ineligible_by_criterion.items() if n
+            ],
+            "as_of": timezone.now(),
+            "trial_wide": access.access_for(request.user, trial).trial_wide,
+        },
+    )
+
+
+@login_required
+def consort_csv(request: HttpRequest) -> HttpResponse:
+    trial = _trial(request)
+    body = reports.consort_csv(reports.consort_counts(trial=trial, user=request.user))
+    response = HttpResponse(body, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="consort-{timezone.localdate().isoformat()}.csv"'
+    return response
+
+
+_ARM = inline_serializer(
+    "ConsortArm",
+    {
+        "code": serializers.CharField(),
+        "name": serializers.CharField(),
+        "allocated": serializers.IntegerField(),
+        "received_intervention": serializers.IntegerField(),
+        "discontinued_intervention": serializers.IntegerField(),
+        "withdrawn": serializers.IntegerField(),
+        "withdrawn_by_reason": serializers.DictField(child=serializers.IntegerField()),
+        "lost_to_follow_up": serializers.IntegerField(),
+        "analysed": serializers.IntegerField(),
+        "excluded_from_analysis": serializers.IntegerField(),
+    },
+)
+_COUNTS = serializers.DictField(child=serializers.IntegerField())
+
+
+class ConsortReport(APIView):
+    """The CONSORT flow over the sites the caller may see. ``arms`` (one entry per arm) only for
+    roles that see allocations; blinded roles get the pooled counts and no per-arm key at all."""
+
+    permission_classes = [requires(Perm.VIEW_DASHBOARD)]
+
+    @extend_schema(
+        responses=inline_serializer(
+            "Consort",
+            {
+                "assessed": serializers.IntegerField(),
+                "excluded": _COUNTS,
+                "excluded_total": serializers.IntegerField(),
+                "ineligible_by_criterion": _COUNTS,
+                "randomised": serializers.IntegerField(),
+                "withdrawn": serializers.IntegerField(),
+                "withdrawn_by_reason": _COUNTS,
+                "lost_to_follow_up": serializers.IntegerField(),
+                "analysed": serializers.IntegerField(),
+                "excluded_from_analysis": serializers.IntegerField(),
+                "arms": serializers.ListField(child=_ARM, required=False),
+            },
+        )
+    )
+    def get(self, request: Request) -> Response:
+        trial = getattr(request, "trial", None) or trial_get_current()
+        return Response(reports.consort_counts(trial=trial, user=request.user).as_api())
+
+
+@login_required
+def status_grid(request: HttpRequest) -> HttpResponse:
+    trial = _trial(request)
+    site, status = _grid_filters(request, trial)
+    columns = reports.status_grid_columns(trial=trial, user=request.user)
+    participants = reports.status_grid_participants(trial=trial, user=request.user, site=site, status=status)
+    page = Paginator(participants, reports.GRID_PAGE_SIZE).get_page(request.GET.get("page"))
+    groups: list[tuple[str, int]] = []
+    for column in columns:
+        if groups and groups[-1][0] == column.group:
+            groups[-1] = (column.group, groups[-1][1] + 1)
+        else:
+            groups.append((column.group, 1))
+    return render(
+        request,
+        "console/status_grid.html",
+        {
+            "columns": columns,
+            "groups": groups,
+            "page": page,
+            "rows": reports.status_grid_rows(participants=list(page.object_list), columns=columns),
+            "sites": access.visible_sites(request.user, trial=trial).order_by("code"),
+            "statuses": OccurrenceStatus.choices,
+            "site": site,
+            "status": status,
+            "legend": _legend(columns),
+            "query": urlencode({k: v for k, v in (("site", site), ("status", status)) if v}),
+        },
+    )
+
+
+@login_required
+def status_grid_csv(request: HttpRequest) -> StreamingHttpResponse:
+    trial = _trial(request)
+    site, status = _grid_filters(request, trial)
+    columns = reports.status_grid_columns(trial=trial, user=request.user)
+    participants = reports.status_grid_participants(trial=trial, user=request.user, site=site, status=status)
+    response = StreamingHttpResponse(
+        reports.status_grid_csv(participants=participants, columns=columns), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="status-grid-{timezone.localdate().isoformat()}.csv"'
+    return response
+
+
+def _grid_filters(request: HttpRequest, trial: Trial) -> tuple[str, str]:
+    """The site code and status asked for; anything unknown is ignored (never an error page)."""
+    site = request.GET.get("site", "")
+    status = request.GET.get("status", "")
+    if site and not access.visible_sites(request.user, trial=trial).filter(code=site).exists():
+        site = ""
+    if status not in OccurrenceStatus.values:
+        status = ""
+    return site, status
+
+
+def _legend(columns: list[reports.GridColumn]) -> list[tuple[str, str]]:
+    statuses = dict(OccurrenceStatus.choices)
+    if any(c.kind == "session" for c in columns):
+        statuses |= {k: v for k, v in SessionStatus.choices if k not in statuses}
+    seen: dict[str, str] = {}
+    for code, label in statuses.items():
+        letter = reports.CELL_LETTERS.get(code, "")
+        seen[letter] = f"{seen[letter]} / {label}" if letter in seen else str(label)
+    return list(seen.items())
