@@ -3,6 +3,8 @@ in the API. Thin: the counts come from ``console.reports``."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
@@ -113,13 +115,35 @@ class ConsortReport(APIView):
         return Response(reports.consort_counts(trial=trial, user=request.user).as_api())
 
 
-@login_required
-def status_grid(request: HttpRequest) -> HttpResponse:
+@dataclass(frozen=True)
+class _Grid:
+    trial: Trial
+    site: str
+    status: str
+    columns: list[reports.GridColumn]
+    participants: Any
+
+
+def _grid(request: HttpRequest) -> _Grid:
+    """The grid asked for: the site code and status filters (anything unknown is ignored, never
+    an error page), its columns and its participants."""
     trial = _trial(request)
-    site, status = _grid_filters(request, trial)
+    site = request.GET.get("site", "")
+    status = request.GET.get("status", "")
+    if site and not access.visible_sites(request.user, trial=trial).filter(code=site).exists():
+        site = ""
+    if status not in OccurrenceStatus.values:
+        status = ""
     columns = reports.status_grid_columns(trial=trial, user=request.user)
     participants = reports.status_grid_participants(trial=trial, user=request.user, site=site, status=status)
-    page = Paginator(participants, reports.GRID_PAGE_SIZE).get_page(request.GET.get("page"))
+    return _Grid(trial, site, status, columns, participants)
+
+
+@login_required
+def status_grid(request: HttpRequest) -> HttpResponse:
+    grid = _grid(request)
+    trial, site, status, columns = grid.trial, grid.site, grid.status, grid.columns
+    page = Paginator(grid.participants, reports.GRID_PAGE_SIZE).get_page(request.GET.get("page"))
     groups: list[tuple[str, int]] = []
     for column in columns:
         if groups and groups[-1][0] == column.group:
@@ -146,26 +170,12 @@ def status_grid(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def status_grid_csv(request: HttpRequest) -> StreamingHttpResponse:
-    trial = _trial(request)
-    site, status = _grid_filters(request, trial)
-    columns = reports.status_grid_columns(trial=trial, user=request.user)
-    participants = reports.status_grid_participants(trial=trial, user=request.user, site=site, status=status)
+    grid = _grid(request)
     response = StreamingHttpResponse(
-        reports.status_grid_csv(participants=participants, columns=columns), content_type="text/csv; charset=utf-8"
+        reports.status_grid_csv(participants=grid.participants, columns=grid.columns), content_type="text/csv; charset=utf-8"
     )
     response["Content-Disposition"] = f'attachment; filename="status-grid-{timezone.localdate().isoformat()}.csv"'
     return response
-
-
-def _grid_filters(request: HttpRequest, trial: Trial) -> tuple[str, str]:
-    """The site code and status asked for; anything unknown is ignored (never an error page)."""
-    site = request.GET.get("site", "")
-    status = request.GET.get("status", "")
-    if site and not access.visible_sites(request.user, trial=trial).filter(code=site).exists():
-        site = ""
-    if status not in OccurrenceStatus.values:
-        status = ""
-    return site, status
 
 
 def _legend(columns: list[reports.GridColumn]) -> list[tuple[str, str]]:
