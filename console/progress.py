@@ -18,9 +18,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from closeout.models import DataQuery, QueryStatus
-from followup.models import Occurrence, OccurrenceStatus, RuleKind, ScheduleRule
+from followup.models import InstrumentVersion, Occurrence, OccurrenceStatus, RuleKind, ScheduleRule
 from participants.models import Participant, Screening, ScreeningOutcome
 from safety.models import AdverseEvent, AEStatus
+from safety.services import safety_policy
 from trial import access
 from trial.access import Perm
 from trial.models import Trial
@@ -156,3 +157,66 @@ def needs_attention(*, trial: Trial, user: Any, today: dt.date | None = None) ->
         serious = AdverseEvent.objects.filter(participant__site__in=sites, serious=True, status=AEStatus.PENDING).count()
         items.append(Attention("Serious adverse events awaiting review", serious, reverse("safety-overview")))
     return items
+
+
+@dataclass(frozen=True)
+class QuestionnaireCompleteness:
+    instrument: str
+    title: str
+    month: int
+    completed: int
+    closed: int
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.completed / self.closed) if self.closed else 0
+
+
+@dataclass(frozen=True)
+class SafetyRow:
+    category: str
+    events: int
+    serious: int
+    participants: int
+
+
+def questionnaire_completeness(*, trial: Trial, user: Any) -> list[QuestionnaireCompleteness]:
+    """For every scheduled questionnaire at fixed months (e.g. 3, 6, 9, 12): completed of closed."""
+    fixed = list(ScheduleRule.objects.filter(trial=trial, kind=RuleKind.FIXED).values_list("instrument", flat=True))
+    titles = dict(
+        InstrumentVersion.objects.filter(trial=trial, code__in=fixed).order_by("published_at").values_list("code", "title")
+    )
+    rows = (
+        Occurrence.objects.filter(
+            participant__site__in=access.visible_sites(user, trial=trial),
+            instrument__in=fixed,
+            status__in=(OccurrenceStatus.COMPLETED, OccurrenceStatus.MISSED),
+        )
+        .values("instrument", "month")
+        .annotate(completed=Count("id", filter=Q(status=OccurrenceStatus.COMPLETED)), closed=Count("id"))
+        .order_by("instrument", "month")
+    )
+    return [
+        QuestionnaireCompleteness(
+            r["instrument"], titles.get(r["instrument"], r["instrument"]), r["month"], r["completed"], r["closed"]
+        )
+        for r in rows
+    ]
+
+
+def safety_summary(*, trial: Trial, user: Any) -> list[SafetyRow]:
+    """Adverse events (not dismissed) by category, pooled: events, serious events, participants."""
+    labels = {code: label for code, label in safety_policy(trial=trial).categories}
+    rows = (
+        AdverseEvent.objects.filter(participant__site__in=access.visible_sites(user, trial=trial))
+        .exclude(status=AEStatus.DISMISSED)
+        .values("category")
+        .annotate(
+            events=Count("id"), serious=Count("id", filter=Q(serious=True)), participants=Count("participant", distinct=True)
+        )
+        .order_by("category")
+    )
+    return [
+        SafetyRow(labels.get(r["category"], r["category"] or "Not yet categorised"), r["events"], r["serious"], r["participants"])
+        for r in rows
+    ]

@@ -3,6 +3,7 @@ in the API. Thin: the counts come from ``console.reports``."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -19,7 +20,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from console import reports
+from console import charts, progress, reports
+from console import selectors as console_selectors
 from followup.models import OccurrenceStatus
 from intervention.models import SessionStatus
 from trial import access
@@ -187,3 +189,33 @@ def _legend(columns: list[reports.GridColumn]) -> list[tuple[str, str]]:
         letter = reports.CELL_LETTERS.get(code, "")
         seen[letter] = f"{seen[letter]} / {label}" if letter in seen else str(label)
     return list(seen.items())
+
+
+@login_required
+def dmc_report(request: HttpRequest) -> HttpResponse:
+    """The open report for the data monitoring committee: pooled across arms for every role."""
+    trial = _trial(request)
+    user = request.user
+    consort = dataclasses.replace(reports.consort_counts(trial=trial, user=user), arms=None)
+    months = progress.recruitment_by_month(trial=trial, user=user)
+    completion = progress.followup_completion(trial=trial, user=user)
+    sites = console_selectors.site_counts(trial=trial, user=user)
+    return render(
+        request,
+        "console/dmc_report.html",
+        {
+            "trial": trial,
+            "as_of": timezone.now(),
+            "consort": consort,
+            "withdrawn_rows": [(reports.WITHDRAWAL_LABELS[k], n) for k, n in consort.withdrawn_by_reason.items()],
+            "sites": sites,
+            "recruitment": months,
+            "recruitment_chart": charts.recruitment_chart(months, target=trial.recruitment_target),
+            "completion": completion,
+            "completion_chart": charts.completion_chart(completion),
+            "completed_total": sum(c.completed for c in completion),
+            "closed_total": sum(c.closed for c in completion),
+            "timepoints": progress.questionnaire_completeness(trial=trial, user=user),
+            "safety": progress.safety_summary(trial=trial, user=user),
+        },
+    )

@@ -15,6 +15,7 @@ urlpatterns = [
     path("followup/worklist/", worklist.worklist, name="followup-worklist"),
     path("reports/consort/", report_views.consort, name="report-consort"),
     path("reports/consort.csv", report_views.consort_csv, name="report-consort-csv"),
+    path("reports/dmc/", report_views.dmc_report, name="report-dmc"),
     path("reports/status/", report_views.status_grid, name="report-status-grid"),
     path("reports/status.csv", report_views.status_grid_csv, name="report-status-grid-csv"),
 ]

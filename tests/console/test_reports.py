@@ -185,3 +185,31 @@ def test_the_dashboard_charts_recruitment_screening_and_completion_with_their_nu
     client.force_login(statistician)
     blinded = client.get(reverse("dashboard")).content.decode()
     assert "questionnaires overdue" not in blinded  # the statistician does not chase questionnaires
+
+
+def test_the_open_report_for_the_monitoring_committee_is_pooled_for_every_role(
+    world: dict[str, Any], walkback: Trial, coordinator: Any, client: Any
+) -> None:
+    from safety.models import AdverseEvent
+
+    walker = world["walkers"][0]
+    now = timezone.now()
+    AdverseEvent.objects.create(
+        participant=walker,
+        source="staff",
+        status="pending",
+        category="lower_extremity",
+        serious=True,
+        serious_since=now,
+        aware_at=now,
+        reported_by=coordinator,
+    )
+    client.force_login(coordinator)  # sees arms elsewhere, but this report is open
+    response = client.get(reverse("report-dmc"))
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "Walking and education programme" not in page and "Allocated to" not in page
+    assert "6 of 701 participants randomised" in page
+    safety = response.context["safety"]
+    assert [(r.category, r.events, r.serious, r.participants) for r in safety] == [("Lower extremity", 1, 1, 1)]
+    assert 'class="navbar navbar-expand-md navbar-dark bg-primary mb-3 d-print-none"' in page

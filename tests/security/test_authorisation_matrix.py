@@ -78,6 +78,7 @@ MATRIX: dict[str, Rule | dict[str, Rule]] = {
     "report-consort-csv": need(P.VIEW_DASHBOARD),
     "api-report-consort": need(P.VIEW_DASHBOARD),
     "report-status-grid": need(P.VIEW_DASHBOARD),
+    "report-dmc": need(P.VIEW_DASHBOARD),
     "report-status-grid-csv": need(P.VIEW_DASHBOARD),
     "participant-list": need(P.VIEW_PARTICIPANTS),
     "participant-detail": need(P.VIEW_PARTICIPANTS),
