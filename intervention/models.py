@@ -65,6 +65,13 @@ class InterventionPolicy(models.Model):
     target_walks_per_week = models.PositiveSmallIntegerField(default=5)
     target_by_weeks = models.PositiveSmallIntegerField(default=26)
     topics = models.JSONField(default=list, help_text='Education checklist: [["code", "label"], ...].')
+    # The per-protocol population of a release (closeout.releases.catalogue.per_protocol_sql).
+    per_protocol_min_sessions = models.PositiveSmallIntegerField(
+        default=4,
+        help_text="Per protocol, a participant of the intervention arm attended at least this many sessions "
+        "(and did not stop the intervention); every participant also stayed in follow-up until the first "
+        "outcome questionnaire was due.",
+    )
 
     class Meta:
         db_table = "participants_interventionpolicy"

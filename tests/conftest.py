@@ -96,6 +96,25 @@ def _tasks_run_in_process() -> Any:
 
 
 @pytest.fixture(autouse=True)
+def _releases_validate(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Every release a test builds must be a valid Frictionless data package (CI validates them all)."""
+    from closeout.releases import export
+    from tests.releases import release_validate
+
+    write = export.release_zip_write
+
+    def write_and_validate(**kwargs: Any) -> Any:
+        built = write(**kwargs)
+        kwargs["target"].seek(0)
+        release_validate(kwargs["target"])
+        kwargs["target"].seek(0)
+        return built
+
+    monkeypatch.setattr(export, "release_zip_write", write_and_validate)
+    yield
+
+
+@pytest.fixture(autouse=True)
 def _fresh_cache() -> Any:
     """Counters in the cache (password-check throttle, API throttle) start at zero in every test."""
     cache_clear_own()

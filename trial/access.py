@@ -6,6 +6,7 @@ allocations and whether it sees every site are trial configuration (``Role`` row
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 from dataclasses import dataclass
 from typing import Any
@@ -148,11 +149,15 @@ _CACHE_ATTR = "_trial_access"
 
 
 def access_for(user: Any, trial: Trial | None) -> Access:
-    """Compute (and cache on the user object) what ``user`` may do in ``trial``."""
+    """Compute (and cache on the user object) what ``user`` may do in ``trial``.
+
+    The cache is keyed by the trial and its lock state as the given trial object has it: whether
+    a role sees arms changes with the lock, so an answer worked out from a trial loaded before the
+    lock is never handed out for one loaded after it (one process that locks and then releases)."""
     if user is None or not getattr(user, "is_authenticated", False) or not getattr(user, "is_active", False):
         return NO_ACCESS
-    cache: dict[int | None, Access] = user.__dict__.setdefault(_CACHE_ATTR, {})
-    key = trial.pk if trial else None
+    cache: dict[tuple[int, dt.datetime | None] | None, Access] = user.__dict__.setdefault(_CACHE_ATTR, {})
+    key = (trial.pk, trial.data_locked_at) if trial else None
     if key in cache:
         return cache[key]
     profile = StaffProfile.objects.filter(user_id=user.pk).prefetch_related("sites").first()

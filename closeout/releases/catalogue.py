@@ -18,16 +18,53 @@ from typing import Any
 
 from psycopg import sql as pgsql
 
-from followup.models import CensorReason, InstrumentVersion, OccurrenceStatus, OutcomeCode, RuleKind, ScheduleRule
+from followup.models import (
+    CensorReason,
+    InstrumentVersion,
+    OccurrenceStatus,
+    OutcomeCode,
+    OutcomePolicy,
+    ResponseSource,
+    RuleKind,
+    ScheduleRule,
+)
 from intervention.models import Attendance, DeliveryMode, InterventionPolicy, SessionStatus
 from participants import blinding
-from participants.models import ParticipantStatus, ScreeningOutcome, WithdrawalScope
+from participants.models import FOLLOWUP_ENDING_SCOPES, ParticipantStatus, ScreeningOutcome, WithdrawalScope
 from safety.models import AEOutcome, AESource, AEStatus, Relatedness, SafetyPolicy, SeriousCriterion, Severity
 from trial.models import Arm, EligibilityCriterion, RandomisationMethod, Site, StratificationFactor, Trial
 
 Codes = tuple[tuple[str, str], ...]
 
 YES_NO: Codes = (("1", "Yes"), ("0", "No"))
+# The baseline questionnaire (followup: one occurrence at month 0) has a table of its own and is
+# left out of the per-timepoint questionnaire tables.
+BASELINE = "baseline"
+DATE_OF_BIRTH = "date_of_birth"
+# Items never released: they identify a person (a date of birth gives the age in whole years only).
+IDENTIFYING_ITEMS = frozenset({DATE_OF_BIRTH})
+# The baseline covariates of analysis.csv, in its order, each where the baseline questionnaire has it
+# (age_years and bmi are derived: whole years from the date of birth to randomisation; weight / height^2).
+ANALYSIS_COVARIATES = (
+    "age_years",
+    "sex",
+    "bmi",
+    "education",
+    "employment",
+    "lbp_previous_episodes",
+    "lbp_episode_duration",
+    "lbp_weeks_since_recovery",
+    "pain_now",
+    "pain_week_avg",
+    "rmdq_total",
+    "eq5d_vas",
+    "walking_minutes_week",
+    "active_days_week",
+)
+ENTERED_BY: Codes = (
+    (ResponseSource.PARTICIPANT.value, "The participant (personal link)"),
+    (ResponseSource.STAFF.value, "Staff, on the participant's behalf"),
+)
 DAYS = "days from randomisation"
 ITEM_SEPARATOR = ";"  # between the codes of a multiple-choice answer or a list
 
@@ -127,6 +164,7 @@ class Instrument:
     scores: tuple[Answer, ...]
     versions: tuple[tuple[int, str], ...]  # (InstrumentVersion id, version)
     months: tuple[int, ...]
+    date_of_birth: bool = False  # asked for a date of birth (never released; the age at randomisation is)
 
 
 @dataclass(frozen=True)
@@ -142,8 +180,16 @@ class Config:
     referral_levels: Codes
     ae_categories: Codes
     topics: Codes
-    instruments: tuple[Instrument, ...]
+    instruments: tuple[Instrument, ...]  # every instrument but the baseline (its own table)
     study_id_width: int
+    locked_at: dt.datetime
+    followup_end: dt.date
+    max_followup_months: int
+    outcome_instrument: str
+    baseline: Instrument | None = None
+    episodes_max: int = 1
+    intervention_arm: str = ""  # the arm whose participants have sessions
+    per_protocol_min_sessions: int = 0
 
 
 def _answer(item: Mapping[str, Any]) -> Answer | None:
@@ -166,6 +212,10 @@ def _answer(item: Mapping[str, Any]) -> Answer | None:
         width = sum(len(value) + 1 for value, _ in codes)
         return Answer(code, "multi", "string", f"{text} (codes separated by '{ITEM_SEPARATOR}')", codes=codes, width=width)
     return None
+
+
+def _identifying(item: Mapping[str, Any]) -> bool:
+    return item.get("code") in IDENTIFYING_ITEMS or bool(item.get("identifying"))
 
 
 def _score(spec: Mapping[str, Any], items: Mapping[str, Answer]) -> Answer | None:
@@ -199,6 +249,8 @@ def _instruments(*, trial: Trial, months_answered: Mapping[str, set[int]]) -> tu
         scores: dict[str, Answer] = {}
         for version in mine:
             for item in version.definition.get("items", []):
+                if _identifying(item):
+                    continue
                 answer = _answer(item)
                 if answer is not None and answer.code not in items:
                     items[answer.code] = answer
@@ -219,13 +271,19 @@ def _instruments(*, trial: Trial, months_answered: Mapping[str, set[int]]) -> tu
                 scores=tuple(scores.values()),
                 versions=tuple(sorted((version.pk, version.version) for version in mine)),
                 months=months,
+                date_of_birth=any(
+                    item.get("code") == DATE_OF_BIRTH for version in mine for item in version.definition.get("items", [])
+                ),
             )
         )
     return tuple(result)
 
 
 # Columns next to the strata in the participants and outcomes tables: a factor never takes their name.
-_TAKEN = frozenset({"study_id", "site", "arm", "status", "randomised", "enrolment_day", "withdrawal_scope", "withdrawal_day"})
+_TAKEN = frozenset(
+    {"study_id", "site", "arm", "status", "randomised", "enrolment_day", "withdrawal_scope", "withdrawal_day"}
+    | {"randomised_day", "planned_followup_days", "itt", "per_protocol", "age_years", "sex", "bmi"}
+)
 
 
 def _factor_name(code: str) -> str:
@@ -233,8 +291,9 @@ def _factor_name(code: str) -> str:
     return varname(f"stratum_{code}") if name in _TAKEN else name
 
 
-def config_load(*, trial: Trial, blinded: bool, cursor: Any) -> Config:
-    """Read what the catalogue needs. Call inside the build's snapshot transaction."""
+def config_load(*, trial: Trial, blinded: bool, cursor: Any, locked_at: dt.datetime | None = None) -> Config:
+    """Read what the catalogue needs. Call inside the build's snapshot transaction. ``locked_at``
+    (the lock's moment; the trial's, else) dates what was due by the release."""
     cursor.execute(
         "SELECT o.instrument, o.month FROM followup_occurrence o "
         "JOIN participants_participant p ON p.id = o.participant_id JOIN trial_site s ON s.id = p.site_id "
@@ -261,7 +320,19 @@ def config_load(*, trial: Trial, blinded: bool, cursor: Any) -> Config:
     )
     referral = next((f for f in factors if f.id == trial.referral_factor_id), None)
     safety = SafetyPolicy.objects.filter(trial=trial).first()
-    intervention = InterventionPolicy.objects.filter(trial=trial).first()
+    intervention = InterventionPolicy.objects.filter(trial=trial).select_related("arm").first()
+    outcome_policy = OutcomePolicy.objects.filter(trial=trial).first()
+    instruments = _instruments(trial=trial, months_answered=answered)
+    baseline = next((instrument for instrument in instruments if instrument.code == BASELINE), None)
+    episodes_max = max(
+        (
+            int(match.group(1))
+            for instrument in instruments
+            for item in instrument.items
+            if (match := re.fullmatch(r"ep([0-9]+)_start", item.code))
+        ),
+        default=1,
+    )
     return Config(
         trial_id=trial.pk,
         trial_code=trial.code,
@@ -277,8 +348,16 @@ def config_load(*, trial: Trial, blinded: bool, cursor: Any) -> Config:
         referral_levels=referral.levels if referral else (),
         ae_categories=tuple((str(code), str(label)) for code, label in (safety.categories if safety else [])),
         topics=tuple((str(code), str(label)) for code, label in (intervention.topics if intervention else [])),
-        instruments=_instruments(trial=trial, months_answered=answered),
+        instruments=tuple(instrument for instrument in instruments if instrument.code != BASELINE),
         study_id_width=study_id_width,
+        locked_at=locked_at or trial.data_locked_at or dt.datetime.now(tz=dt.UTC),
+        followup_end=trial.followup_end,
+        max_followup_months=trial.max_followup_months,
+        outcome_instrument=outcome_policy.instrument if outcome_policy else "monthly",
+        baseline=baseline,
+        episodes_max=episodes_max,
+        intervention_arm=intervention.arm.code if intervention else "",
+        per_protocol_min_sessions=intervention.per_protocol_min_sessions if intervention else 0,
     )
 
 
@@ -370,6 +449,28 @@ def _arm(config: Config) -> Column:
     return Column("arm", "arm.code", "string", "Randomised arm", codes=config.arms)
 
 
+def _withdrawal(config: Config) -> list[Column]:
+    return [
+        Column(
+            "withdrawal_scope",
+            "NULLIF(b.withdrawal_scope, '')",
+            "string",
+            "Widest withdrawal",
+            codes=choices(WithdrawalScope, leave_out=blinding.INTERVENTION_ONLY_SCOPES if config.blinded else ()),
+        ),
+        Column(
+            "withdrawal_day",
+            _days(
+                "(SELECT min(w.withdrawn_on) FROM participants_withdrawal w "
+                "WHERE w.participant_id = b.id AND w.scope = b.withdrawal_scope)"
+            ),
+            "integer",
+            "Withdrawal (widest scope)",
+            units=DAYS,
+        ),
+    ]
+
+
 def participants_table(config: Config) -> Table:
     return Table(
         name="participants",
@@ -382,23 +483,7 @@ def participants_table(config: Config) -> Table:
             Column("status", "b.status", "string", "Status", codes=choices(ParticipantStatus)),
             Column("randomised", "(b.day0 IS NOT NULL)::int", "integer", "Randomised", codes=YES_NO),
             Column("enrolment_day", _local_days("b.enrolled_at"), "integer", "Enrolment", units=DAYS),
-            Column(
-                "withdrawal_scope",
-                "NULLIF(b.withdrawal_scope, '')",
-                "string",
-                "Widest withdrawal",
-                codes=choices(WithdrawalScope, leave_out=blinding.INTERVENTION_ONLY_SCOPES if config.blinded else ()),
-            ),
-            Column(
-                "withdrawal_day",
-                _days(
-                    "(SELECT min(w.withdrawn_on) FROM participants_withdrawal w "
-                    "WHERE w.participant_id = b.id AND w.scope = b.withdrawal_scope)"
-                ),
-                "integer",
-                "Withdrawal (widest scope)",
-                units=DAYS,
-            ),
+            *_withdrawal(config),
         ),
         source="FROM base b",
         order_by="b.study_id",
@@ -582,21 +667,25 @@ def items_table(config: Config) -> Table:
     return Table(
         name="questionnaire_items",
         title="Questionnaire answers (long)",
-        description="One row per item answered: the value is coded as the data dictionary lists for that item "
-        f"(yes/no as 1/0, dates as {DAYS}, multiple choices separated by '{ITEM_SEPARATOR}'). Free-text answers are "
-        "left out.",
+        description="One row per item answered, with the day the questionnaire was answered and who entered it: the "
+        f"value is coded as the data dictionary lists for that item (yes/no as 1/0, dates as {DAYS}, multiple choices "
+        f"separated by '{ITEM_SEPARATOR}'). Free-text answers are left out; the baseline questionnaire is in baseline.csv.",
         columns=(
             Column("study_id", "ro.study_id", "string", "Study id", width=config.study_id_width),
             Column("instrument", "x.instrument", "string", "Questionnaire", codes=instruments),
             Column("version", "x.version", "string", "Questionnaire version"),
             Column("month", "ro.month", "integer", "Month of follow-up", units="months from randomisation"),
+            Column("answered_day", "ro.answered_day", "integer", "Answered (in the participant's time zone)", units=DAYS),
+            Column("entered_by", "ro.entered_by", "string", "Who entered the answers", codes=ENTERED_BY),
             Column("item", "x.item", "string", "Item (see the item rows of the data dictionary)"),
             Column("value", value, "string", "Answer, coded as the data dictionary lists for the item"),
         ),
         source=(
-            "FROM (SELECT b.study_id, b.day0, o.instrument, o.month, r.instrument_version_id, r.answers "  # noqa: S608
+            "FROM (SELECT b.study_id, b.day0, o.instrument, o.month, r.instrument_version_id, r.answers, "  # noqa: S608
+            f"{_local_days('r.submitted_at')} AS answered_day, r.source AS entered_by "
             "FROM base b JOIN followup_occurrence o ON o.participant_id = b.id "
             "JOIN followup_questionnaireresponse r ON r.occurrence_id = o.id "
+            f"WHERE o.instrument <> {lit(BASELINE)} "
             "ORDER BY b.study_id, o.instrument, o.month) ro "
             "CROSS JOIN LATERAL (SELECT i.instrument, i.version, i.position, i.item, i.kind, a.value "
             f"FROM jsonb_each_text(ro.answers) AS a(key, value) JOIN {items} "
@@ -631,6 +720,24 @@ def score_columns(config: Config) -> list[Column]:
                         multiple=score.kind == "multi",
                     )
                 )
+        for month in instrument.months:
+            path = f"(sc.answered -> {lit(f'{instrument.code}:{month}')})"
+            columns += [
+                Column(
+                    varname(f"{instrument.code}_day_m{month:02d}"),
+                    f"({path} ->> 'day')::int",
+                    "integer",
+                    f"{instrument.title}, month {month}: answered (in the participant's time zone)",
+                    units=DAYS,
+                ),
+                Column(
+                    varname(f"{instrument.code}_by_m{month:02d}"),
+                    f"({path} ->> 'by')",
+                    "string",
+                    f"{instrument.title}, month {month}: who entered the answers",
+                    codes=ENTERED_BY,
+                ),
+            ]
     return columns
 
 
@@ -638,12 +745,16 @@ def scores_table(config: Config) -> Table:
     return Table(
         name="questionnaire_scores",
         title="Questionnaire scores (wide)",
-        description="One row per randomised participant, one column per score and month of follow-up.",
+        description="One row per randomised participant, one column per score and month of follow-up, and for each "
+        "questionnaire and month the day it was answered and who entered it.",
         columns=(_study_id(config), *score_columns(config)),
         source=(
-            "FROM base b LEFT JOIN (SELECT o.participant_id, jsonb_object_agg(o.instrument || ':' || o.month, r.scores) AS scores "
+            "FROM base b LEFT JOIN (SELECT o.participant_id, jsonb_object_agg(o.instrument || ':' || o.month, r.scores) AS scores, "  # noqa: S608
+            "jsonb_object_agg(o.instrument || ':' || o.month, jsonb_build_object("
+            "'day', (r.submitted_at AT TIME ZONE base.tz)::date - base.day0, 'by', r.source)) AS answered "
             "FROM base JOIN followup_occurrence o ON o.participant_id = base.id "
-            "JOIN followup_questionnaireresponse r ON r.occurrence_id = o.id GROUP BY o.participant_id) sc "
+            "JOIN followup_questionnaireresponse r ON r.occurrence_id = o.id "
+            f"WHERE o.instrument <> {lit(BASELINE)} GROUP BY o.participant_id) sc "
             "ON sc.participant_id = b.id WHERE b.day0 IS NOT NULL"
         ),
         order_by="b.study_id",
@@ -658,31 +769,60 @@ OUTCOME_LABELS = {
 }
 
 
-def outcomes_table(config: Config) -> Table:
-    """Time to event, the final value of each outcome: adjudicated when adjudicated, else derived;
-    a censoring time only without an event (``followup.services.outcome_final``)."""
+def _censor_reason(name: str, what: str) -> Column:
+    return Column(
+        f"{name}_censor_reason",
+        f"CASE WHEN NOT f.{name}_event THEN NULLIF(f.{name}_censor, '') END",
+        "string",
+        f"Why follow-up for {what} ended without an event",
+        codes=choices(CensorReason),
+    )
+
+
+_ARM_JOIN = " LEFT JOIN trial_allocation a ON a.participant_id = b.id LEFT JOIN trial_arm arm ON arm.id = a.arm_id"
+
+
+def _final_outcomes() -> str:
+    """Per participant, each outcome's final value (``followup.services.outcome_final``): the
+    adjudicated one when adjudicated, else the derived one; a censoring time only without an event.
+    Columns <outcome>_event, _at (the event's or the censoring date), _censor, _adjudicated."""
     per_code = []
-    columns: list[Column] = [_study_id(config)]
-    if not config.blinded:
-        columns.append(Column("arm", "arm.code", "string", "Randomised arm", codes=config.arms))
-    columns += [_site(config), *_strata(config)]
     for code in OutcomeCode.values:
-        name, what = varname(code), OUTCOME_LABELS[OutcomeCode(code)]
+        name = varname(code)
         only = f"FILTER (WHERE fo.code = {lit(code)})"
         per_code.append(
             f"bool_or(fo.event) {only} AS {name}_event, max(fo.at) {only} AS {name}_at, "
             f"max(fo.censor_reason) {only} AS {name}_censor, bool_or(fo.adjudicated) {only} AS {name}_adjudicated"
         )
+    final = (
+        "SELECT o.participant_id, o.code, o.adjudicated, "
+        "(CASE WHEN o.adjudicated THEN coalesce(o.adjudicated_event, false) ELSE o.event END) "
+        "AND (CASE WHEN o.adjudicated THEN o.adjudicated_event_date ELSE o.event_date END) IS NOT NULL AS event, "
+        "o.censor_reason, o.censored_at, CASE WHEN o.adjudicated THEN o.adjudicated_event_date ELSE o.event_date END AS event_date "
+        "FROM followup_outcome o JOIN base ON base.id = o.participant_id"
+    )
+    return (
+        f"SELECT fo.participant_id, {', '.join(per_code)} FROM ("  # noqa: S608
+        "SELECT final.participant_id, final.code, final.adjudicated, final.event, "
+        "CASE WHEN final.event THEN '' ELSE final.censor_reason END AS censor_reason, "
+        "CASE WHEN final.event THEN final.event_date ELSE final.censored_at END AS at "
+        f"FROM ({final}) final) fo GROUP BY fo.participant_id"
+    )
+
+
+def outcomes_table(config: Config) -> Table:
+    """Time to event, the final value of each outcome: adjudicated when adjudicated, else derived;
+    a censoring time only without an event (``followup.services.outcome_final``)."""
+    columns: list[Column] = [_study_id(config)]
+    if not config.blinded:
+        columns.append(_arm(config))
+    columns += [_site(config), *_strata(config)]
+    for code in OutcomeCode.values:
+        name, what = varname(code), OUTCOME_LABELS[OutcomeCode(code)]
         columns += [
             Column(f"{name}_time", f"(f.{name}_at - b.day0)", "integer", f"Time to first {what} or censoring", units=DAYS),
             Column(f"{name}_event", f"f.{name}_event::int", "integer", f"First {what} observed", codes=YES_NO),
-            Column(
-                f"{name}_censor_reason",
-                f"CASE WHEN NOT f.{name}_event THEN NULLIF(f.{name}_censor, '') END",
-                "string",
-                f"Why follow-up for {what} ended without an event",
-                codes=choices(CensorReason),
-            ),
+            _censor_reason(name, what),
             Column(
                 f"{name}_adjudicated", f"f.{name}_adjudicated::int", "integer", f"{what.capitalize()}: adjudicated", codes=YES_NO
             ),
@@ -694,26 +834,8 @@ def outcomes_table(config: Config) -> Table:
         Column("monthly_completed", "os.monthly_completed", "integer", "Monthly questionnaires completed"),
         Column("monthly_missed", "os.monthly_missed", "integer", "Monthly questionnaires missed"),
     ]
-    final = (
-        "SELECT o.participant_id, o.code, o.adjudicated, "
-        "(CASE WHEN o.adjudicated THEN coalesce(o.adjudicated_event, false) ELSE o.event END) "
-        "AND (CASE WHEN o.adjudicated THEN o.adjudicated_event_date ELSE o.event_date END) IS NOT NULL AS event, "
-        "o.censor_reason, o.censored_at, CASE WHEN o.adjudicated THEN o.adjudicated_event_date ELSE o.event_date END AS event_date "
-        "FROM followup_outcome o JOIN base ON base.id = o.participant_id"
-    )
-    aggregates = ", ".join(per_code)
-    grouped = (
-        f"SELECT fo.participant_id, {aggregates} FROM ("  # noqa: S608
-        "SELECT final.participant_id, final.code, final.adjudicated, final.event, "
-        "CASE WHEN final.event THEN '' ELSE final.censor_reason END AS censor_reason, "
-        "CASE WHEN final.event THEN final.event_date ELSE final.censored_at END AS at "
-        f"FROM ({final}) final) fo GROUP BY fo.participant_id"
-    )
-    arm_join = (
-        ""
-        if config.blinded
-        else (" LEFT JOIN trial_allocation a ON a.participant_id = b.id LEFT JOIN trial_arm arm ON arm.id = a.arm_id")
-    )
+    grouped = _final_outcomes()
+    arm_join = "" if config.blinded else _ARM_JOIN
     return Table(
         name="outcomes",
         title="Derived outcomes (time to event)",
@@ -794,17 +916,346 @@ def withdrawals_table(config: Config) -> Table:
     )
 
 
+# --- Baseline, episodes and the analysis table -------------------------------------------------------
+
+_BASELINE_JOIN = (
+    "LEFT JOIN LATERAL (SELECT r.answers, r.scores, r.source, r.submitted_at FROM followup_occurrence o "  # noqa: S608
+    "JOIN followup_questionnaireresponse r ON r.occurrence_id = o.id "
+    f"WHERE o.participant_id = b.id AND o.instrument = {lit(BASELINE)} ORDER BY o.month, o.id LIMIT 1) bl ON true"
+)
+
+
+def _is_date(text_sql: str) -> str:
+    return f"({text_sql} ~ '^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}$')"
+
+
+def baseline_columns(config: Config) -> list[Column]:
+    """The baseline questionnaire's columns: the age in whole years at randomisation (never the date
+    of birth), the body mass index, every item but free text, and the scores."""
+    instrument = config.baseline
+    if instrument is None:
+        return []
+    items = {item.code: item for item in instrument.items}
+    columns: list[Column] = []
+    if instrument.date_of_birth and "age_years" not in items:
+        dob = f"(bl.answers ->> {lit(DATE_OF_BIRTH)})"
+        columns.append(
+            Column(
+                "age_years",
+                f"(CASE WHEN {_is_date(dob)} THEN date_part('year', age(b.day0, {dob}::date))::int END)",
+                "integer",
+                "Age at randomisation, in whole years",
+                units="years",
+            )
+        )
+    if {"height_cm", "weight_kg"} <= set(items) and "bmi" not in items:
+        height, weight = "(bl.answers -> 'height_cm')", "(bl.answers -> 'weight_kg')"
+        columns.append(
+            Column(
+                "bmi",
+                f"(CASE WHEN jsonb_typeof({height}) = 'number' AND jsonb_typeof({weight}) = 'number' "
+                f"AND ({height} #>> '{{}}')::numeric > 0 THEN round(({weight} #>> '{{}}')::numeric / "
+                f"((({height} #>> '{{}}')::numeric / 100) ^ 2), 1) END)",
+                "number",
+                "Body mass index (weight / height squared), one decimal",
+                units="kg/m2",
+            )
+        )
+    for item in instrument.items:
+        columns.append(
+            Column(
+                varname(item.code),
+                _typed(f"(bl.answers -> {lit(item.code)})", item.kind),
+                item.type,
+                item.label,
+                units=item.units,
+                codes=item.codes,
+                width=item.width,
+                multiple=item.kind == "multi",
+            )
+        )
+    taken = {column.name for column in columns}
+    for score in instrument.scores:
+        if varname(score.code) in taken:
+            continue  # a score that only repeats its item
+        columns.append(
+            Column(
+                varname(score.code),
+                _typed(f"(bl.scores -> {lit(score.code)})", score.kind),
+                score.type,
+                score.label,
+                units=score.units,
+                codes=score.codes,
+                width=score.width,
+                multiple=score.kind == "multi",
+            )
+        )
+    return columns
+
+
+def baseline_table(config: Config) -> Table:
+    return Table(
+        name="baseline",
+        title="Baseline questionnaire",
+        description="One row per randomised participant: the baseline answers and scores, coded as the data dictionary "
+        f"lists (yes/no as 1/0, dates as {DAYS}). No date of birth (the age in whole years at randomisation instead) "
+        "and no free text. Empty when the participant has no baseline answers.",
+        columns=(
+            _study_id(config),
+            Column("answered_day", _local_days("bl.submitted_at"), "integer", "Baseline answered", units=DAYS),
+            Column("entered_by", "bl.source", "string", "Who entered the baseline answers", codes=ENTERED_BY),
+            *baseline_columns(config),
+        ),
+        source=f"FROM base b {_BASELINE_JOIN} WHERE b.day0 IS NOT NULL",
+        order_by="b.study_id",
+        primary_key=("study_id",),
+    )
+
+
+def _truthy(jsonb_sql: str) -> str:
+    """``followup.outcomes._truthy``: true, "yes", "true", "True" or 1."""
+    return f"coalesce({jsonb_sql} IN ('true'::jsonb, '\"yes\"'::jsonb, '\"true\"'::jsonb, '\"True\"'::jsonb, '1'::jsonb), false)"
+
+
+def _integer(jsonb_sql: str) -> str:
+    """``followup.outcomes._number``: a whole number, or a number cut to one; else NULL."""
+    return (
+        f"(CASE jsonb_typeof({jsonb_sql}) WHEN 'number' THEN trunc(({jsonb_sql} #>> '{{}}')::numeric)::int "
+        f"WHEN 'string' THEN CASE WHEN ({jsonb_sql} #>> '{{}}') ~ '^\\s*[+-]?[0-9]{{1,9}}\\s*$' "
+        f"THEN ({jsonb_sql} #>> '{{}}')::int END "
+        f"WHEN 'boolean' THEN ({jsonb_sql} = 'true'::jsonb)::int END)"
+    )
+
+
+def _date(jsonb_sql: str) -> str:
+    text = f"({jsonb_sql} #>> '{{}}')"
+    return f"(CASE WHEN {_is_date(text)} THEN {text}::date END)"
+
+
+def _planned_end(config: Config) -> str:
+    """The participant's own planned end of follow-up: the earlier of ``max_followup_months`` after
+    randomisation (the same day, or the month's last, as ``followup.scheduling.add_months``) and the
+    trial's common end."""
+    return f"LEAST((b.day0 + make_interval(months => {lit(config.max_followup_months)}))::date, {lit(config.followup_end)})"
+
+
+def episodes_table(config: Config) -> Table:
+    """Every reported episode of back pain, read as ``followup.outcomes.episodes`` reads a monthly
+    questionnaire: version 2 (``lbp_any``, then ``ep1_*`` ... while ``ep{n}_more`` is yes) and
+    version 1 (``lbp_24h`` yes: one episode of 24 hours or more)."""
+    answer = "(r.answers -> (e.prefix || {}))"
+
+    def field(name: str) -> str:
+        return answer.format(lit(name))
+
+    version_2 = "(r.answers ? 'lbp_any')"
+    any_pain = _truthy("(r.answers -> 'lbp_any')")
+    more = _truthy("(r.answers -> ('ep' || k || '_more'))")
+    lasted = _truthy("(r.answers -> 'lbp_24h')")
+    chosen = (
+        f"CASE WHEN {version_2} THEN {any_pain} "  # noqa: S608
+        "AND NOT EXISTS (SELECT 1 FROM generate_series(1, n.n) k "
+        "WHERE NOT (r.answers ? ('ep' || k || '_start') OR r.answers ? ('ep' || k || '_24h'))) "
+        "AND NOT EXISTS (SELECT 1 FROM generate_series(1, n.n - 1) k "
+        f"WHERE NOT {more}) "
+        f"ELSE n.n = 1 AND {lasted} END"
+    )
+    version_1_start = _date("(r.answers -> 'lbp_start')")
+    start = f"(CASE WHEN {version_2} THEN {_date(field('start'))} ELSE {version_1_start} END)"
+    dated = f"GREATEST(coalesce({start}, o.due_date), b.day0)"
+    return Table(
+        name="episodes",
+        title="Episodes of back pain",
+        description="One row per episode of low back pain reported in a monthly questionnaire (version 1 asked about "
+        "the first episode of 24 hours or more only). The outcomes are derived from these: an episode that starts "
+        "after the participant's own end of follow-up is reported but never an event (after_followup_end = 1).",
+        columns=(
+            _study_id(config),
+            Column("month", "o.month", "integer", "Month of follow-up of the questionnaire", units="months from randomisation"),
+            Column("episode", "n.n", "integer", "Episode number in the questionnaire (1 = the first asked about)"),
+            Column("start_day", f"({start} - b.day0)", "integer", "Episode started", units=DAYS),
+            Column(
+                "lasted_24h",
+                f"(CASE WHEN {version_2} THEN {_truthy(field('24h'))}::int ELSE 1 END)",
+                "integer",
+                "Lasted 24 hours or more",
+                codes=YES_NO,
+            ),
+            Column(
+                "interference",
+                _integer(field("interference")),
+                "integer",
+                "Interference with daily activities (0 = not at all ... 4 = extremely)",
+            ),
+            Column("pain_avg", _integer(field("pain_avg")), "integer", "Average pain (0-10)"),
+            Column("pain_worst", _integer(field("pain_worst")), "integer", "Worst pain (0-10)"),
+            Column("care_sought", f"{_truthy(field('care_sought'))}::int", "integer", "Care sought", codes=YES_NO),
+            Column(
+                "care_from",
+                f"NULLIF({_joined(field('care_from'))}, '')",
+                "string",
+                f"Care sought from (codes separated by '{ITEM_SEPARATOR}')",
+                width=200,
+                multiple=True,
+            ),
+            Column(
+                "work_days_missed",
+                f"coalesce({_integer(field('work_days_missed'))}, 0)",
+                "integer",
+                "Days of work missed (0 when not answered)",
+                units="days",
+            ),
+            Column("recovered_day", f"({_date(field('recovered_on'))} - b.day0)", "integer", "Recovered", units=DAYS),
+            Column(
+                "after_followup_end",
+                f"({dated} > {_planned_end(config)})::int",
+                "integer",
+                "Started after the participant's own end of follow-up (never an event)",
+                codes=YES_NO,
+            ),
+        ),
+        source=(
+            "FROM base b JOIN followup_occurrence o ON o.participant_id = b.id "
+            f"AND o.instrument = {lit(config.outcome_instrument)} "
+            "JOIN followup_questionnaireresponse r ON r.occurrence_id = o.id "
+            f"CROSS JOIN LATERAL generate_series(1, {lit(max(1, config.episodes_max))}) AS n(n) "
+            f"CROSS JOIN LATERAL (SELECT CASE WHEN {version_2} THEN 'ep' || n.n || '_' ELSE '' END AS prefix) e "
+            f"WHERE b.day0 IS NOT NULL AND ({chosen})"
+        ),
+        order_by="b.study_id, o.month, n.n",
+        primary_key=("study_id", "month", "episode"),
+    )
+
+
+def per_protocol_sql(config: Config) -> str:
+    """The per-protocol population (configured on the intervention policy): every participant stayed
+    in follow-up until the first outcome questionnaire was due (no withdrawal from follow-up before
+    it), and a participant of the intervention arm also attended at least ``per_protocol_min_sessions``
+    sessions and never stopped the intervention (a withdrawal from the intervention only)."""
+    ending = ", ".join(lit(str(scope)) for scope in FOLLOWUP_ENDING_SCOPES)
+    first_due = (
+        "coalesce((SELECT min(o.due_date) FROM followup_occurrence o WHERE o.participant_id = b.id "  # noqa: S608
+        f"AND o.instrument = {lit(config.outcome_instrument)}), 'infinity'::date)"
+    )
+    attended = (
+        "(SELECT count(*) FROM participants_session se WHERE se.participant_id = b.id "  # noqa: S608
+        f"AND se.status = {lit(SessionStatus.ATTENDED.value)})"
+    )
+    return (
+        "(CASE WHEN EXISTS (SELECT 1 FROM participants_withdrawal w WHERE w.participant_id = b.id "  # noqa: S608
+        f"AND w.scope IN ({ending}) AND w.withdrawn_on < {first_due}) THEN 0 "
+        f"WHEN arm.code = {lit(config.intervention_arm)} AND ({attended} < {lit(config.per_protocol_min_sessions)} "
+        "OR EXISTS (SELECT 1 FROM participants_withdrawal w WHERE w.participant_id = b.id "
+        f"AND w.scope = {lit(WithdrawalScope.INTERVENTION.value)})) THEN 0 ELSE 1 END)"
+    )
+
+
+def analysis_table(config: Config) -> Table:
+    """One row per randomised participant, ready for a time-to-event analysis: design variables,
+    baseline covariates, each outcome's time, event and censoring reason, questionnaire counts and
+    the analysis populations."""
+    columns: list[Column] = [_study_id(config), _site(config), *_strata(config)]
+    if not config.blinded:
+        columns.append(_arm(config))
+    columns += [
+        Column(
+            "randomised_day",
+            f"(b.day0 - {lit(config.recruitment_start)})",
+            "integer",
+            "Randomisation (calendar time)",
+            units="days from recruitment start",
+        ),
+        Column(
+            "planned_followup_days",
+            f"({_planned_end(config)} - b.day0)",
+            "integer",
+            f"Planned follow-up: to the earlier of {config.max_followup_months} months and the common end of follow-up "
+            f"({config.followup_end:%d %B %Y})",
+            units="days",
+        ),
+    ]
+    # The outcomes come before the covariates: Stata names a variable's value labels after it, with
+    # a counter, in 32 characters, so the long outcome names are best among the first labelled ones.
+    for code in OutcomeCode.values:
+        name, what = varname(code), OUTCOME_LABELS[OutcomeCode(code)]
+        columns += [
+            Column(f"{name}_days", f"(f.{name}_at - b.day0)", "integer", f"Time to first {what} or censoring", units=DAYS),
+            Column(f"{name}_event", f"f.{name}_event::int", "integer", f"First {what} observed", codes=YES_NO),
+            _censor_reason(name, what),
+        ]
+    columns += _withdrawal(config)
+    baseline = {column.name: column for column in baseline_columns(config)}
+    columns += [baseline[name] for name in ANALYSIS_COVARIATES if name in baseline]
+    columns += [
+        Column(
+            "questionnaires_expected",
+            "q.expected",
+            "integer",
+            f"Outcome questionnaires ({config.outcome_instrument}) due by the database lock, or answered",
+        ),
+        Column("questionnaires_completed", "q.completed", "integer", "Outcome questionnaires answered"),
+        Column(
+            "questionnaires_missed",
+            "q.expected - q.completed",
+            "integer",
+            "Outcome questionnaires due by the database lock and not answered",
+        ),
+        Column("itt", "1", "integer", "Intention-to-treat population (every randomised participant)", codes=YES_NO),
+    ]
+    if not config.blinded:
+        columns.append(
+            Column(
+                "per_protocol",
+                per_protocol_sql(config),
+                "integer",
+                f"Per-protocol population: in follow-up when the first outcome questionnaire was due; in the intervention "
+                f"arm also at least {config.per_protocol_min_sessions} sessions attended and the intervention not stopped",
+                codes=YES_NO,
+            )
+        )
+    lock_day = f"({lit(config.locked_at)}::timestamptz AT TIME ZONE b.tz)::date"
+    counts = (
+        "LEFT JOIN LATERAL (SELECT "  # noqa: S608
+        f"count(*) FILTER (WHERE o.status <> {lit(OccurrenceStatus.CANCELLED.value)} "
+        f"AND (o.status = {lit(OccurrenceStatus.COMPLETED.value)} OR o.due_date <= {lock_day})) AS expected, "
+        f"count(*) FILTER (WHERE o.status = {lit(OccurrenceStatus.COMPLETED.value)}) AS completed "
+        f"FROM followup_occurrence o WHERE o.participant_id = b.id AND o.instrument = {lit(config.outcome_instrument)}) q ON true"
+    )
+    return Table(
+        name="analysis",
+        title="Analysis table (one row per randomised participant)",
+        description="Every randomised participant once: site and strata"
+        + ("" if config.blinded else ", arm")
+        + ", calendar time of randomisation, planned follow-up, withdrawal, baseline covariates, for each outcome the "
+        "time to the first event or to censoring (final values: adjudicated when adjudicated), whether it was "
+        "observed and why follow-up ended without it, outcome questionnaires expected, answered and missed, and the "
+        "analysis populations"
+        + ("" if config.blinded else " (per protocol: see the per_protocol label)")
+        + ". A participant without derived outcomes keeps the row, with empty outcome cells.",
+        columns=tuple(columns),
+        source=(
+            f"FROM base b LEFT JOIN ({_final_outcomes()}) f ON f.participant_id = b.id {_BASELINE_JOIN} {counts}"
+            + ("" if config.blinded else _ARM_JOIN)
+            + " WHERE b.day0 IS NOT NULL"
+        ),
+        order_by="b.study_id",
+        primary_key=("study_id",),
+    )
+
+
 def tables(config: Config) -> list[Table]:
     """Every table of the variant, in the release's order."""
-    result = [participants_table(config)]
+    result = [analysis_table(config), participants_table(config)]
     if not config.blinded:
         result.append(allocation_table(config))
     result.append(screening_table(config))
     if not config.blinded:
         result += [sessions_table(config), prescriptions_table(config), walks_table(config)]
     result += [
+        baseline_table(config),
         items_table(config),
         scores_table(config),
+        episodes_table(config),
         outcomes_table(config),
         adverse_events_table(config),
         withdrawals_table(config),
@@ -812,12 +1263,10 @@ def tables(config: Config) -> list[Table]:
     return result
 
 
-# --- The analysis file (Stata and SPSS): participants, outcomes and scores, one row each -------
+# --- The analysis file (Stata and SPSS): the analysis table and the scores, one row each ---------
 
 
 def analysis_columns(config: Config) -> list[Column]:
-    participants = list(participants_table(config).columns)
-    known = {column.name for column in participants}
-    outcomes = [column for column in outcomes_table(config).columns if column.name not in known]
-    scores = [column for column in scores_table(config).columns if column.name not in known]
-    return participants + outcomes + scores
+    analysis = list(analysis_table(config).columns)
+    known = {column.name for column in analysis}
+    return analysis + [column for column in scores_table(config).columns if column.name not in known]

@@ -37,9 +37,11 @@ BLOCK = 1 << 20  # bytes handed to the compressor at a time: fixed, so compressi
 # Deflate's fastest level: the CSV files still shrink six- to eightfold; level 6 saves about a quarter
 # more but compresses at a third of the speed, which would make compression a large part of the build.
 COMPRESS_LEVEL = 1
+STATA_NAME = 32  # characters of a Stata name
 ANALYSIS_CHUNK = 5000  # rows of the Stata/SPSS file converted at a time
 ANALYSIS_NAME = "analysis"
-ANALYSIS_SOURCES = ("participants", "outcomes", "questionnaire_scores")  # the analysis file's tables, in its column order
+STAT_FILES = f"{ANALYSIS_NAME}.dta {ANALYSIS_NAME}.sav"  # their rows of the data dictionary name both files
+ANALYSIS_SOURCES = ("analysis", "questionnaire_scores")  # the Stata/SPSS file's tables, in its column order
 FILE_MODE = 0o100644  # a regular file, rw-r--r--
 
 
@@ -211,7 +213,7 @@ def _write_files(
                 f"Lock v{lock.version} was undone before this release was built, so its data may have changed. "
                 "Create a release from the current lock."
             )
-        config = catalogue.config_load(trial=trial, blinded=blinded, cursor=cursor)
+        config = catalogue.config_load(trial=trial, blinded=blinded, cursor=cursor, locked_at=lock.locked_at)
         tables = catalogue.tables(config)
         steps = len(tables) + 2
         base = catalogue.base_cte(config)
@@ -221,7 +223,7 @@ def _write_files(
             for done, table in enumerate(tables, start=1):
                 with archive.entry(table.file) as entry:
                     if table.name in ANALYSIS_SOURCES:
-                        # Also kept aside: the analysis file is made from these three tables.
+                        # Also kept aside: the Stata and SPSS files are made from these tables.
                         kept[table.name] = Path(work) / table.file
                         with open(kept[table.name], "wb") as aside:
                             entry.rows = copy_rows(cursor, base + table.select(), _both(entry.write, aside.write))
@@ -310,42 +312,49 @@ def _analysis_columns(config: Config) -> list[AnalysisColumn]:
     """Each column of the Stata/SPSS file, and for a coded text column its codes as numbers 1, 2, ...
     (in the data dictionary's order, labelled with the codes' labels)."""
     result: list[AnalysisColumn] = []
+    labelled = 0
     for column in catalogue.analysis_columns(config):
+        name = column.name
+        if column.codes and not (column.type == "string" and column.multiple):
+            # Stata names the value labels <variable><counter> in at most 32 characters: a longer name is cut.
+            name = name[: STATA_NAME - len(str(labelled))]
+            labelled += 1
         if column.type == "string" and column.codes and not column.multiple:
             numbers = {code: index for index, (code, _) in enumerate(column.codes, start=1)}
             labels = {index: label for index, (_, label) in enumerate(column.codes, start=1)}
-            result.append((column, StatColumn(column.name, column.label, "number", value_labels=labels), numbers))
+            result.append((column, StatColumn(name, column.label, "number", value_labels=labels), numbers))
         elif column.type == "string":
             width = column.width or max(1, sum(len(code) + 1 for code, _ in column.codes))
-            result.append((column, StatColumn(column.name, column.label, "string", width=width), None))
+            result.append((column, StatColumn(name, column.label, "string", width=width), None))
         else:
             labels = {int(code): label for code, label in column.codes}
-            result.append((column, StatColumn(column.name, column.label, "number", value_labels=labels), None))
+            result.append((column, StatColumn(name, column.label, "number", value_labels=labels), None))
     return result
 
 
 def _analysis_chunks(kept: dict[str, Path], columns: list[AnalysisColumn]) -> Iterator[list[list[Any]]]:
     """The analysis rows, ANALYSIS_CHUNK at a time, column by column, converted for the stat files:
-    each participant with their outcomes and scores, read back from the CSV files just written
-    (outcomes and scores list the randomised participants, in the participants' order)."""
+    each row of the first source table with the other tables' columns for the same participant, read
+    back from the CSV files just written (each lists the randomised participants, in the same order)."""
+    first, *others = ANALYSIS_SOURCES
     with ExitStack() as files:
         readers = {
             name: csv.reader(files.enter_context(open(kept[name], newline="", encoding="utf-8"))) for name in ANALYSIS_SOURCES
         }
         headers = {name: next(reader) for name, reader in readers.items()}
         wanted = [column.name for column, _, _ in columns]
-        participants = headers["participants"]
+        main = headers[first]
         extra = {
-            name: [headers[name].index(column) for column in wanted if column in headers[name] and column not in participants]
-            for name in ("outcomes", "questionnaire_scores")
+            name: [headers[name].index(column) for column in wanted if column in headers[name] and column not in main]
+            for name in others
         }
-        if participants + [headers[n][i] for n in extra for i in extra[n]] != wanted:
+        if main + [headers[n][i] for n in extra for i in extra[n]] != wanted:
             raise ReleaseBuildError("The analysis file's columns do not match its tables.")
         pending = {name: next(readers[name], None) for name in extra}
         blank = {name: [""] * len(extra[name]) for name in extra}
         while True:
             rows = []
-            for row in readers["participants"]:
+            for row in readers[first]:
                 for name in extra:
                     other = pending[name]
                     if other is not None and other[0] == row[0]:
@@ -363,7 +372,7 @@ def _analysis_chunks(kept: dict[str, Path], columns: list[AnalysisColumn]) -> It
                 for values, (column, stat, numbers) in zip(zip(*rows, strict=True), columns, strict=True)
             ]
         if any(other is not None for other in pending.values()):
-            raise ReleaseBuildError("The outcomes or scores list a participant the participants table does not.")
+            raise ReleaseBuildError(f"The scores list a participant the {first} table does not.")
 
 
 def _convert(values: Sequence[str], column: Column, stat: StatColumn, numbers: dict[str, int] | None) -> list[Any]:
@@ -409,7 +418,7 @@ def _dictionary(config: Config, tables: list[Table], analysis: list[AnalysisColu
             kind = "integer"
         else:
             codes, kind = _codes_text(column.codes), column.type
-        rows.append((column.name, ANALYSIS_NAME, "", kind, column.label, column.units, codes))
+        rows.append((stat.name, STAT_FILES, "", kind, column.label, column.units, codes))
     return _csv(rows), len(rows) - 1
 
 
@@ -457,7 +466,11 @@ def _datapackage(source: Source, config: Config, tables: list[Table], files: lis
             {
                 "name": f"{ANALYSIS_NAME}-{fmt}",
                 "path": built.name,
-                "title": "Analysis file (participants, outcomes and scores, one row per participant)",
+                # Not tabular: a binary file described by its own labels (and dictionary.csv); Frictionless
+                # checks its size and hash only.
+                "profile": "data-resource",
+                "type": "file",
+                "title": "Analysis file (analysis.csv and the scores, one row per randomised participant)",
                 "format": fmt,
                 "mediatype": media,
                 "bytes": built.bytes,
@@ -465,7 +478,8 @@ def _datapackage(source: Source, config: Config, tables: list[Table], files: lis
             }
         )
     package = {
-        "profile": "tabular-data-package",
+        # A data package, not a tabular one: the Stata and SPSS files are resources too.
+        "profile": "data-package",
         "name": f"{config.trial_code}-lock-{source.lock_version}-{source.variant}".lower(),
         "title": f"{source.trial_name}: dataset of database lock v{source.lock_version} ({source.variant})",
         "description": "A locked, de-identified dataset; see README.md and dictionary.csv.",
@@ -506,8 +520,8 @@ def _readme(source: Source, config: Config, tables: list[Table], files: list[Rel
         lines.append(f"| `{table.file}` | {rows.get(table.file, '')} | {table.title}: {table.description} |")
     for fmt, what in (("dta", "Stata 14+"), ("sav", "SPSS")):
         lines.append(
-            f"| `{ANALYSIS_NAME}.{fmt}` | {rows.get(f'{ANALYSIS_NAME}.{fmt}', '')} | {what}: participants, outcomes and "
-            "scores, one row per participant, with variable and value labels (coded text as numbers 1, 2, ...) |"
+            f"| `{ANALYSIS_NAME}.{fmt}` | {rows.get(f'{ANALYSIS_NAME}.{fmt}', '')} | {what}: `analysis.csv` and the "
+            "scores, one row per randomised participant, with variable and value labels (coded text as numbers 1, 2, ...) |"
         )
     lines += [
         "| `dictionary.csv` | | Every variable: table, type, label, units and allowed codes with their labels; "
@@ -530,6 +544,7 @@ def _readme(source: Source, config: Config, tables: list[Table], files: list[Rel
         "as they may name people. Adverse events keep their coded fields (category, severity, seriousness, "
         "relatedness, expectedness, outcome, dates); their narratives stay in the trial system.",
         "- No calendar dates (see Dates) and no database ids; physiotherapists appear as pseudonyms (PT001, ...).",
+        "- No date of birth: `baseline.csv` and `analysis.csv` give the age in whole years at randomisation (`age_years`).",
         "- Withdrawals are recorded with their scope. A participant who withdrew consent for further data use keeps "
         "the data collected before, flagged by `withdrawal_scope`; apply the protocol's rule for such data.",
         "",
@@ -538,6 +553,28 @@ def _readme(source: Source, config: Config, tables: list[Table], files: list[Rel
         "`outcomes.csv` gives, for each time-to-event outcome, the time to the first event or to censoring, whether the "
         "event was observed, and why follow-up ended without one. The value is the final one: an adjudicated value "
         "when the outcome was adjudicated, else the derived one; a censoring time is given only without an event.",
+        "",
+        "## Analysis",
+        "",
+        "`analysis.csv` is the table to start from: one row per randomised participant (intention to treat: `itt` is 1 "
+        "for all), with site and strata"
+        + ("" if blinded else ", the arm")
+        + ", `randomised_day` (calendar time: days from the start of recruitment), `planned_followup_days` (to the "
+        "participant's own planned end of follow-up), baseline covariates, and for each outcome `<outcome>_days`, "
+        "`<outcome>_event` (1/0) and `<outcome>_censor_reason`. A participant without derived outcomes keeps the row "
+        "with empty outcome cells. `questionnaires_expected` counts the outcome questionnaires due by the lock (or "
+        "answered), `questionnaires_missed` those of them not answered."
+        + (
+            ""
+            if blinded
+            else f" `per_protocol` is 1 for a participant still in follow-up when the first outcome questionnaire was "
+            f"due who, in the intervention arm, also attended at least {config.per_protocol_min_sessions} sessions and "
+            "never stopped the intervention (configured on the intervention policy)."
+        ),
+        "",
+        "`episodes.csv` lists every episode of back pain the monthly questionnaires reported; the outcomes are derived "
+        "from them. `baseline.csv` holds the whole baseline questionnaire. The questionnaire tables give the day each "
+        "questionnaire was answered and whether the participant or staff entered it.",
         "",
     ]
     return "\n".join(lines)

@@ -7,6 +7,7 @@ import datetime as dt
 import io
 import tempfile
 import zipfile
+import zoneinfo
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,11 @@ from closeout.releases import services
 from closeout.releases.statfiles import StatColumn, _stamp, write_stat_files
 from followup import services as followup
 from followup.models import Occurrence, Outcome
-from intervention.models import Prescription, Session, SessionRecord, Walk
+from followup.outcomes import episodes
+from intervention.models import InterventionPolicy, Prescription, Session, SessionRecord, Walk
 from participants import services as journey
 from participants.models import Participant
+from presets.instrument_library import BASELINE, MONTHLY_EPISODES, RMDQ_CODES
 from safety.models import AdverseEvent
 from tests.factories import ELIGIBLE
 from trial import access
@@ -35,6 +38,49 @@ from trial.models import Role, SecurityEvent, Trial
 
 RANDOMISED_AT = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)  # 12:00 in Sydney
 MONTH_1 = dt.datetime(2026, 4, 2, 1, 0, tzinfo=dt.UTC)
+MONTH_2 = dt.datetime(2026, 5, 4, 1, 0, tzinfo=dt.UTC)
+DATE_OF_BIRTH = "1980-03-03"  # 45 at randomisation on 2 March 2026: the 46th birthday is the next day
+BASELINE_ANSWERS = {
+    "date_of_birth": DATE_OF_BIRTH,
+    "sex": "female",
+    "height_cm": "175",
+    "weight_kg": "80",  # BMI 26.1
+    "education": "degree",
+    "employment": "full_time",
+    "lbp_previous_episodes": "3",
+    "lbp_episode_duration": "1_4w",
+    "lbp_weeks_since_recovery": "6",
+    "pain_now": "1",
+    "pain_week_avg": "2",
+    **{code: "yes" if n <= 4 else "no" for n, code in enumerate(RMDQ_CODES, start=1)},
+    **{code: "1" for code in ("eq5d_mobility", "eq5d_selfcare", "eq5d_activities", "eq5d_pain", "eq5d_anxiety")},
+    "eq5d_vas": "80",
+    "walking_minutes_week": "90",
+    "active_days_week": "2",
+}
+# Version 2 of the monthly questionnaire: a mild episode, then an activity-limiting one.
+TWO_EPISODES = {
+    "lbp_any": "yes",
+    "ep1_start": "2026-04-10",
+    "ep1_24h": "yes",
+    "ep1_interference": "1",
+    "ep1_pain_avg": "3",
+    "ep1_pain_worst": "4",
+    "ep1_care_sought": "no",
+    "ep1_work_days_missed": "0",
+    "ep1_recovered_on": "2026-04-12",
+    "ep1_more": "yes",
+    "ep2_start": "2026-04-20",
+    "ep2_24h": "yes",
+    "ep2_interference": "3",
+    "ep2_pain_avg": "5",
+    "ep2_pain_worst": "8",
+    "ep2_care_sought": "yes",
+    "ep2_care_from": ["gp", "physiotherapist"],
+    "ep2_work_days_missed": "3",
+    "ep2_more": "no",
+    "new_health_problem": "no",
+}
 # Each participant's name (typed as their consent signature), e-mail and mobile: none may appear in a release.
 PEOPLE = [
     ("Zebulon Quimbleworth", "zebulon.quimbleworth@example.org", "+61491570101", "SYD", "yes", "community"),
@@ -173,6 +219,30 @@ def dataset(walkback: Trial, coordinator, sealed_list, datamanager, make_staff) 
         starts_on=dt.date(2026, 3, 10),
     )
     Walk.objects.create(participant=active, walked_on=dt.date(2026, 3, 11), minutes=25, steps=3000)
+    # Baseline: entered by staff the day before randomisation for the first, answered by the
+    # second through their link on the day; the third and fourth have none (empty cells, same rows).
+    followup.instrument_publish(trial=walkback, definition=BASELINE)
+    for participant, source, at in (
+        (first, "staff", RANDOMISED_AT - dt.timedelta(days=1)),
+        (second, "participant", RANDOMISED_AT),
+    ):
+        occurrence = Occurrence.objects.create(
+            participant=participant,
+            instrument="baseline",
+            month=0,
+            due_date=dt.date(2026, 3, 2),
+            opens_at=RANDOMISED_AT - dt.timedelta(days=2),
+            closes_at=RANDOMISED_AT + dt.timedelta(days=30),
+            status="open",
+        )
+        followup.response_submit(
+            occurrence=occurrence, raw=BASELINE_ANSWERS, source=source, by=coordinator if source == "staff" else None, now=at
+        )
+    # Version 2 of the monthly questionnaire from April: the fourth reports two episodes in month 2.
+    with time_machine.travel(dt.datetime(2026, 4, 5, tzinfo=dt.UTC), tick=False):
+        followup.instrument_publish(trial=walkback, definition=MONTHLY_EPISODES)
+    month_2 = Occurrence.objects.get(participant=fourth, instrument="monthly", month=2)
+    followup.response_submit(occurrence=month_2, raw=TWO_EPISODES, source="staff", by=coordinator, now=MONTH_2)
     AdverseEvent.objects.create(
         participant=active,
         source="session",
@@ -305,11 +375,15 @@ def test_the_manifest_counts_what_the_database_holds(locked: Trial, investigator
         "questionnaire_scores.csv": table_count(
             f"SELECT count(*) FROM participants_participant p {trial} AND p.randomised_at IS NOT NULL"
         ),
-        # one row per answered item, free text left out
+        # one row per answered item, free text and the baseline (its own table) left out
         "questionnaire_items.csv": table_count(
-            "SELECT count(*) FROM followup_questionnaireresponse r, jsonb_object_keys(r.answers) k "
-            "WHERE k NOT IN ('care_from_other', 'new_health_problem_details')"
+            "SELECT count(*) FROM followup_questionnaireresponse r JOIN followup_occurrence o ON o.id = r.occurrence_id, "
+            "jsonb_object_keys(r.answers) k WHERE k NOT IN ('care_from_other', 'new_health_problem_details') "
+            "AND o.instrument <> 'baseline'"
         ),
+        "analysis.csv": table_count(f"SELECT count(*) FROM participants_participant p {trial} AND p.randomised_at IS NOT NULL"),
+        "baseline.csv": table_count(f"SELECT count(*) FROM participants_participant p {trial} AND p.randomised_at IS NOT NULL"),
+        "episodes.csv": 3,  # one in version 1, two in version 2
     }
     assert expected["screening.csv"] == 6 and expected["adverse_events.csv"] == 2
     for name, count in expected.items():
@@ -394,8 +468,8 @@ def test_the_stata_and_spss_files_read_back_with_their_labels(
     locked: Trial, dataset, investigator, releases_dir: Path, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
     _, files = built(locked, "unblinded", investigator, releases_dir)
-    participants = rows(files["participants.csv"])
-    dictionary = [row for row in rows(files["dictionary.csv"]) if row["table"] == "analysis"]
+    participants = rows(files["analysis.csv"])
+    dictionary = [row for row in rows(files["dictionary.csv"]) if row["table"] == "analysis.dta analysis.sav"]
     for fmt, read in (("dta", pyreadstat.read_dta), ("sav", pyreadstat.read_sav)):
         path = tmp_path / f"analysis.{fmt}"
         path.write_bytes(files[f"analysis.{fmt}"])
@@ -403,7 +477,7 @@ def test_the_stata_and_spss_files_read_back_with_their_labels(
         assert list(frame.columns) == [row["variable"] for row in dictionary]
         assert list(frame["study_id"]) == [row["study_id"] for row in participants]
         labels = dict(zip(meta.column_names, meta.column_labels, strict=True))
-        assert labels["site"] == "Site" and labels["any_time"] == "Time to first recurrence or censoring"
+        assert labels["site"] == "Site" and labels["any_days"] == "Time to first recurrence or censoring"
         values = {name: {int(k): v for k, v in mapping.items()} for name, mapping in meta.variable_value_labels.items()}
         assert values["site"][1] == "Brisbane Northside Physiotherapy"  # sites in code order: BNE first
         assert values["arm"] == {1: "Walking and education programme", 2: "No intervention (control)"}
@@ -415,7 +489,9 @@ def test_the_stata_and_spss_files_read_back_with_their_labels(
         ]
         first = next(iter(dataset.values())).study_id
         row = frame[frame["study_id"] == first].iloc[0]
-        assert (row["any_time"], row["rmdq_total_m03"], row["eq5d_profile_m03"]) == (18, 5, "22222")
+        assert (row["any_days"], row["rmdq_total_m03"], row["eq5d_profile_m03"]) == (18, 5, "22222")
+        assert (row["age_years"], row["bmi"], row["timepoint_day_m03"]) == (45, 26.1, 91)
+        assert list(labelled[labelled["study_id"] == first]["timepoint_by_m03"]) == ["Staff, on the participant's behalf"]
 
 
 @pytest.mark.parametrize("split", [0, 1, 2, 3])
@@ -612,3 +688,254 @@ def test_before_the_lock_the_page_says_why_there_is_no_form(walkback: Trial, inv
     page = client.get("/releases/")
     assert page.status_code == 200 and b"not locked" in page.content and b'data-testid="release-form"' not in page.content
     assert access.has_perm(investigator, access.Perm.CREATE_RELEASE, trial=walkback)
+
+
+# --- The analysis table, the baseline and the episodes ---------------------------------------------
+
+
+def test_the_analysis_table_has_every_randomised_participant_ready_for_a_survival_analysis(
+    locked: Trial, dataset, investigator, releases_dir: Path
+) -> None:  # type: ignore[no-untyped-def]
+    _, files = built(locked, "unblinded", investigator, releases_dir)
+    first, second, third, fourth = dataset.values()
+    analysis = {row["study_id"]: row for row in rows(files["analysis.csv"])}
+    assert list(analysis) == sorted(p.study_id for p in dataset.values())
+    header = next(csv.reader(io.StringIO(files["analysis.csv"].decode())))
+    assert header[:5] == ["study_id", "site", "prior_episodes_gt2", "referral", "arm"]
+    for name in ("randomised_day", "planned_followup_days", "age_years", "sex", "bmi", "rmdq_total", "eq5d_vas"):
+        assert name in header, name
+    assert "date_of_birth" not in header
+    one = analysis[first.study_id]
+    # 36 months from 2 March 2026 (the common end of follow-up is later): 2 March 2029.
+    assert (one["planned_followup_days"], one["randomised_day"]) == (
+        "1096",
+        str((dt.date(2026, 3, 2) - locked.recruitment_start).days),
+    )
+    assert (one["age_years"], one["sex"], one["bmi"], one["rmdq_total"], one["eq5d_vas"], one["pain_now"]) == (
+        "45",
+        "female",
+        "26.1",
+        "4",
+        "80",
+        "1",
+    )
+    assert (one["any_days"], one["any_event"], one["any_censor_reason"]) == ("18", "1", "")
+    # The adjudicated event wins over the derived censoring, as in outcomes.csv.
+    assert (analysis[second.study_id]["any_days"], analysis[second.study_id]["any_event"]) == ("10", "1")
+    assert analysis[third.study_id]["activity_limiting_censor_reason"] == "withdrawal"
+    assert analysis[third.study_id]["age_years"] == "" and analysis[third.study_id]["itt"] == "1"
+    # The fourth's second episode in month 2 (20 April) is the first activity-limiting one.
+    assert (analysis[fourth.study_id]["activity_limiting_days"], analysis[fourth.study_id]["activity_limiting_event"]) == (
+        "49",
+        "1",
+    )
+    # Monthly questionnaires due by the lock (the lock is "now"): month 1 for all, month 2 answered by the fourth.
+    lock_day = locked.data_locked_at.astimezone(zoneinfo.ZoneInfo("Australia/Sydney")).date()
+    due = Occurrence.objects.filter(participant=first, instrument="monthly", due_date__lte=lock_day).exclude(status="cancelled")
+    assert (one["questionnaires_expected"], one["questionnaires_completed"], one["questionnaires_missed"]) == (
+        str(due.count()),
+        "1",
+        str(due.count() - 1),
+    )
+    assert analysis[fourth.study_id]["questionnaires_completed"] == "2"
+    walker = next(p for p in dataset.values() if p.allocation.arm.code == "walking")
+    # Per protocol: the walker attended 1 of the 4 sessions WalkBack asks for; the others stayed in follow-up.
+    assert {study_id: row["per_protocol"] for study_id, row in analysis.items()} == {
+        p.study_id: "0" if p == walker else "1" for p in dataset.values()
+    }
+
+
+def test_the_per_protocol_rule_is_configured_on_the_intervention_policy(
+    walkback: Trial, dataset, investigator, password, releases_dir: Path
+) -> None:  # type: ignore[no-untyped-def]
+    InterventionPolicy.objects.filter(trial=walkback).update(per_protocol_min_sessions=1)
+    database_lock(trial=walkback, user=investigator, password=password, open_items_note="Kept open for the test")
+    _, files = built(Trial.objects.get(pk=walkback.pk), "unblinded", investigator, releases_dir)
+    assert {row["per_protocol"] for row in rows(files["analysis.csv"])} == {"1"}
+    assert "at least 1 sessions attended" in files["dictionary.csv"].decode()
+
+
+def test_the_baseline_table_releases_the_age_never_the_date_of_birth(
+    locked: Trial, dataset, investigator, releases_dir: Path
+) -> None:  # type: ignore[no-untyped-def]
+    release, files = built(locked, "unblinded", investigator, releases_dir)
+    first, second, third, _ = dataset.values()
+    baseline = {row["study_id"]: row for row in rows(files["baseline.csv"])}
+    assert len(baseline) == 4
+    assert (baseline[first.study_id]["answered_day"], baseline[first.study_id]["entered_by"]) == ("-1", "staff")
+    assert (baseline[second.study_id]["answered_day"], baseline[second.study_id]["entered_by"]) == ("0", "participant")
+    assert baseline[first.study_id]["age_years"] == "45" and baseline[first.study_id]["bmi"] == "26.1"
+    assert (baseline[first.study_id]["rmdq_01"], baseline[first.study_id]["rmdq_05"], baseline[first.study_id]["rmdq_total"]) == (
+        "1",
+        "0",
+        "4",
+    )
+    assert baseline[first.study_id]["eq5d_profile"] == "11111" and baseline[first.study_id]["education"] == "degree"
+    assert set(baseline[third.study_id].values()) == {third.study_id, ""}
+    for name, data in [*files.items(), ("zip", (releases_dir / release.zip_name).read_bytes())]:
+        assert b"date_of_birth" not in data and DATE_OF_BIRTH.encode() not in data, name
+    days_from_birth = str((dt.date(1980, 3, 3) - dt.date(2026, 3, 2)).days)
+    assert days_from_birth not in files["baseline.csv"].decode()
+    # The baseline stays out of the per-timepoint tables.
+    assert all(row["instrument"] != "baseline" for row in rows(files["questionnaire_items.csv"]))
+    assert not any(name.startswith("baseline_") for name in rows(files["questionnaire_scores.csv"])[0])
+
+
+def test_questionnaire_tables_say_when_and_by_whom_they_were_answered(
+    locked: Trial, dataset, investigator, releases_dir: Path
+) -> None:  # type: ignore[no-untyped-def]
+    _, files = built(locked, "unblinded", investigator, releases_dir)
+    first, _, _, fourth = dataset.values()
+    items = rows(files["questionnaire_items.csv"])
+    month_1 = {
+        (row["answered_day"], row["entered_by"]) for row in items if row["study_id"] == first.study_id and row["month"] == "1"
+    }
+    assert month_1 == {("31", "staff")}  # answered on 2 April, 31 days after randomisation
+    scores = {row["study_id"]: row for row in rows(files["questionnaire_scores.csv"])}
+    assert (scores[fourth.study_id]["monthly_day_m02"], scores[fourth.study_id]["monthly_by_m02"]) == ("63", "staff")
+    assert scores[fourth.study_id]["monthly_day_m03"] == "" and scores[fourth.study_id]["back_pain_m02"] == "1"
+
+
+def test_episodes_are_read_as_the_outcomes_read_them(locked: Trial, dataset, investigator, releases_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    _, files = built(locked, "unblinded", investigator, releases_dir)
+    first, _, _, fourth = dataset.values()
+    found = {(row["study_id"], row["month"], row["episode"]): row for row in rows(files["episodes.csv"])}
+    assert list(found) == [(fourth.study_id, "2", "1"), (fourth.study_id, "2", "2"), (first.study_id, "1", "1")]
+    assert found[first.study_id, "1", "1"] == {
+        "study_id": first.study_id,
+        "month": "1",
+        "episode": "1",
+        "start_day": "18",
+        "lasted_24h": "1",
+        "interference": "3",
+        "pain_avg": "5",
+        "pain_worst": "7",
+        "care_sought": "1",
+        "care_from": "gp;other",
+        "work_days_missed": "2",
+        "recovered_day": "",
+        "after_followup_end": "0",
+    }
+    second_episode = found[fourth.study_id, "2", "2"]
+    assert (
+        second_episode["start_day"],
+        second_episode["interference"],
+        second_episode["care_from"],
+        second_episode["work_days_missed"],
+    ) == ("49", "3", "gp;physiotherapist", "3")
+    assert (found[fourth.study_id, "2", "1"]["recovered_day"], found[fourth.study_id, "2", "1"]["interference"]) == ("41", "1")
+
+
+KEYS = ("episode", "start_day", "lasted_24h", "interference", "pain_avg", "care_sought", "care_from", "work_days_missed")
+KEYS += ("after_followup_end",)
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [
+        {"lbp_any": True, "ep1_start": "2026-05-03", "ep1_24h": False, "ep1_more": "yes", "ep2_24h": True, "ep2_more": 1},
+        {"lbp_any": True, "ep1_start": "2026-05-03", "ep1_more": True, "ep3_start": "2026-05-09"},  # no second: one
+        {"lbp_any": False, "ep1_start": "2026-05-03", "ep1_24h": True},
+        {"lbp_any": "yes", "ep1_24h": "true", "ep1_interference": 2.7, "ep1_pain_avg": "4", "ep1_work_days_missed": None},
+        {"lbp_24h": "True", "lbp_start": "2026-09-01", "interference": "x", "care_sought": 1, "care_from": "gp"},
+        {"lbp_24h": False, "lbp_start": "2026-05-03"},
+    ],
+)
+def test_the_episodes_table_agrees_with_the_outcomes_module_and_marks_episodes_after_the_end(
+    walkback: Trial, dataset, investigator, password, releases_dir: Path, answers: dict[str, Any]
+) -> None:  # type: ignore[no-untyped-def]
+    """Answers the forms would not let through, written directly: the SQL reads them as
+    ``followup.outcomes.episodes`` does. The trial's common end of follow-up is moved to 1 June 2026,
+    so an episode that starts after it is marked (and planned follow-up ends there)."""
+    from followup.models import InstrumentVersion, QuestionnaireResponse
+
+    second = list(dataset.values())[1]
+    occurrence = Occurrence.objects.get(participant=second, instrument="monthly", month=3)
+    QuestionnaireResponse.objects.create(
+        occurrence=occurrence,
+        instrument_version=InstrumentVersion.objects.get(trial=walkback, code="monthly", version="2"),
+        answers=answers,
+        source="participant",
+        submitted_at=MONTH_2 + dt.timedelta(days=30),
+    )
+    Occurrence.objects.filter(pk=occurrence.pk).update(status="completed", completed_at=MONTH_2 + dt.timedelta(days=30))
+    Trial.objects.filter(pk=walkback.pk).update(
+        recruitment_start=dt.date(2026, 1, 1), recruitment_end=dt.date(2026, 4, 1), followup_end=dt.date(2026, 6, 1)
+    )
+    database_lock(trial=walkback, user=investigator, password=password, open_items_note="Kept open for the test")
+    _, files = built(Trial.objects.get(pk=walkback.pk), "unblinded", investigator, releases_dir)
+    released = [row for row in rows(files["episodes.csv"]) if row["study_id"] == second.study_id and row["month"] == "3"]
+    day0 = dt.date(2026, 3, 2)
+    end = dt.date(2026, 6, 1)
+    expected = [
+        {
+            "episode": str(e.number),
+            "start_day": "" if e.start is None else str((e.start - day0).days),
+            "lasted_24h": str(int(e.lasted_24h)),
+            "interference": "" if e.interference is None else str(e.interference),
+            "pain_avg": "" if e.pain_avg is None else str(e.pain_avg),
+            "care_sought": str(int(e.care_sought)),
+            "care_from": ";".join(e.care_from),
+            "work_days_missed": str(e.work_days_missed),
+            "after_followup_end": str(int(max(e.start or occurrence.due_date, day0) > end)),
+        }
+        for e in episodes(answers)
+    ]
+    assert [{key: row[key] for key in KEYS} for row in released] == expected
+    analysis = {row["study_id"]: row for row in rows(files["analysis.csv"])}
+    assert analysis[second.study_id]["planned_followup_days"] == str((end - day0).days)
+    assert analysis[second.study_id]["randomised_day"] == "60"
+
+
+def test_the_planned_end_of_follow_up_in_sql_agrees_with_the_schedule(walkback: Trial) -> None:
+    """The release's planned end (the earlier of the maximum follow-up and the common end) counts
+    months as the schedule does, month ends and leap days included."""
+    from closeout.releases import catalogue
+    from followup.scheduling import add_months
+
+    config = catalogue.Config(
+        trial_id=walkback.pk,
+        trial_code="T",
+        recruitment_start=dt.date(2024, 1, 1),
+        blinded=True,
+        sites=(),
+        factors=(),
+        arms=(),
+        criteria=(),
+        referral_levels=(),
+        ae_categories=(),
+        topics=(),
+        instruments=(),
+        study_id_width=1,
+        locked_at=RANDOMISED_AT,
+        followup_end=dt.date(2030, 6, 30),
+        max_followup_months=36,
+        outcome_instrument="monthly",
+    )
+    days = [dt.date(2024, 1, 31), dt.date(2024, 2, 29), dt.date(2025, 11, 30), dt.date(2027, 7, 1), dt.date(2027, 8, 31)]
+    with connection.cursor() as cursor:
+        for day in days:
+            cursor.execute(f"SELECT {catalogue._planned_end(config)} FROM (SELECT %s::date AS day0) b", [day])
+            assert cursor.fetchone()[0] == min(add_months(day, 36), config.followup_end), day
+
+
+# --- The cached-access bug --------------------------------------------------------------------------
+
+
+def test_one_process_that_locks_then_builds_unblinded_releases_as_statistician_and_investigator(
+    walkback: Trial, dataset, investigator, statistician, password, releases_dir: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """The same user and trial objects throughout, as a script would hold them: what a user sees
+    was worked out (blinded) before the lock, and must not be reused after it."""
+    trial = Trial.objects.get(pk=walkback.pk)
+    for user in (statistician, investigator):
+        assert not access.can_see_allocation(user, trial=trial)  # worked out, and cached, before the lock
+    database_lock(trial=trial, user=investigator, password=password, open_items_note="Kept open for the test")
+    for user in (statistician, investigator):
+        release = services.release_create(trial=trial, variant="unblinded", by=user)
+        release = services.release_build(release_id=release.pk)
+        assert release is not None and release.status == "ready", release and release.error
+        assert services.release_download(release=release, by=user).is_file()
+        with zipfile.ZipFile(releases_dir / release.zip_name) as archive:
+            assert "arm" in archive.read(f"{Path(archive.namelist()[0]).parent}/analysis.csv").decode().splitlines()[0]
+    assert access.can_see_allocation(statistician, trial=Trial.objects.get(pk=walkback.pk))

@@ -613,6 +613,13 @@ def test_the_blinded_release_is_the_same_whichever_participant_walks(
     walking_a = _in_world(walkback, staff, enrol, walker="a", base=base, visit=release_files)
     walking_b = _in_world(walkback, staff, enrol, walker="b", base=base, visit=release_files)
 
-    assert "intervention" not in walking_a["participants.csv"] + walking_a["withdrawals.csv"]
+    assert "intervention" not in walking_a["participants.csv"] + walking_a["withdrawals.csv"] + walking_a["analysis.csv"]
     assert len(walking_a["adverse_events.csv"].splitlines()) == 7, "three events of A and of B, and the header"
+    # The analysis table (every randomised participant, no arm, no per-protocol flag), the baseline
+    # and the episodes are compared too.
+    analysis_header = walking_a["analysis.csv"].splitlines()[0].split(",")
+    assert len(walking_a["analysis.csv"].splitlines()) == 5 and "itt" in analysis_header
+    assert not {"arm", "per_protocol"} & set(analysis_header)
+    assert len(walking_a["baseline.csv"].splitlines()) == 5
+    assert len(walking_a["episodes.csv"].splitlines()) == 3, "A's and B's episode in month 1, and the header"
     assert _differences(walking_a, walking_b) == []
