@@ -125,17 +125,17 @@ _SETUP_SQL = [
        CROSS JOIN LATERAL (SELECT (p.day0 + make_interval(months => i.month))::date AS due) d""",
     """INSERT INTO followup_questionnaireresponse (occurrence_id, instrument_version_id, answers, scores, source, entered_by_id,
            submitted_at)
-       SELECT o.id, %(monthly)s, a.answers, jsonb_build_object('recurrence', a.recurrence), 'participant', NULL, o.completed_at
+       SELECT o.id, %(monthly)s, a.answers, jsonb_build_object('back_pain', a.recurrence), 'participant', NULL, o.completed_at
        FROM followup_occurrence o JOIN bench_p p ON p.id = o.participant_id
        CROSS JOIN LATERAL (SELECT R(o.id, 1) < 0.25 AS recurrence, R(o.id, 2) AS r2, R(o.id, 3) AS r3,
                                   R(o.id, 4) AS r4) x
        CROSS JOIN LATERAL (SELECT x.recurrence, CASE WHEN x.recurrence THEN jsonb_build_object(
-               'lbp_24h', true, 'lbp_start', to_char(o.due_date - 1 - floor(x.r2 * 25)::int, 'YYYY-MM-DD'),
-               'interference', floor(x.r3 * 5)::int, 'pain_avg', floor(x.r4 * 11)::int,
-               'pain_worst', least(10, floor(x.r4 * 11)::int + 2), 'care_sought', x.r2 < 0.4,
-               'work_days_missed', floor(x.r3 * 6)::int, 'new_health_problem', false)
-               || CASE WHEN x.r2 < 0.4 THEN '{"care_from": ["gp"]}'::jsonb ELSE '{}'::jsonb END
-             ELSE '{"lbp_24h": false, "new_health_problem": false}'::jsonb END AS answers) a
+               'lbp_any', true, 'ep1_start', to_char(o.due_date - 1 - floor(x.r2 * 25)::int, 'YYYY-MM-DD'), 'ep1_24h', true,
+               'ep1_interference', floor(x.r3 * 5)::int, 'ep1_pain_avg', floor(x.r4 * 11)::int,
+               'ep1_pain_worst', least(10, floor(x.r4 * 11)::int + 2), 'ep1_care_sought', x.r2 < 0.4,
+               'ep1_work_days_missed', floor(x.r3 * 6)::int, 'ep1_more', false, 'new_health_problem', false)
+               || CASE WHEN x.r2 < 0.4 THEN '{"ep1_care_from": ["gp"]}'::jsonb ELSE '{}'::jsonb END
+             ELSE '{"lbp_any": false, "new_health_problem": false}'::jsonb END AS answers) a
        WHERE o.instrument = 'monthly' AND o.status = 'completed'""",
     """INSERT INTO followup_questionnaireresponse (occurrence_id, instrument_version_id, answers, scores, source, entered_by_id,
            submitted_at)
@@ -162,15 +162,16 @@ _SETUP_SQL = [
              WHERE o.instrument = 'timepoint' AND o.status = 'completed') a""",
     """CREATE TEMP TABLE bench_monthly AS
        SELECT o.participant_id,
-              min((r.answers->>'lbp_start')::date) FILTER (WHERE (r.answers->>'lbp_24h')::boolean) AS any_at,
-              min((r.answers->>'lbp_start')::date) FILTER (WHERE (r.answers->>'lbp_24h')::boolean
-                  AND (r.answers->>'interference')::int >= 2 AND (r.answers->>'pain_avg')::int >= 2) AS activity_limiting_at,
-              min((r.answers->>'lbp_start')::date) FILTER (WHERE (r.answers->>'lbp_24h')::boolean
-                  AND (r.answers->>'care_sought')::boolean) AS care_seeking_at,
+              min((r.answers->>'ep1_start')::date) FILTER (WHERE (r.answers->>'ep1_24h')::boolean) AS any_at,
+              min((r.answers->>'ep1_start')::date) FILTER (WHERE (r.answers->>'ep1_24h')::boolean
+                  AND (r.answers->>'ep1_interference')::int >= 2 AND (r.answers->>'ep1_pain_avg')::int >= 2)
+                  AS activity_limiting_at,
+              min((r.answers->>'ep1_start')::date) FILTER (WHERE (r.answers->>'ep1_24h')::boolean
+                  AND (r.answers->>'ep1_care_sought')::boolean) AS care_seeking_at,
               max(o.due_date) FILTER (WHERE o.status = 'completed') AS last_completed,
-              count(*) FILTER (WHERE (r.answers->>'lbp_24h')::boolean) AS recurrences,
-              count(*) FILTER (WHERE (r.answers->>'care_sought')::boolean) AS care_seeking,
-              coalesce(sum((r.answers->>'work_days_missed')::int), 0) AS work_days,
+              count(*) FILTER (WHERE (r.answers->>'ep1_24h')::boolean) AS recurrences,
+              count(*) FILTER (WHERE (r.answers->>'ep1_care_sought')::boolean) AS care_seeking,
+              coalesce(sum((r.answers->>'ep1_work_days_missed')::int), 0) AS work_days,
               count(*) FILTER (WHERE o.status = 'completed') AS completed,
               count(*) FILTER (WHERE o.status = 'missed') AS missed
        FROM followup_occurrence o JOIN bench_p p ON p.id = o.participant_id

@@ -4,12 +4,14 @@ The features below never import each other; each offers hooks (``participants.ho
 ``followup.hooks``) and this module connects them when Django starts (``ConsoleConfig.ready``).
 Every hook runs inside the transaction of the step that fires it.
 
-- Randomisation: follow-up plans the questionnaire schedule and intervention prepares the session
+- Randomisation: follow-up plans the questionnaire schedule and derives the outcomes (every
+  randomised participant has them from day 0), and intervention prepares the session
   dates before the stratum is claimed; once the arm is known, intervention saves the sessions if
   the arm has any.
 - Withdrawal: intervention cancels the sessions not yet held; withdrawal from follow-up (or
   consent) cancels the schedule and re-derives the outcomes (censoring at withdrawal).
-- The end of follow-up changes (admin): follow-up re-plans every schedule.
+- The end of follow-up changes (admin): follow-up re-plans every schedule and derives the
+  outcomes again (each participant's own end of follow-up may have moved).
 - Answers: safety raises a pending adverse-event report from a "new health problem" answer.
 """
 
@@ -31,6 +33,7 @@ from trial.models import Allocation, Trial
 
 def plan_followup(participant: Participant, at: dt.datetime) -> None:
     schedule_create(participant=participant, now=at)
+    outcomes_derive(participant=participant, now=at)  # censored at day 0 until the first answer
 
 
 def prepare_sessions(participant: Participant, at: dt.datetime) -> AfterAllocation:

@@ -7,7 +7,7 @@ from django.db.models import Model
 from django.http import HttpRequest
 
 from followup import services
-from followup.models import InstrumentVersion, ScheduleRule
+from followup.models import InstrumentVersion, OutcomePolicy, ScheduleRule
 from trial.admin import ConfigurationAdmin
 from trial.services import configuration_record_save
 
@@ -28,6 +28,28 @@ class ScheduleRuleAdmin(ConfigurationAdmin):
             f"Re-planned {result.participants} participants: {result.added} added, {result.moved} moved, {result.cancelled} cancelled.",
             level=messages.INFO,
         )
+
+
+@admin.register(OutcomePolicy)
+class OutcomePolicyAdmin(ConfigurationAdmin):
+    """One per trial, from its preset. A change derives every participant's outcomes again, in a
+    task queued once the change is saved."""
+
+    list_display = ["trial", "instrument", "interference_threshold", "pain_threshold"]
+
+    def save_model(self, request: HttpRequest, obj: Model, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if form.changed_data:
+            services.outcome_policy_changed(policy=obj)  # type: ignore[arg-type]
+            self.message_user(
+                request, "Every participant's outcomes will be derived again under the new rules.", level=messages.INFO
+            )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(InstrumentVersion)

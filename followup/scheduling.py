@@ -44,19 +44,26 @@ def local_midnight(day: dt.date, zone: str) -> dt.datetime:
     return local.astimezone(dt.UTC)
 
 
+def followup_ends_on(*, randomised_on: dt.date, followup_end: dt.date, max_months: int) -> dt.date:
+    """A participant's planned end of follow-up: the earlier of ``max_months`` after randomisation
+    and the trial's common end of follow-up. Nothing is due, and no outcome counts, after it."""
+    return min(add_months(randomised_on, max_months), followup_end)
+
+
 def plan(
     *, randomised_on: dt.date, followup_end: dt.date, max_months: int, rules: Iterable[RuleSpec], zone: str
 ) -> list[Planned]:
     """Every occurrence due from one month after randomisation to the earlier of ``max_months``
     and the trial's common end of follow-up. A window opens at local midnight
     ``open_days_before`` the due date and closes at the end of the local day ``close_days_after`` it."""
+    ends_on = followup_ends_on(randomised_on=randomised_on, followup_end=followup_end, max_months=max_months)
     planned = []
     for rule in rules:
         for month in rule.months:
             if month < 1 or month > max_months:
                 continue
             due = add_months(randomised_on, month)
-            if due > followup_end:
+            if due > ends_on:
                 continue
             planned.append(
                 Planned(

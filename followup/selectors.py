@@ -12,6 +12,7 @@ from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone
 
+from followup import outcomes as outcome_rules
 from followup.models import (
     CallLog,
     CensorReason,
@@ -23,7 +24,7 @@ from followup.models import (
     RuleKind,
     ScheduleRule,
 )
-from followup.services import outcome_final, outcome_policy, participant_timezone
+from followup.services import followup_ends_on, outcome_final, outcome_policy, participant_timezone
 from messaging.models import Message, MessagePolicy, MessageStatus
 from participants import blinding
 from participants.models import FOLLOWUP_ENDING_SCOPES, ContactDetails, Participant
@@ -295,9 +296,6 @@ def worklist_get(*, user: Any, trial: Trial, site: Site | None = None, now: dt.d
 
 # --- Outcomes -------------------------------------------------------------------------------
 
-# The monthly answers the outcome rules read (followup/outcomes.py), shown beside the outcomes.
-OUTCOME_ANSWERS = ("lbp_24h", "lbp_start", "interference", "pain_avg", "care_sought")
-
 
 @dataclass(frozen=True)
 class OutcomeView:
@@ -322,12 +320,23 @@ class OutcomeView:
 def outcome_panel(*, participant: Participant) -> dict[str, Any]:
     """A participant's outcomes, their summary and the monthly history they come from, in a
     constant number of queries: ``outcomes`` (OutcomeView, primary first), ``outcome_summary``
-    (None before randomisation) and ``monthly_history`` (one dict per monthly questionnaire)."""
-    context: dict[str, Any] = {"outcomes": [], "outcome_summary": None, "monthly_history": [], "randomised_on": None}
+    (None before randomisation), ``monthly_history`` (one dict per monthly questionnaire, with the
+    ``episodes`` it reported, as ``followup.outcomes`` reads them: version 1 as one episode),
+    ``followup_ends_on`` (the participant's planned end of follow-up) and ``ignored_episodes``
+    (episodes starting after it: reported, never an event)."""
+    context: dict[str, Any] = {
+        "outcomes": [],
+        "outcome_summary": None,
+        "monthly_history": [],
+        "randomised_on": None,
+        "followup_ends_on": None,
+        "ignored_episodes": [],
+    }
     if participant.randomised_at is None:
         return context
     zone = zoneinfo.ZoneInfo(participant_timezone(participant=participant))
     randomised_on = participant.randomised_at.astimezone(zone).date()
+    ends_on = followup_ends_on(participant=participant)
     policy = outcome_policy(trial=participant.site.trial)
     occurrences = list(
         Occurrence.objects.filter(participant=participant, instrument=policy.instrument)
@@ -335,6 +344,7 @@ def outcome_panel(*, participant: Participant) -> dict[str, Any]:
         .order_by("month")
     )
     months = {o.pk: o.month for o in occurrences}
+    due_dates = {o.pk: o.due_date for o in occurrences}
     stored = {o.code: o for o in Outcome.objects.filter(participant=participant).select_related("adjudicated_by")}
     censor_labels = dict(CensorReason.choices)
     outcomes = []
@@ -366,10 +376,20 @@ def outcome_panel(*, participant: Participant) -> dict[str, Any]:
         source_id = stored[view.code].source_occurrence_id
         if view.derived_event and source_id:
             sources.setdefault(source_id, []).append(view.code)
+    answered = []
     history = []
     for occurrence in occurrences:
         response = getattr(occurrence, "response", None) if occurrence.status == OccurrenceStatus.COMPLETED else None
-        answers = response.answers if response is not None else {}
+        if response is not None:
+            answered.append(
+                outcome_rules.MonthlyAnswer(
+                    occurrence_id=occurrence.pk,
+                    month=occurrence.month,
+                    due_date=occurrence.due_date,
+                    completed_on=response.submitted_at.astimezone(zone).date(),
+                    answers=response.answers,
+                )
+            )
         history.append(
             {
                 "occurrence_id": occurrence.pk,
@@ -378,16 +398,22 @@ def outcome_panel(*, participant: Participant) -> dict[str, Any]:
                 "status": occurrence.status,
                 "status_label": occurrence.get_status_display(),
                 "completed": response is not None,
-                "answers": {code: answers.get(code) for code in OUTCOME_ANSWERS},
+                "episodes": outcome_rules.episodes(response.answers) if response is not None else [],
                 "event_for": sources.get(occurrence.pk, []),
             }
         )
+    ignored = outcome_rules.episodes_after_end(randomised_on=randomised_on, monthly=answered, followup_ends_on=ends_on)
     context.update(
         {
             "outcomes": outcomes,
             "outcome_summary": OutcomeSummary.objects.filter(participant=participant).first(),
             "monthly_history": history,
             "randomised_on": randomised_on,
+            "followup_ends_on": ends_on,
+            "ignored_episodes": [
+                {"month": months[occurrence_id], "start": episode.start or due_dates[occurrence_id]}
+                for occurrence_id, episode in ignored
+            ],
         }
     )
     return context

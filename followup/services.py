@@ -6,13 +6,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import zoneinfo
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
 
-from followup import hooks
+from followup import hooks, scheduling
 from followup import outcomes as outcome_rules
 from followup.instruments import DefinitionError, clean_answers, score, validate_definition
 from followup.models import (
@@ -37,8 +38,9 @@ from trial import access
 from trial.access import Perm
 from trial.audit import audit_context
 from trial.errors import ApplicationError, Conflict, NotFound
-from trial.guard import ensure_writable
-from trial.models import Trial
+from trial.guard import ensure_writable, write_block_reason
+from trial.models import Site, Trial
+from trial.tasking import queue_on_commit
 
 ACTIVE = (OccurrenceStatus.SCHEDULED, OccurrenceStatus.OPEN)
 
@@ -107,7 +109,8 @@ class ReplanResult:
 
 @transaction.atomic
 def schedule_replan(*, trial: Trial, reason: str, now: dt.datetime | None = None) -> ReplanResult:
-    """Bring every follow-up schedule in line with the trial's current end date and rules.
+    """Bring every follow-up schedule in line with the trial's current end date and rules, and
+    derive every randomised participant's outcomes again (their end of follow-up may have moved).
 
     Only occurrences not yet open change: completed, missed, cancelled and open ones are kept as
     they are. Occurrences no longer in the plan are cancelled (kept, with the reason), new ones added.
@@ -164,6 +167,10 @@ def schedule_replan(*, trial: Trial, reason: str, now: dt.datetime | None = None
                 if key not in existing
             ]
             added += len(Occurrence.objects.bulk_create(new, ignore_conflicts=True))
+        # Outcomes are truncated at each participant's end of follow-up, which may have moved
+        # (withdrawn participants' too).
+        randomised = Participant.objects.filter(site__trial=trial, randomised_at__isnull=False).values_list("pk", flat=True)
+        outcomes_derive_many(participant_ids=list(randomised), now=now)
     return ReplanResult(count, added, moved, cancelled)
 
 
@@ -184,11 +191,39 @@ def occurrences_advance(*, now: dt.datetime | None = None) -> tuple[int, int]:
     now = now or timezone.now()
     with audit_context(actor="sweep:occurrences", reason="Questionnaire window opened or closed"):
         unlocked = Occurrence.objects.filter(participant__site__trial__data_locked_at__isnull=True)  # a lock freezes them
-        missed = unlocked.filter(status__in=ACTIVE, closes_at__lte=now).update(status=OccurrenceStatus.MISSED)
+        missed, touched = _occurrences_miss(now=now)
         opened = unlocked.filter(status=OccurrenceStatus.SCHEDULED, opens_at__lte=now, closes_at__gt=now).update(
             status=OccurrenceStatus.OPEN
         )
+        if touched:
+            with audit_context(reason="Outcomes derived again: a questionnaire was missed"):
+                outcomes_derive_many(participant_ids=touched, now=now)
     return opened, missed
+
+
+def _occurrences_miss(*, now: dt.datetime) -> tuple[int, list[int]]:
+    """Mark missed every open or scheduled questionnaire whose window has closed (not in a locked
+    trial), in one statement; return the participants whose outcome questionnaire it was, whose
+    outcomes depend on it (the censoring reason may now be the administrative end)."""
+    occurrence = Occurrence._meta.db_table
+    participant, site = Participant._meta.db_table, Site._meta.db_table
+    trial, policy = Trial._meta.db_table, OutcomePolicy._meta.db_table
+    default_instrument = OutcomePolicy._meta.get_field("instrument").get_default()
+    # Table names from the models' metadata; every value is a parameter.
+    sql = f"""
+        UPDATE {occurrence} AS o SET status = %s
+          FROM {participant} AS p
+          JOIN {site} AS s ON s.id = p.site_id
+          JOIN {trial} AS t ON t.id = s.trial_id
+          LEFT JOIN {policy} AS op ON op.trial_id = t.id
+         WHERE o.participant_id = p.id AND t.data_locked_at IS NULL
+           AND o.status = ANY(%s) AND o.closes_at <= %s
+        RETURNING o.participant_id, o.instrument = coalesce(op.instrument, %s)
+    """  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [OccurrenceStatus.MISSED, list(ACTIVE), now, default_instrument])
+        rows = cursor.fetchall()
+    return len(rows), sorted({participant_id for participant_id, for_outcomes in rows if for_outcomes})
 
 
 def schedule_for(*, participant: Participant) -> Any:
@@ -481,17 +516,40 @@ def _rules(policy: OutcomePolicy) -> outcome_rules.Rules:
     )
 
 
-def outcomes_derive(*, participant: Participant, now: dt.datetime | None = None) -> list[Outcome]:
-    """Derive (again) a participant's outcomes from their monthly answers. Called in the same
-    transaction as every change to those answers, to withdrawal and to the schedule, so the
-    stored outcomes are never stale. Adjudicated values are kept; the derived ones update."""
-    now = now or timezone.now()
-    if participant.randomised_at is None:
-        return []
+@dataclass(frozen=True)
+class OutcomeInputs:
+    """Everything a participant's outcomes depend on, read from the database."""
+
+    randomised_on: dt.date
+    monthly: list[outcome_rules.MonthlyAnswer]
+    rules: outcome_rules.Rules
+    withdrawn_on: dt.date | None
+    followup_ended_on: dt.date | None  # their schedule is over (the administrative end)
+    followup_ends_on: dt.date  # their planned end of follow-up: nothing counts after it
+
+
+def participant_randomised_on(*, participant: Participant) -> dt.date:
+    """Day 0: the randomisation date in the participant's time zone."""
+    assert participant.randomised_at is not None
+    return participant.randomised_at.astimezone(zoneinfo.ZoneInfo(participant_timezone(participant=participant))).date()
+
+
+def followup_ends_on(*, participant: Participant) -> dt.date:
+    """The participant's planned end of follow-up, as their schedule is planned (``scheduling.followup_ends_on``)."""
     trial = participant.site.trial
-    policy = outcome_policy(trial=trial)
+    return scheduling.followup_ends_on(
+        randomised_on=participant_randomised_on(participant=participant),
+        followup_end=trial.followup_end,
+        max_months=trial.max_followup_months,
+    )
+
+
+def outcome_inputs(*, participant: Participant) -> OutcomeInputs:
+    """What ``outcomes_derive`` reads: the completed and missed monthly questionnaires, the
+    withdrawal from follow-up, whether the schedule is over, the rules and the end of follow-up."""
+    assert participant.randomised_at is not None
+    policy = outcome_policy(trial=participant.site.trial)
     zone = zoneinfo.ZoneInfo(participant_timezone(participant=participant))
-    randomised_on = participant.randomised_at.astimezone(zone).date()
     occurrences = list(
         Occurrence.objects.filter(participant=participant, instrument=policy.instrument)
         .select_related("response")
@@ -513,25 +571,33 @@ def outcomes_derive(*, participant: Participant, now: dt.datetime | None = None)
         )
     withdrawal = participant.withdrawals.filter(scope__in=FOLLOWUP_ENDING_SCOPES).order_by("withdrawn_on").first()
     ended = None
-    if withdrawal is None and occurrences and not any(o.status in ACTIVE for o in occurrences):
-        ended = (
-            max(o.due_date for o in occurrences if o.status != OccurrenceStatus.CANCELLED)
-            if any(o.status != OccurrenceStatus.CANCELLED for o in occurrences)
-            else None
-        )
-    rules = _rules(policy)
-    stored = {o.code: o for o in Outcome.objects.select_for_update().filter(participant=participant)}
-    results = []
+    kept = [o for o in occurrences if o.status != OccurrenceStatus.CANCELLED]
+    if withdrawal is None and kept and not any(o.status in ACTIVE for o in occurrences):
+        ended = max(o.due_date for o in kept)
+    return OutcomeInputs(
+        randomised_on=participant_randomised_on(participant=participant),
+        monthly=monthly,
+        rules=_rules(policy),
+        withdrawn_on=withdrawal.withdrawn_on if withdrawal else None,
+        followup_ended_on=ended,
+        followup_ends_on=followup_ends_on(participant=participant),
+    )
+
+
+def outcome_values(*, inputs: OutcomeInputs) -> dict[str, dict[str, Any]]:
+    """The derived values of each outcome (by code) as ``Outcome`` stores them. No database."""
+    values = {}
     for code in outcome_rules.OUTCOMES:
         derived = outcome_rules.derive(
             outcome=code,
-            randomised_on=randomised_on,
-            monthly=monthly,
-            rules=rules,
-            withdrawn_on=withdrawal.withdrawn_on if withdrawal else None,
-            followup_ended_on=ended,
+            randomised_on=inputs.randomised_on,
+            monthly=inputs.monthly,
+            rules=inputs.rules,
+            withdrawn_on=inputs.withdrawn_on,
+            followup_ended_on=inputs.followup_ended_on,
+            followup_ends_on=inputs.followup_ends_on,
         )
-        values = {
+        values[code] = {
             "event": derived.event,
             "event_date": derived.event_date,
             "censored_at": derived.censored_at,
@@ -539,6 +605,22 @@ def outcomes_derive(*, participant: Participant, now: dt.datetime | None = None)
             "days": derived.days,
             "source_occurrence_id": derived.occurrence_id,
         }
+    return values
+
+
+def outcomes_derive(*, participant: Participant, now: dt.datetime | None = None) -> list[Outcome]:
+    """Derive (again) a participant's outcomes, from randomisation on (censored at day 0 until the
+    first answer). Called in the same transaction as every change they depend on: randomisation,
+    an answer or its correction, a questionnaire closing as missed, withdrawal, the end of
+    follow-up or the schedule; a change of the rules re-derives the trial in a task
+    (``followup.derive_outcomes``). Adjudicated values are kept; the derived ones update."""
+    now = now or timezone.now()
+    if participant.randomised_at is None:
+        return []
+    inputs = outcome_inputs(participant=participant)
+    stored = {o.code: o for o in Outcome.objects.select_for_update().filter(participant=participant)}
+    results = []
+    for code, values in outcome_values(inputs=inputs).items():
         outcome = stored.get(code)
         if outcome is None:
             outcome = Outcome.objects.create(participant=participant, code=code, derived_at=now, **values)
@@ -548,7 +630,7 @@ def outcomes_derive(*, participant: Participant, now: dt.datetime | None = None)
             outcome.derived_at = now
             outcome.save()
         results.append(outcome)
-    summary = outcome_rules.summarise(monthly=monthly)
+    summary = outcome_rules.summarise(monthly=inputs.monthly)
     OutcomeSummary.objects.update_or_create(
         participant=participant,
         defaults={
@@ -562,6 +644,36 @@ def outcomes_derive(*, participant: Participant, now: dt.datetime | None = None)
         },
     )
     return results
+
+
+def outcomes_derive_many(*, participant_ids: Iterable[int], now: dt.datetime | None = None) -> int:
+    """``outcomes_derive`` for each of these participants (the randomised ones); returns how many."""
+    now = now or timezone.now()
+    ids = sorted(set(participant_ids))
+    derived = 0
+    for chunk in range(0, len(ids), 500):
+        participants = Participant.objects.filter(pk__in=ids[chunk : chunk + 500], randomised_at__isnull=False)
+        for participant in participants.select_related("site__trial").order_by("pk"):
+            outcomes_derive(participant=participant, now=now)
+            derived += 1
+    return derived
+
+
+@transaction.atomic
+def outcomes_derive_trial(*, trial_id: int, now: dt.datetime | None = None) -> int:
+    """Re-derive every randomised participant of a trial (after its outcome rules changed).
+    Idempotent: a second run finds nothing to change. A lock freezes the outcomes: nothing is done."""
+    trial = Trial.objects.get(pk=trial_id)
+    if write_block_reason(trial=trial):
+        return 0
+    ids = Participant.objects.filter(site__trial=trial, randomised_at__isnull=False).values_list("pk", flat=True)
+    with audit_context(reason="Outcomes derived again: the outcome rules changed"):
+        return outcomes_derive_many(participant_ids=list(ids), now=now)
+
+
+def outcome_policy_changed(*, policy: OutcomePolicy) -> None:
+    """Queue the re-derivation of the trial's outcomes once the change commits."""
+    queue_on_commit("followup.derive_outcomes", trial_id=policy.trial_id)
 
 
 @dataclass(frozen=True)

@@ -20,3 +20,10 @@ def send_due_messages() -> dict[str, int]:
     services.occurrences_advance()
     result = messaging.messages_send_due(max_seconds=600)
     return vars(result)
+
+
+@system_task(name="followup.derive_outcomes", time_limit=1800)
+def derive_outcomes(trial_id: int) -> int:
+    """Derive every randomised participant's outcomes again, after the trial's outcome rules
+    changed. Safe to run twice: the second run finds nothing to change."""
+    return services.outcomes_derive_trial(trial_id=trial_id)

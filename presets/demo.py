@@ -243,14 +243,16 @@ def _demo_safety_and_outcomes(enrolled: list[Any], coordinator: Any) -> None:
         followup.response_submit(
             occurrence=month_3,
             raw={
-                "lbp_24h": "yes",
-                "lbp_start": (now - dt.timedelta(days=20)).date().isoformat(),
-                "interference": "3",
-                "pain_avg": "5",
-                "pain_worst": "8",
-                "care_sought": "yes",
-                "care_from": ["gp"],
-                "work_days_missed": "2",
+                "lbp_any": "yes",
+                "ep1_start": (now - dt.timedelta(days=20)).date().isoformat(),
+                "ep1_24h": "yes",
+                "ep1_interference": "3",
+                "ep1_pain_avg": "5",
+                "ep1_pain_worst": "8",
+                "ep1_care_sought": "yes",
+                "ep1_care_from": ["gp"],
+                "ep1_work_days_missed": "2",
+                "ep1_more": "no",
                 "new_health_problem": "yes",
                 "new_health_problem_details": "Sore right knee for a week",
             },
@@ -260,7 +262,7 @@ def _demo_safety_and_outcomes(enrolled: list[Any], coordinator: Any) -> None:
     month_1 = Occurrence.objects.filter(participant=bo, instrument="monthly", month=1, status="open").first()
     if month_1 is not None:  # Bo: no recurrence, so censored at this questionnaire
         followup.response_submit(
-            occurrence=month_1, raw={"lbp_24h": "no", "new_health_problem": "no"}, source="participant", now=now
+            occurrence=month_1, raw={"lbp_any": "no", "new_health_problem": "no"}, source="participant", now=now
         )
     today = timezone.localdate(timezone=zoneinfo.ZoneInfo(bo.site.timezone))
     mild = safety.AEInput(

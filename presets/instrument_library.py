@@ -2,9 +2,12 @@
 
 - ``BASELINE``: once, at enrolment (entered by staff or answered through the participant's link):
   demographics, body size, back-pain history, pain, Roland-Morris, EQ-5D-5L, walking and activity.
-- ``MONTHLY``: every month from randomisation, both arms; each episode of back pain since the last
-  questionnaire (up to ``EPISODES_MAX``), its impact and care, and adverse events. Version 1 asked
-  about the first episode only; ``followup.outcomes.episodes`` reads both versions.
+- ``MONTHLY`` (``MONTHLY_EPISODES``, version 2): every month from randomisation, both arms; each
+  episode of back pain since the last questionnaire (up to ``EPISODES_MAX``), its impact and care,
+  and adverse events. ``MONTHLY_V1`` asked about the first episode only. Answers stay stored against
+  the version asked (a trial that published version 1 gets version 2 when the preset is applied
+  again, and each questionnaire uses the version current when it opened); ``followup.outcomes.episodes``
+  reads a version-1 answer as one episode, which is how existing answers are migrated.
 - ``TIMEPOINT``: at 3, 6, 9 and 12 months; Roland-Morris, EQ-5D-5L, health-care use, walking.
 
 Changing a question's meaning means a new ``version``: answers are stored against the version asked.
@@ -49,7 +52,7 @@ CARE_CHOICES = [
     ["other", "Someone else"],
 ]
 
-MONTHLY: Definition = {
+MONTHLY_V1: Definition = {
     "code": "monthly",
     "version": "1",
     "title": "Monthly back pain questionnaire",
@@ -557,5 +560,7 @@ BASELINE: Definition = {
         },
     ],
 }
+
+MONTHLY = MONTHLY_EPISODES  # the version a trial publishes now
 
 LIBRARY: dict[str, Definition] = {definition["code"]: definition for definition in (MONTHLY, TIMEPOINT)}

@@ -19,9 +19,12 @@ from django.utils import timezone
 
 from closeout.models import DataQuery
 from closeout.queries.services import query_raise
+from followup import outcomes as outcome_rules
 from followup.instruments import visible_items
-from followup.models import InstrumentVersion, QuestionnaireResponse
+from followup.models import InstrumentVersion, OutcomeCode, QuestionnaireResponse
+from followup.services import outcome_inputs, outcome_values
 from intervention.models import InterventionPolicy, Session, Walk
+from participants.models import Participant
 from safety.models import AdverseEvent
 from trial.audit import audit_context
 from trial.errors import DataLocked
@@ -35,6 +38,7 @@ CHECK_LABELS: dict[str, str] = {
     "date_in_future": "Date in the future",
     "recurrence_end_before_start": "Recovery before the back pain started",
     "session_outside_intervention_arm": "Session outside the intervention arm",
+    "outcome_stale": "Stored outcome differs from the answers",
 }
 
 
@@ -127,12 +131,17 @@ def answer_dates_out_of_range(a: Answered) -> Iterator[Finding]:
 
 
 def recurrence_end_before_start(a: Answered) -> Iterator[Finding]:
-    start, end = _as_date(a.answers.get("lbp_start")), _as_date(a.answers.get("recovered_on"))
-    if start is not None and end is not None and end < start:
+    """Each reported episode (version 2: ``ep{n}_start`` and ``ep{n}_recovered_on``; version 1:
+    ``lbp_start`` and ``recovered_on``) recovered before it started."""
+    version_2 = "lbp_any" in a.answers
+    for episode in outcome_rules.episodes(a.answers):
+        start, end = episode.start, episode.recovered_on
+        if start is None or end is None or end >= start:
+            continue
         yield _finding(
             "recurrence_end_before_start",
             a.response,
-            "answers.recovered_on",
+            f"answers.ep{episode.number}_recovered_on" if version_2 else "answers.recovered_on",
             f"Recovered on {end:%d %b %Y}, before the back pain started ({start:%d %b %Y}).",
             start,
             end,
@@ -225,10 +234,54 @@ def sessions_outside_intervention_arm(*, trial: Trial, now: dt.datetime) -> Iter
         )
 
 
+def _shown(value: Any) -> str:
+    if value is None or value == "":
+        return "none"
+    return f"{value:%d %b %Y}" if isinstance(value, dt.date) else str(value)
+
+
+def outcomes_stale(*, trial: Trial, now: dt.datetime) -> Iterator[Finding]:
+    """Every randomised participant's outcomes derived again, in memory (nothing is written), and
+    compared with the stored ones: each derived value that differs is a finding (0 expected: the
+    outcomes are derived again whenever what they depend on changes). Adjudications are not compared."""
+    labels = dict(OutcomeCode.choices)
+    participants = (
+        Participant.objects.filter(site__trial=trial, randomised_at__isnull=False)
+        .select_related("site__trial")
+        .prefetch_related("outcomes")
+        .order_by("pk")
+    )
+    for participant in participants.iterator(chunk_size=500):
+        stored = {outcome.code: outcome for outcome in participant.outcomes.all()}
+        for code, values in outcome_values(inputs=outcome_inputs(participant=participant)).items():
+            outcome = stored.get(code)
+            if outcome is None:
+                yield _finding(
+                    "outcome_stale", participant, "", f"{participant.study_id} has no stored outcome '{labels[code]}'.", code
+                )
+                continue
+            differ = [(name.removesuffix("_id"), getattr(outcome, name), derived) for name, derived in values.items()]
+            differ = [(field, value, derived) for field, value, derived in differ if value != derived]
+            if not differ:
+                continue
+            said = "; ".join(
+                f"{field.replace('_', ' ')} is stored as {_shown(value)} but the answers now give {_shown(derived)}"
+                for field, value, derived in differ
+            )
+            yield _finding(
+                "outcome_stale",
+                outcome,
+                differ[0][0],
+                f"{labels[code]}: {said}.",
+                *(f"{field}={value}>{derived}" for field, value, derived in differ),
+            )
+
+
 RECORD_CHECKS: tuple[Callable[..., Iterator[Finding]], ...] = (
     walk_dates_out_of_range,
     adverse_event_onset_out_of_range,
     sessions_outside_intervention_arm,
+    outcomes_stale,
 )
 
 

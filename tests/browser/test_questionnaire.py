@@ -47,23 +47,25 @@ def test_participant_answers_on_a_phone_and_staff_see_the_answers(
     phone.goto(link)
     phone.click("[data-testid=open-questionnaire]")
     phone.wait_for_selector("#questionnaire")
-    assert not phone.is_visible("input[name=pain_avg]")  # follow-up questions appear only after "yes"
-    phone.click("label[for=lbp_24h-yes]")
-    phone.fill("input[name=lbp_start]", "2026-01-10")
-    phone.click("label[for=interference-3]")
-    phone.fill("input[name=pain_avg]", "5")
-    phone.fill("input[name=pain_worst]", "8")
+    assert not phone.is_visible("input[name=ep1_pain_avg]")  # follow-up questions appear only after "yes"
+    phone.click("label[for=lbp_any-yes]")
+    phone.fill("input[name=ep1_start]", "2026-01-10")
+    phone.click("label[for=ep1_24h-yes]")
+    phone.click("label[for=ep1_interference-3]")
+    phone.fill("input[name=ep1_pain_avg]", "5")
+    phone.fill("input[name=ep1_pain_worst]", "8")
     phone.reload()  # answers survive a reload midway
     phone.wait_for_selector("#questionnaire")
-    assert phone.input_value("input[name=pain_avg]") == "5"
-    phone.click("label[for=care_sought-no]")
-    phone.fill("input[name=work_days_missed]", "1")
+    assert phone.input_value("input[name=ep1_pain_avg]") == "5"
+    phone.click("label[for=ep1_care_sought-no]")
+    phone.fill("input[name=ep1_work_days_missed]", "1")
+    phone.click("label[for=ep1_more-no]")
     phone.click("label[for=new_health_problem-no]")
     phone.click("button[type=submit]")
     phone.wait_for_selector("[data-testid=thanks]")
 
     saved = QuestionnaireResponse.objects.get(occurrence=occurrence)
-    assert saved.answers["pain_avg"] == 5 and saved.answers["interference"] == 2
+    assert saved.answers["ep1_pain_avg"] == 5 and saved.answers["ep1_interference"] == 2
 
     page.goto(f"{live_server.url}/accounts/login/")
     page.fill("input[name=username]", "coordinator")
@@ -72,4 +74,4 @@ def test_participant_answers_on_a_phone_and_staff_see_the_answers(
     page.goto(f"{live_server.url}/participants/{participant.pk}/")
     page.click(f"[data-testid=response-{occurrence.pk}] summary")
     # The invitation shows among the participant's messages, as sent.
-    assert "pain_avg" in page.inner_text(f"[data-testid=response-{occurrence.pk}]")
+    assert "ep1_pain_avg" in page.inner_text(f"[data-testid=response-{occurrence.pk}]")

@@ -42,7 +42,7 @@ def test_a_reported_health_problem_becomes_a_serious_event_and_alerts_safety(
     token = access_link_issue(participant=participant)
     phone.goto(f"{base}/p/{token}/q/{occurrence.pk}/")
     phone.wait_for_selector("#questionnaire")
-    phone.click("label[for=lbp_24h-no]")
+    phone.click("label[for=lbp_any-no]")
     phone.click("label[for=new_health_problem-yes]")
     phone.fill("[name=new_health_problem_details]", "Fell on stairs, broke my ankle, one night in hospital")
     phone.click("button[type=submit]")

@@ -108,7 +108,7 @@ def test_after_the_lock_every_write_path_refuses_and_nothing_changes(
     # the participant's link: a polite page, and a submission changes nothing
     with time_machine.travel(in_window, tick=False):
         home = client.get(f"/p/{token}/")
-        posted = client.post(f"/p/{token}/q/{occurrence.pk}/", {"lbp_24h": "no", "new_health_problem": "no"})
+        posted = client.post(f"/p/{token}/q/{occurrence.pk}/", {"lbp_any": "no", "new_health_problem": "no"})
     assert b"The study has closed" in home.content and b"The study has closed" in posted.content
     # the background work and the command: windows frozen, no message sent
     with time_machine.travel(in_window + dt.timedelta(days=40), tick=False):

@@ -17,11 +17,13 @@ from closeout.models import DataQuery
 from closeout.queries import checks, selectors
 from closeout.tasks import run_quality_checks
 from followup import services as followup
-from followup.models import Occurrence, OccurrenceStatus, QuestionnaireResponse, ResponseSource
+from followup.models import Occurrence, OccurrenceStatus, Outcome, QuestionnaireResponse, ResponseSource
 from intervention.models import Session, Walk
+from participants import services as journey
 from participants.models import Participant
 from safety.models import AdverseEvent
 from tests.factories import ParticipantFactory
+from tests.monthly import episode, monthly
 from trial.models import Trial
 
 UTC = dt.UTC
@@ -30,14 +32,16 @@ NOW = dt.datetime(2026, 6, 1, 2, 0, tzinfo=UTC)  # 1 June 2026, 12:00 in Sydney
 ANSWERED_AT = dt.datetime(2026, 4, 3, 2, 0, tzinfo=UTC)
 
 CLEAN_MONTHLY = {
-    "lbp_24h": True,
-    "lbp_start": "2026-03-20",
-    "interference": 2,
-    "pain_avg": 4,
-    "pain_worst": 7,
-    "care_sought": False,
-    "work_days_missed": 1,
-    "recovered_on": "2026-03-28",
+    "lbp_any": True,
+    "ep1_start": "2026-03-20",
+    "ep1_24h": True,
+    "ep1_interference": 2,
+    "ep1_pain_avg": 4,
+    "ep1_pain_worst": 7,
+    "ep1_care_sought": False,
+    "ep1_work_days_missed": 1,
+    "ep1_recovered_on": "2026-03-28",
+    "ep1_more": False,
     "new_health_problem": False,
 }
 
@@ -46,6 +50,7 @@ def randomised(walkback: Trial, arm: str, site: str = "SYD") -> Participant:
     with time_machine.travel(RANDOMISED_AT, tick=False):
         participant = ParticipantFactory(site=walkback.sites.get(code=site), randomised_to=walkback.arms.get(code=arm))
         followup.schedule_create(participant=participant, now=RANDOMISED_AT)
+        followup.outcomes_derive(participant=participant, now=RANDOMISED_AT)
     participant.refresh_from_db()
     return participant
 
@@ -54,13 +59,15 @@ def respond(participant: Participant, month: int, answers: dict[str, Any]) -> Qu
     """Answers written as they might arrive from an import or a correction: unchecked."""
     occurrence = Occurrence.objects.get(participant=participant, instrument="monthly", month=month)
     Occurrence.objects.filter(pk=occurrence.pk).update(status=OccurrenceStatus.COMPLETED, completed_at=ANSWERED_AT)
-    return QuestionnaireResponse.objects.create(
+    response = QuestionnaireResponse.objects.create(
         occurrence=occurrence,
         instrument_version=followup.instrument_for(occurrence=occurrence),
         answers=answers,
         source=ResponseSource.PARTICIPANT,
         submitted_at=ANSWERED_AT,
     )
+    followup.outcomes_derive(participant=participant, now=ANSWERED_AT)  # as a correction would
+    return response
 
 
 @pytest.fixture
@@ -69,11 +76,19 @@ def crafted(walkback: Trial) -> dict[str, Any]:
     walker, control = randomised(walkback, "walking"), randomised(walkback, "control", site="BNE")
     rows: dict[str, Any] = {"walker": walker, "control": control}
     rows["clean"] = respond(walker, 1, CLEAN_MONTHLY)
-    rows["out_of_range"] = respond(walker, 2, {**CLEAN_MONTHLY, "pain_avg": 15})
-    rows["missing"] = respond(control, 1, {"lbp_24h": False})  # new_health_problem is required
-    rows["before"] = respond(control, 2, {**CLEAN_MONTHLY, "lbp_start": "2026-02-20", "recovered_on": "2026-02-25"})
-    rows["future"] = respond(walker, 3, {**CLEAN_MONTHLY, "lbp_start": "2026-04-01", "recovered_on": "2026-04-20"})
-    rows["end_before_start"] = respond(control, 3, {**CLEAN_MONTHLY, "lbp_start": "2026-03-25", "recovered_on": "2026-03-21"})
+    rows["out_of_range"] = respond(walker, 2, {**CLEAN_MONTHLY, "ep1_pain_avg": 15})
+    rows["missing"] = respond(control, 1, {"lbp_any": False})  # new_health_problem is required
+    rows["before"] = respond(control, 2, {**CLEAN_MONTHLY, "ep1_start": "2026-02-20", "ep1_recovered_on": "2026-02-25"})
+    rows["future"] = respond(walker, 3, {**CLEAN_MONTHLY, "ep1_start": "2026-04-01", "ep1_recovered_on": "2026-04-20"})
+    second_episode = {"ep1_more": True, "ep2_start": "2026-03-30", "ep2_24h": True, "ep2_interference": 1, "ep2_pain_avg": 2}
+    rows["end_before_start"] = respond(
+        control,
+        3,
+        {**CLEAN_MONTHLY, **second_episode, "ep2_pain_worst": 3, "ep2_care_sought": False, "ep2_work_days_missed": 0}
+        | {"ep2_recovered_on": "2026-03-26", "ep2_more": False},
+    )
+    rows["stale"] = Outcome.objects.get(participant=walker, code="any")
+    Outcome.objects.filter(pk=rows["stale"].pk).update(censor_reason="withdrawal")  # written around the services
     rows["walk_ok"] = Walk.objects.create(participant=walker, walked_on=dt.date(2026, 3, 10), minutes=30)
     rows["walk_before"] = Walk.objects.create(participant=walker, walked_on=dt.date(2026, 3, 1), minutes=30)
     rows["walk_future"] = Walk.objects.create(participant=walker, walked_on=dt.date(2026, 6, 2), minutes=30)
@@ -101,12 +116,13 @@ def test_each_check_finds_its_crafted_finding_and_nothing_else(walkback: Trial, 
     r = crafted
     response, walk, ae = "followup.questionnaireresponse", "intervention.walk", "safety.adverseevent"
     assert found(walkback) == {
-        ("out_of_range", response, r["out_of_range"].pk, "answers.pain_avg"),
+        ("out_of_range", response, r["out_of_range"].pk, "answers.ep1_pain_avg"),
         ("missing_required", response, r["missing"].pk, "answers.new_health_problem"),
-        ("date_before_randomisation", response, r["before"].pk, "answers.lbp_start"),
-        ("date_before_randomisation", response, r["before"].pk, "answers.recovered_on"),
-        ("date_in_future", response, r["future"].pk, "answers.recovered_on"),
-        ("recurrence_end_before_start", response, r["end_before_start"].pk, "answers.recovered_on"),
+        ("date_before_randomisation", response, r["before"].pk, "answers.ep1_start"),
+        ("date_before_randomisation", response, r["before"].pk, "answers.ep1_recovered_on"),
+        ("date_in_future", response, r["future"].pk, "answers.ep1_recovered_on"),
+        ("recurrence_end_before_start", response, r["end_before_start"].pk, "answers.ep2_recovered_on"),
+        ("outcome_stale", "followup.outcome", r["stale"].pk, "censor_reason"),
         ("date_before_randomisation", walk, r["walk_before"].pk, "walked_on"),
         ("date_in_future", walk, r["walk_future"].pk, "walked_on"),
         ("date_before_randomisation", ae, r["ae_before"].pk, "onset_date"),
@@ -115,17 +131,17 @@ def test_each_check_finds_its_crafted_finding_and_nothing_else(walkback: Trial, 
 
 
 def test_running_the_checks_twice_raises_each_query_once(walkback: Trial, crafted: dict[str, Any]) -> None:
-    assert checks.checks_run(trial=walkback, now=NOW) == 10
+    assert checks.checks_run(trial=walkback, now=NOW) == 11
     assert checks.checks_run(trial=walkback, now=NOW) == 0
-    assert DataQuery.objects.count() == 10
+    assert DataQuery.objects.count() == 11
     query = DataQuery.objects.get(check_code="out_of_range")
-    assert (query.site.code, query.raised_by, query.status, query.field) == ("SYD", None, "open", "answers.pain_avg")
+    assert (query.site.code, query.raised_by, query.status, query.field) == ("SYD", None, "open", "answers.ep1_pain_avg")
     assert "15 is outside the allowed range (0 to 10)" in query.text
     # a closed query stays closed: the same finding is not raised again
     DataQuery.objects.filter(pk=query.pk).update(status="closed")
     assert checks.checks_run(trial=walkback, now=NOW) == 0
     # a new value is a new finding
-    QuestionnaireResponse.objects.filter(pk=crafted["out_of_range"].pk).update(answers={**CLEAN_MONTHLY, "pain_avg": 11})
+    QuestionnaireResponse.objects.filter(pk=crafted["out_of_range"].pk).update(answers={**CLEAN_MONTHLY, "ep1_pain_avg": 11})
     assert checks.checks_run(trial=walkback, now=NOW) == 1
 
 
@@ -134,7 +150,7 @@ def test_the_task_and_the_command_are_safe_to_run_twice(walkback: Trial, crafted
         run_quality_checks.apply()
         run_quality_checks.apply(kwargs={"trial_id": walkback.pk})
         call_command("run_quality_checks", stdout=open("/dev/null", "w"))  # noqa: SIM115
-    assert DataQuery.objects.count() == 10
+    assert DataQuery.objects.count() == 11
     assert set(DataQuery.objects.values_list("check_code", flat=True)) == set(checks.CHECK_LABELS)
 
 
@@ -154,7 +170,32 @@ def test_the_run_checks_button_queues_the_checks_on_commit(
     with time_machine.travel(NOW, tick=False), django_capture_on_commit_callbacks(execute=True) as queued:
         client.post(reverse("query-checks-run"))
     assert len(queued) == 1
-    assert DataQuery.objects.count() == 10
+    assert DataQuery.objects.count() == 11
+
+
+def test_the_nightly_check_raises_one_query_for_a_stale_outcome_and_never_again(
+    walkback: Trial, enrol: Any, coordinator: Any, sealed_list: Any
+) -> None:
+    with time_machine.travel(RANDOMISED_AT, tick=False):
+        participant = enrol()
+        journey.participant_randomise(participant_id=participant.pk, by=coordinator)
+    occurrence = Occurrence.objects.get(participant=participant, instrument="monthly", month=1)
+    with time_machine.travel(ANSWERED_AT, tick=False):
+        followup.occurrences_advance(now=ANSWERED_AT)
+        followup.response_submit(occurrence=occurrence, raw=monthly(episode("2026-03-20")), source="participant")
+    assert checks.checks_run(trial=walkback, now=NOW) == 0  # kept current by the services: nothing to raise
+    primary = Outcome.objects.get(participant=participant, code="activity_limiting")
+    Outcome.objects.filter(pk=primary.pk).update(event=False, event_date=None, days=30)  # stale, written around them
+
+    assert checks.checks_run(trial=walkback, now=NOW) == 1
+    assert checks.checks_run(trial=walkback, now=NOW) == 0
+
+    query = DataQuery.objects.get(check_code="outcome_stale")
+    assert (query.record_type, query.record_id, query.field) == ("followup.outcome", primary.pk, "event")
+    assert "event is stored as False but the answers now give True" in query.text
+    assert "event date is stored as none but the answers now give 20 Mar 2026" in query.text
+    primary.refresh_from_db()
+    assert (primary.event, primary.days) == (False, 30)  # the check writes no outcome
 
 
 # --- The missing-data report -------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import json
 import re
 from typing import Any
@@ -12,7 +13,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from followup.instruments import DefinitionError, clean_answers, progress, score, validate_definition, visible_items
-from presets.instrument_library import EQ5D_CODES, LIBRARY, MONTHLY, RMDQ_CODES, TIMEPOINT
+from followup.outcomes import episodes
+from presets.instrument_library import EQ5D_CODES, LIBRARY, MONTHLY_EPISODES, RMDQ_CODES, TIMEPOINT
+from presets.instrument_library import MONTHLY_V1 as MONTHLY  # the engine's tests: version 1 exercises every rule
+from tests.monthly import episode
+from tests.monthly import monthly as monthly_episodes
 
 ANSWER_THIS = "Please answer this question."
 
@@ -85,7 +90,11 @@ def test_library_instruments_survive_a_json_round_trip_unchanged() -> None:
     for definition in LIBRARY.values():
         stored = json.loads(json.dumps(definition))
         validate_definition(definition=stored)
-        raw = monthly_yes() if definition is MONTHLY else {code: "yes" for code in RMDQ_CODES}
+        raw = (
+            monthly_episodes(episode("2026-03-01", care_from=("gp",)), episode("2026-03-12", lasted_24h=False))
+            if definition is MONTHLY_EPISODES
+            else {code: "yes" for code in RMDQ_CODES}
+        )
         assert clean_answers(definition=stored, raw=raw) == clean_answers(definition=definition, raw=raw)
 
 
@@ -497,3 +506,21 @@ def test_the_engine_does_not_change_the_definition() -> None:
     clean_answers(definition=MONTHLY, raw=monthly_yes())
     score(definition=MONTHLY, answers=monthly_yes())
     assert before == MONTHLY
+
+
+def test_version_2_asks_about_another_episode_only_when_there_was_one() -> None:
+    one = monthly_episodes(episode("2026-03-01"))
+    two = monthly_episodes(episode("2026-03-01", recovered_on="2026-03-04"), episode("2026-03-12", lasted_24h=False))
+
+    shown_one = {item["code"] for item in visible_items(definition=MONTHLY_EPISODES, answers=one)}
+    shown_two = {item["code"] for item in visible_items(definition=MONTHLY_EPISODES, answers=two)}
+    clean, errors = clean_answers(definition=MONTHLY_EPISODES, raw=two)
+
+    assert "ep1_pain_avg" in shown_one and "ep2_start" not in shown_one
+    assert {"ep2_start", "ep2_24h", "ep2_more"} <= shown_two and "ep3_start" not in shown_two
+    assert errors == {}
+    assert [(e.start, e.lasted_24h) for e in episodes(clean)] == [(dt.date(2026, 3, 1), True), (dt.date(2026, 3, 12), False)]
+    assert clean_answers(definition=MONTHLY_EPISODES, raw=monthly_episodes())[0] == {
+        "lbp_any": False,
+        "new_health_problem": False,
+    }

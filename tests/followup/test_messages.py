@@ -104,7 +104,7 @@ def test_a_completed_questionnaire_gets_no_more_reminders(randomised) -> None:
     sweep(DAY_AFTER_OPENING)
     with time_machine.travel(DAY_AFTER_OPENING + dt.timedelta(hours=1), tick=False):
         services.response_submit(
-            occurrence=month_one(randomised), raw={"lbp_24h": "no", "new_health_problem": "no"}, source="participant"
+            occurrence=month_one(randomised), raw={"lbp_any": "no", "new_health_problem": "no"}, source="participant"
         )
 
     sweep(REMINDER_1_AT + dt.timedelta(minutes=1))
@@ -323,7 +323,7 @@ def test_staff_entry_on_behalf_also_stops_reminders(randomised, coordinator) -> 
     with time_machine.travel(DAY_AFTER_OPENING, tick=False):
         services.response_submit(
             occurrence=month_one(randomised),
-            raw={"lbp_24h": "no", "new_health_problem": "no"},
+            raw={"lbp_any": "no", "new_health_problem": "no"},
             source=ResponseSource.STAFF,
             by=coordinator,
         )

@@ -22,6 +22,7 @@ from followup.outcomes import (
     summarise,
 )
 from participants import services as journey
+from tests import monthly as posted
 from trial.errors import ApplicationError, NotAllowed
 from trial.models import Trial
 
@@ -198,16 +199,7 @@ def test_the_summary_counts_recurrences_work_absence_and_missed_months() -> None
 
 RANDOMISED_AT = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)  # 2 March in Sydney
 IN_MONTH_1 = dt.datetime(2026, 4, 2, 2, 0, tzinfo=dt.UTC)
-RECURRENCE = {
-    "lbp_24h": "yes",
-    "lbp_start": "2026-03-20",
-    "interference": "2",
-    "pain_avg": "4",
-    "pain_worst": "7",
-    "care_sought": "no",
-    "work_days_missed": "2",
-    "new_health_problem": "no",
-}
+RECURRENCE = posted.monthly(posted.episode("2026-03-20", interference=2, pain_avg=4, pain_worst=7, work_days_missed=2))
 
 
 @pytest.fixture
@@ -248,10 +240,10 @@ def test_answers_derive_the_outcomes_at_once(randomised) -> None:
 def test_a_corrected_answer_derives_again(randomised, coordinator) -> None:
     response = answer(randomised, RECURRENCE)
     with pytest.raises(ApplicationError, match="why"):
-        services.response_correct(response=response, raw={**RECURRENCE, "interference": "1"}, reason="", by=coordinator)
+        services.response_correct(response=response, raw={**RECURRENCE, "ep1_interference": "1"}, reason="", by=coordinator)
     services.response_correct(
         response=response,
-        raw={**RECURRENCE, "interference": "1"},
+        raw={**RECURRENCE, "ep1_interference": "1"},
         reason="Query 12: participant meant 'a little'",
         by=coordinator,
     )
@@ -260,7 +252,7 @@ def test_a_corrected_answer_derives_again(randomised, coordinator) -> None:
 
 
 def test_withdrawal_from_followup_changes_the_censoring_reason(randomised, coordinator) -> None:
-    answer(randomised, {"lbp_24h": "no", "new_health_problem": "no"})
+    answer(randomised, posted.NO_PAIN)
     with time_machine.travel(IN_MONTH_1 + dt.timedelta(days=5), tick=False):
         journey.participant_withdraw(participant=randomised, scope="followup", reason="Moved away", by=coordinator)
     assert {o.censor_reason for o in outcomes(randomised).values()} == {"withdrawal"}

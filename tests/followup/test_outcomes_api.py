@@ -16,7 +16,8 @@ from rest_framework.test import APIClient
 
 from followup import services
 from followup.models import Occurrence, Outcome
-from tests.followup.test_outcomes import NO, RECURRENCE, answer, randomised  # noqa: F401
+from tests.followup.test_outcomes import RECURRENCE, answer, randomised  # noqa: F401
+from tests.monthly import NO_PAIN
 
 
 def client_for(user: Any) -> APIClient:
@@ -192,7 +193,7 @@ def test_a_data_manager_adjudicates_on_the_page(client, randomised, datamanager)
 
 
 def test_the_outcomes_page_keeps_its_query_count_as_months_are_answered(client, randomised, coordinator) -> None:
-    answer(randomised, {**NO, "new_health_problem": "no"})
+    answer(randomised, NO_PAIN)
     client.force_login(coordinator)
     target = reverse("participant-outcomes", args=[randomised.pk])
     client.get(target)
@@ -200,7 +201,7 @@ def test_the_outcomes_page_keeps_its_query_count_as_months_are_answered(client, 
     with CaptureQueriesContext(connection) as few:
         assert len(client.get(target).context["monthly_history"]) >= 1
     for month in (2, 3, 4):
-        answer_month(randomised, month, RECURRENCE if month == 3 else NO)
+        answer_month(randomised, month, RECURRENCE if month == 3 else NO_PAIN)
     reset_queries()
     with CaptureQueriesContext(connection) as many:
         response = client.get(target)

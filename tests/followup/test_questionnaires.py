@@ -20,15 +20,17 @@ RANDOMISED_AT = dt.datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 IN_FIRST_WINDOW = dt.datetime(2026, 4, 2, 2, 0, tzinfo=UTC)  # 2 Apr, 12:00 in Sydney: month 1 is open
 
 RECURRENCE = {
-    "lbp_24h": "yes",
-    "lbp_start": "2026-03-20",
-    "interference": "2",
-    "pain_avg": "4",
-    "pain_worst": "7",
-    "care_sought": "yes",
-    "care_from": ["gp", "physiotherapist"],
-    "work_days_missed": "2",
-    "recovered_on": "2026-03-28",
+    "lbp_any": "yes",
+    "ep1_24h": "yes",
+    "ep1_more": "no",
+    "ep1_start": "2026-03-20",
+    "ep1_interference": "2",
+    "ep1_pain_avg": "4",
+    "ep1_pain_worst": "7",
+    "ep1_care_sought": "yes",
+    "ep1_care_from": ["gp", "physiotherapist"],
+    "ep1_work_days_missed": "2",
+    "ep1_recovered_on": "2026-03-28",
     "new_health_problem": "no",
 }
 
@@ -80,10 +82,10 @@ def test_the_link_lists_open_questionnaires_and_the_participant_answers_once(ran
 
     response = client.post(f"/p/{link}/q/{first.pk}/", RECURRENCE)
     assert response.status_code == 302 and response["Location"].endswith("/thanks/")
-    again = client.post(f"/p/{link}/q/{first.pk}/", {**RECURRENCE, "pain_avg": "9"})
+    again = client.post(f"/p/{link}/q/{first.pk}/", {**RECURRENCE, "ep1_pain_avg": "9"})
     assert again.status_code == 302  # straight to the thank-you page: recorded once
     saved = QuestionnaireResponse.objects.get(occurrence=first)
-    assert saved.answers["pain_avg"] == 4 and saved.answers["care_from"] == ["gp", "physiotherapist"]
+    assert saved.answers["ep1_pain_avg"] == 4 and saved.answers["ep1_care_from"] == ["gp", "physiotherapist"]
     assert saved.source == "participant" and saved.entered_by is None
     first.refresh_from_db()
     assert first.status == OccurrenceStatus.COMPLETED and first.completed_at == IN_FIRST_WINDOW
@@ -96,11 +98,11 @@ def test_missing_and_invalid_answers_get_one_clear_message_each_and_nothing_is_s
 ) -> None:
     services.occurrences_advance()
     first = _first(randomised)
-    response = client.post(f"/p/{link}/q/{first.pk}/", {**RECURRENCE, "pain_avg": "11", "lbp_start": ""})
+    response = client.post(f"/p/{link}/q/{first.pk}/", {**RECURRENCE, "ep1_pain_avg": "11", "ep1_start": ""})
     assert response.status_code == 400
     html = response.content.decode()
-    assert 'data-testid="error-pain_avg"' in html and 'data-testid="error-lbp_start"' in html
-    assert html.count('data-testid="error-pain_avg"') == 1
+    assert 'data-testid="error-ep1_pain_avg"' in html and 'data-testid="error-ep1_start"' in html
+    assert html.count('data-testid="error-ep1_pain_avg"') == 1
     assert not QuestionnaireResponse.objects.exists()
     assert 'value="7"' in html  # the other answers are kept on the page
 
@@ -109,9 +111,9 @@ def test_missing_and_invalid_answers_get_one_clear_message_each_and_nothing_is_s
 def test_no_recurrence_skips_the_follow_up_questions(randomised, link: str, client: Client) -> None:
     services.occurrences_advance()
     first = _first(randomised)
-    client.post(f"/p/{link}/q/{first.pk}/", {"lbp_24h": "no", "new_health_problem": "no", "pain_avg": "9"})
+    client.post(f"/p/{link}/q/{first.pk}/", {"lbp_any": "no", "new_health_problem": "no", "ep1_pain_avg": "9"})
     saved = QuestionnaireResponse.objects.get(occurrence=first)
-    assert saved.answers == {"lbp_24h": False, "new_health_problem": False}
+    assert saved.answers == {"lbp_any": False, "new_health_problem": False}
 
 
 @time_machine.travel(IN_FIRST_WINDOW, tick=False)
@@ -169,7 +171,7 @@ def test_access_link_and_responses_api(randomised, coordinator, make_staff) -> N
     assert url.startswith("http://testserver/p/")
     services.response_submit(occurrence=_first(randomised), raw=RECURRENCE, source="participant")
     rows = api.get(f"/api/v1/participants/{randomised.pk}/responses/").json()
-    assert len(rows) == 1 and rows[0]["answers"]["interference"] == 2 and rows[0]["instrument"] == "monthly"
+    assert len(rows) == 1 and rows[0]["answers"]["ep1_interference"] == 2 and rows[0]["instrument"] == "monthly"
     blinded = APIClient()
     blinded.force_authenticate(make_staff("statistician"))
     assert blinded.post(f"/api/v1/participants/{randomised.pk}/access-link/").status_code == 403

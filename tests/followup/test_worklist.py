@@ -29,15 +29,17 @@ UTC = dt.UTC
 NOW = dt.datetime(2026, 9, 15, 2, 0, tzinfo=UTC)
 
 RECURRENCE = {
-    "lbp_24h": "yes",
-    "lbp_start": "2026-09-01",
-    "interference": "2",
-    "pain_avg": "4",
-    "pain_worst": "7",
-    "care_sought": "yes",
-    "care_from": ["gp", "physiotherapist"],
-    "work_days_missed": "2",
-    "recovered_on": "2026-09-10",
+    "lbp_any": "yes",
+    "ep1_24h": "yes",
+    "ep1_more": "no",
+    "ep1_start": "2026-09-01",
+    "ep1_interference": "2",
+    "ep1_pain_avg": "4",
+    "ep1_pain_worst": "7",
+    "ep1_care_sought": "yes",
+    "ep1_care_from": ["gp", "physiotherapist"],
+    "ep1_work_days_missed": "2",
+    "ep1_recovered_on": "2026-09-10",
     "new_health_problem": "no",
 }
 
@@ -330,12 +332,12 @@ def test_staff_entry_records_the_answers_as_staff_entry_and_the_participant_page
 
     page = _text(client.get(url))
     assert 'data-testid="staff-entry-notice"' in page and 'data-testid="late-notice"' not in page
-    assert 'name="pain_avg"' in page
+    assert 'name="ep1_pain_avg"' in page
 
     response = client.post(url, RECURRENCE)
     assert response.status_code == 302 and response["Location"] == reverse("participant-detail", args=[participant.pk])
     saved = QuestionnaireResponse.objects.get(occurrence=occurrence)
-    assert saved.source == ResponseSource.STAFF and saved.entered_by == coordinator and saved.answers["pain_avg"] == 4
+    assert saved.source == ResponseSource.STAFF and saved.entered_by == coordinator and saved.answers["ep1_pain_avg"] == 4
     occurrence.refresh_from_db()
     assert occurrence.status == OccurrenceStatus.COMPLETED
 
@@ -350,8 +352,8 @@ def test_staff_entry_with_invalid_answers_shows_the_errors_and_saves_nothing(cli
     participant = cohort["due"]
     url = reverse("followup-staff-entry", args=[participant.pk, _monthly(participant, 1).pk])
     client.force_login(coordinator)
-    response = client.post(url, {**RECURRENCE, "pain_avg": "11"})
-    assert response.status_code == 400 and 'data-testid="error-pain_avg"' in _text(response)
+    response = client.post(url, {**RECURRENCE, "ep1_pain_avg": "11"})
+    assert response.status_code == 400 and 'data-testid="error-ep1_pain_avg"' in _text(response)
     assert not QuestionnaireResponse.objects.filter(occurrence__participant=participant).exists()
 
 

@@ -92,15 +92,17 @@ def sydney(day: int, hour: int) -> dt.datetime:
 
 # Month 1 of the recurrence questionnaire, reporting a new health problem.
 ANSWERS = {
-    "lbp_24h": "yes",
-    "lbp_start": "2026-03-20",
-    "interference": "2",
-    "pain_avg": "4",
-    "pain_worst": "7",
-    "care_sought": "yes",
-    "care_from": ["gp", "physiotherapist"],
-    "work_days_missed": "2",
-    "recovered_on": "2026-03-28",
+    "lbp_any": "yes",
+    "ep1_24h": "yes",
+    "ep1_more": "no",
+    "ep1_start": "2026-03-20",
+    "ep1_interference": "2",
+    "ep1_pain_avg": "4",
+    "ep1_pain_worst": "7",
+    "ep1_care_sought": "yes",
+    "ep1_care_from": ["gp", "physiotherapist"],
+    "ep1_work_days_missed": "2",
+    "ep1_recovered_on": "2026-03-28",
     "new_health_problem": "yes",
     "new_health_problem_details": "Sore knee",
 }

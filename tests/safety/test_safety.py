@@ -113,7 +113,7 @@ def test_a_new_health_problem_in_a_questionnaire_becomes_a_pending_report_for_re
         followup.occurrences_advance(now=IN_MONTH_1)
         followup.response_submit(
             occurrence=occurrence,
-            raw={"lbp_24h": "no", "new_health_problem": "yes", "new_health_problem_details": "Sore knee after walking"},
+            raw={"lbp_any": "no", "new_health_problem": "yes", "new_health_problem_details": "Sore knee after walking"},
             source="participant",
         )
     (report,) = AdverseEvent.objects.filter(participant=randomised)

@@ -34,6 +34,7 @@ CONFIGURATION_MODELS = {
     "participants.consentdocument",
     "followup.schedulerule",
     "followup.instrumentversion",
+    "followup.outcomepolicy",
     "messaging.messagepolicy",
     "messaging.messagetemplate",
     "safety.safetypolicy",

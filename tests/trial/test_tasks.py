@@ -11,6 +11,7 @@ STABLE_TASK_NAMES = {
     "trial.heartbeat",
     "trial.send_notification",
     "followup.advance_occurrences",
+    "followup.derive_outcomes",
     "followup.send_due_messages",
     "participants.send_agendas",
     "trial.run_quality_checks",
