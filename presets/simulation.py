@@ -821,25 +821,24 @@ class _Simulation:
         if physio is None or session.status != "planned":
             return
         modes = set(session.allowed_modes or ())
-        free = [
-            s
-            for s in physiotherapist_slots(
-                physiotherapist=physio,
-                trial=self.trial,
-                date_from=session.window_start,
-                date_to=session.window_end + dt.timedelta(days=21),
-                now=moment,
+
+        def free(date_from: dt.date, date_to: dt.date) -> list[Any]:
+            slots = physiotherapist_slots(
+                physiotherapist=physio, trial=self.trial, date_from=date_from, date_to=date_to, now=moment
             )
-            if not modes or modes & set(s.modes)
-        ]
-        if not free:
+            return [s for s in slots if not modes or modes & set(s.modes)]
+
+        # The window first (the common case, and a short search); three weeks after it otherwise.
+        slots, reason = free(session.window_start, session.window_end), ""
+        if not slots:
+            slots, reason = (
+                free(session.window_end, session.window_end + dt.timedelta(days=21)),
+                "Simulated: no free slot in the window",
+            )
+        if not slots:
             return
-        in_window = [
-            s for s in free if s.starts_at.astimezone(zoneinfo.ZoneInfo(subject.site.timezone)).date() <= session.window_end
-        ]
-        slot = subject.rng.choice((in_window or free)[:6])
+        slot = subject.rng.choice(slots[:6])
         mode = subject.rng.choice(sorted(modes & set(slot.modes) if modes else slot.modes))
-        reason = "" if in_window else "Simulated: no free slot in the window"
         try:
             booked = intervention.session_book(
                 session_id=session.pk, starts_at=slot.starts_at, mode=mode, by=self.coordinator, now=moment, reason=reason

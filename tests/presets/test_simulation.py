@@ -205,7 +205,7 @@ def test_the_command_prints_what_it_simulated_and_its_time(walkback: Trial, tmp_
 
 @pytest.mark.simulation
 def test_the_stored_outcomes_recover_the_simulated_hazard_ratio(walkback: Trial, tmp_path: Path) -> None:
-    """320 participants, HR 0.72, recruited over 3 months and followed for 9 to 12: a Cox model
+    """320 participants, HR 0.72, recruited over 2 months and followed for 6 to 8: a Cox model
     on the stored primary outcomes contains 0.72 in its 95% CI, and every reported first
     activity-limiting episode is the stored event, to the day."""
     from lifelines import CoxPHFitter
@@ -216,8 +216,8 @@ def test_the_stored_outcomes_recover_the_simulated_hazard_ratio(walkback: Trial,
         hazard_ratio=0.72,
         control_median_days=112,
         seed=20260302,
-        recruitment_months=3,
-        followup_after_months=9,
+        recruitment_months=2,
+        followup_after_months=6,
     )
     result = trial_simulate(trial=walkback, config=config, truth_path=tmp_path / "truth.csv", today=TODAY)
     truth = {row["study_id"]: row for row in read(result.truth_path)}
