@@ -154,11 +154,9 @@ def _poisson_days(rng: random.Random, *, per_year: float, start: float, end: flo
         yield int(t)
 
 
-def _limiting_episode(rng: random.Random, day: int, *, interference_threshold: int, pain_threshold: int) -> Episode:
-    interference = rng.randint(max(interference_threshold, 0), 4)
-    pain_avg = rng.randint(max(pain_threshold, 2), 8)
-    care = rng.random() < 0.35
-    duration = rng.randint(2, 30)
+def _lasting_episode(
+    rng: random.Random, day: int, *, duration: int, interference: int, pain_avg: int, care: bool, limiting: bool
+) -> Episode:
     return Episode(
         day=day,
         duration_days=duration,
@@ -168,9 +166,17 @@ def _limiting_episode(rng: random.Random, day: int, *, interference_threshold: i
         pain_worst=min(10, pain_avg + rng.randint(0, 3)),
         care_sought=care,
         care_from=_care_from(rng) if care else (),
-        work_days_missed=rng.randint(0, min(duration, 5)),
-        activity_limiting=True,
+        work_days_missed=rng.randint(0, min(duration, 5)) if limiting else 0,
+        activity_limiting=limiting,
     )
+
+
+def _limiting_episode(rng: random.Random, day: int, *, interference_threshold: int, pain_threshold: int) -> Episode:
+    interference = rng.randint(max(interference_threshold, 0), 4)
+    pain_avg = rng.randint(max(pain_threshold, 2), 8)
+    care = rng.random() < 0.35
+    duration = rng.randint(2, 30)
+    return _lasting_episode(rng, day, duration=duration, interference=interference, pain_avg=pain_avg, care=care, limiting=True)
 
 
 def _mild_episode(rng: random.Random, day: int, *, interference_threshold: int, pain_threshold: int) -> Episode:
@@ -183,17 +189,8 @@ def _mild_episode(rng: random.Random, day: int, *, interference_threshold: int, 
     else:
         interference, pain_avg = rng.randint(0, max(interference_threshold - 1, 0)), rng.randint(1, 6)
     care = rng.random() < 0.08
-    return Episode(
-        day=day,
-        duration_days=rng.randint(1, 6),
-        lasted_24h=True,
-        interference=interference,
-        pain_avg=pain_avg,
-        pain_worst=min(10, pain_avg + rng.randint(0, 3)),
-        care_sought=care,
-        care_from=_care_from(rng) if care else (),
-        work_days_missed=0,
-        activity_limiting=False,
+    return _lasting_episode(
+        rng, day, duration=rng.randint(1, 6), interference=interference, pain_avg=pain_avg, care=care, limiting=False
     )
 
 

@@ -176,28 +176,13 @@ def test_a_small_trial_is_simulated_through_the_services_and_reproducible(walkba
 
 
 def test_the_command_prints_what_it_simulated_and_its_time(walkback: Trial, tmp_path: Path, capsys: Any) -> None:
-    call_command(
-        "simulate_trial",
-        "--participants=4",
-        "--hazard-ratio=0.7",
-        "--control-median-days=100",
-        "--seed=3",
-        f"--truth-file={tmp_path / 'truth.csv'}",
-        "--recruitment-months=1",
-        "--followup-after-months=2",
-    )
+    required = ("simulate_trial", "--participants=4", "--hazard-ratio=0.7", "--control-median-days=100", "--seed=3")
+    call_command(*required, f"--truth-file={tmp_path / 'truth.csv'}", "--recruitment-months=1", "--followup-after-months=2")
     out = capsys.readouterr().out
     assert "Simulated 4 participants" in out and "Time by step:" in out
     assert len(read(tmp_path / "truth.csv")) == 4
     with pytest.raises(CommandError, match="already has randomised participants"):
-        call_command(
-            "simulate_trial",
-            "--participants=4",
-            "--hazard-ratio=0.7",
-            "--control-median-days=100",
-            "--seed=3",
-            f"--truth-file={tmp_path / 'again.csv'}",
-        )
+        call_command(*required, f"--truth-file={tmp_path / 'again.csv'}")
 
 
 # --- The hazard ratio comes back --------------------------------------------------------------------
