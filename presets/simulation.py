@@ -578,6 +578,7 @@ class _Simulation:
             "review": self._review,
             "withdraw": self._withdraw,
         }
+        end = dt.datetime.now(tz=dt.UTC)  # the real time, read before the clock is pinned
         self.traveller = time_machine.travel(self.start_at, tick=False)
         traveller = self.traveller.start()
         done = 0
@@ -593,12 +594,10 @@ class _Simulation:
                     done += 1
                     if self.progress and done % 100 == 0:
                         self.progress(f"{done} participants randomised (simulated {moment:%Y-%m-%d})")
-            end = dt.datetime.now(tz=dt.UTC)
-            traveller.move_to(end)
         finally:
             self.traveller.stop()
         began = time.perf_counter()
-        followup.occurrences_advance(now=end)
+        followup.occurrences_advance(now=end)  # now: every window of the simulated trial has closed
         self.seconds["sweep"] = self.seconds.get("sweep", 0.0) + time.perf_counter() - began
 
     def _sweep(self, moment: dt.datetime) -> None:
