@@ -822,7 +822,8 @@ class _Simulation:
             slots = physiotherapist_slots(
                 physiotherapist=physio, trial=self.trial, date_from=date_from, date_to=date_to, now=moment
             )
-            return [s for s in slots if not modes or modes & set(s.modes)]
+            # A slot starting this very moment is offered by the selector but refused by booking ("passed").
+            return [s for s in slots if s.starts_at > moment and (not modes or modes & set(s.modes))]
 
         # The window first (the common case, and a short search); three weeks after it otherwise.
         slots, reason = free(session.window_start, session.window_end), ""
