@@ -216,7 +216,7 @@ def test_the_stored_outcomes_recover_the_simulated_hazard_ratio(walkback: Trial,
         outcome = stored.get(study_id)  # none yet for a participant who never answered a monthly questionnaire
         rows.append(
             {
-                "days": max(outcome.days, 0) if outcome else 0,
+                "days": (outcome.days or 0) if outcome else 0,
                 "event": int(outcome.event) if outcome else 0,
                 "walking": int(arm == "walking"),
             }
