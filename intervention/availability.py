@@ -95,7 +95,7 @@ def free_slots(
     for slot in sorted(slots, key=lambda s: (s.starts_at, s.site_id)):
         if slot.starts_at in seen:
             continue  # extra time over weekly hours: one slot
-        if not_before is not None and slot.starts_at < not_before:
+        if not_before is not None and slot.starts_at <= not_before:
             continue
         if any(start < slot.ends_at and slot.starts_at < end for start, end in blocked):
             continue
