@@ -12,6 +12,7 @@ from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone
 
+from followup.baseline import BASELINE_INSTRUMENT
 from followup.models import (
     CallLog,
     CensorReason,
@@ -154,6 +155,7 @@ def open_occurrence_list(
             closes_at__gt=now,
         )
         .exclude(participant__withdrawal_scope__in=WITHDRAWN_FROM_FOLLOWUP)
+        .exclude(instrument=BASELINE_INSTRUMENT)  # asked at enrolment, not follow-up work
         .select_related("participant__site")
         .annotate(zone=Coalesce(NullIf(F("participant__contact__timezone"), Value("")), F("participant__site__timezone")))
         .order_by("due_date", "participant__study_id", "instrument")

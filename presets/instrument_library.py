@@ -558,4 +558,4 @@ BASELINE: Definition = {
     ],
 }
 
-LIBRARY: dict[str, Definition] = {definition["code"]: definition for definition in (MONTHLY, TIMEPOINT)}
+LIBRARY: dict[str, Definition] = {definition["code"]: definition for definition in (BASELINE, MONTHLY, TIMEPOINT)}
