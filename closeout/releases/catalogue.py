@@ -18,6 +18,7 @@ from typing import Any
 
 from psycopg import sql as pgsql
 
+from followup.baseline import BASELINE_INSTRUMENT
 from followup.models import CensorReason, InstrumentVersion, OccurrenceStatus, OutcomeCode, RuleKind, ScheduleRule
 from intervention.models import Attendance, DeliveryMode, InterventionPolicy, SessionStatus
 from participants import blinding
@@ -190,7 +191,11 @@ def _score(spec: Mapping[str, Any], items: Mapping[str, Answer]) -> Answer | Non
 def _instruments(*, trial: Trial, months_answered: Mapping[str, set[int]]) -> tuple[Instrument, ...]:
     """Each instrument's items and scores over all its published versions (the newest version's
     wording first), and the months its scores are reported at: scheduled or answered."""
-    versions = list(InstrumentVersion.objects.filter(trial=trial).order_by("code", "-published_at", "-id"))
+    # The baseline questionnaire is not follow-up, and its date of birth is never released: it is not
+    # one of these (the answers and scores tables read only the instruments listed here).
+    versions = list(
+        InstrumentVersion.objects.filter(trial=trial).exclude(code=BASELINE_INSTRUMENT).order_by("code", "-published_at", "-id")
+    )
     rules = {rule.instrument: rule for rule in ScheduleRule.objects.filter(trial=trial)}
     result = []
     for code in sorted({version.code for version in versions}):

@@ -27,7 +27,7 @@ from intervention.models import Prescription, Session, SessionRecord, Walk
 from participants import services as journey
 from participants.models import Participant
 from safety.models import AdverseEvent
-from tests.factories import ELIGIBLE
+from tests.factories import ELIGIBLE, baseline_complete
 from trial import access
 from trial.celery import app
 from trial.errors import Conflict, NotAllowed
@@ -99,6 +99,7 @@ def dataset(walkback: Trial, coordinator, sealed_list, datamanager, make_staff) 
                 contact=journey.ContactInput(email=email, mobile=mobile),
                 by=coordinator,
             )
+            baseline_complete(participant, by=coordinator)
             journey.participant_randomise(participant_id=participant.pk, by=coordinator)
             people[name] = Participant.objects.get(pk=participant.pk)
     first, second, third, fourth = people.values()
@@ -305,10 +306,11 @@ def test_the_manifest_counts_what_the_database_holds(locked: Trial, investigator
         "questionnaire_scores.csv": table_count(
             f"SELECT count(*) FROM participants_participant p {trial} AND p.randomised_at IS NOT NULL"
         ),
-        # one row per answered item, free text left out
+        # one row per answered item of follow-up, free text left out (the baseline is not follow-up)
         "questionnaire_items.csv": table_count(
-            "SELECT count(*) FROM followup_questionnaireresponse r, jsonb_object_keys(r.answers) k "
-            "WHERE k NOT IN ('care_from_other', 'new_health_problem_details')"
+            "SELECT count(*) FROM followup_questionnaireresponse r "
+            "JOIN followup_occurrence o ON o.id = r.occurrence_id AND o.instrument <> 'baseline', "
+            "jsonb_object_keys(r.answers) k WHERE k NOT IN ('care_from_other', 'new_health_problem_details')"
         ),
     }
     assert expected["screening.csv"] == 6 and expected["adverse_events.csv"] == 2

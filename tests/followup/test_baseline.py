@@ -87,7 +87,8 @@ def test_enrolment_gives_the_participant_their_baseline_due_on_their_local_enrol
 
 
 def test_a_trial_without_a_baseline_questionnaire_gives_none(db: Any) -> None:
-    participant = ParticipantFactory(site=SiteFactory(trial=TrialFactory(code="other", baseline_before_randomisation=True)))
+    trial = TrialFactory(code="other", baseline_before_randomisation=True)
+    participant: Participant = ParticipantFactory(site=SiteFactory(trial=trial))  # type: ignore[assignment]
     assert services.baseline_create(participant=participant) is None
     assert not Occurrence.objects.filter(participant=participant).exists()
     assert services.baseline_outstanding(participant=participant) is False  # nothing to wait for
