@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import queue
 import random
 import statistics
@@ -14,6 +15,8 @@ from django.db import connection, transaction
 from django.db.models import Count, Max, Min
 from django.utils import timezone
 
+from followup.baseline import BASELINE_INSTRUMENT, BASELINE_MONTH, BASELINE_OPEN_DAYS
+from followup.models import InstrumentVersion, Occurrence, OccurrenceStatus, QuestionnaireResponse, ResponseSource
 from participants import services
 from participants.models import Consent, Participant, ParticipantStratum, Screening, ScreeningOutcome
 from participants.selectors import consent_document_current
@@ -71,7 +74,42 @@ def participants_make_ready(*, trial: Trial, count: int, by: Any, seed: int = 0,
         ],
         batch_size=1000,
     )
+    _baselines_complete(trial=trial, participants=participants, by=by)
     return [p.pk for p in participants]
+
+
+def _baselines_complete(*, trial: Trial, participants: list[Participant], by: Any) -> None:
+    """Ready includes a completed baseline questionnaire, when the trial has one (its answers are
+    left empty: only randomisation is under test)."""
+    version = InstrumentVersion.objects.filter(trial=trial, code=BASELINE_INSTRUMENT).order_by("-published_at").first()
+    if version is None:
+        return
+    now = timezone.now()
+    occurrences = Occurrence.objects.bulk_create(
+        [
+            Occurrence(
+                participant=p,
+                instrument=BASELINE_INSTRUMENT,
+                month=BASELINE_MONTH,
+                due_date=timezone.localdate(),
+                opens_at=now,
+                closes_at=now + dt.timedelta(days=BASELINE_OPEN_DAYS),
+                status=OccurrenceStatus.COMPLETED,
+                completed_at=now,
+            )
+            for p in participants
+        ],
+        batch_size=1000,
+    )
+    QuestionnaireResponse.objects.bulk_create(
+        [
+            QuestionnaireResponse(
+                occurrence=o, instrument_version=version, answers={}, source=ResponseSource.STAFF, entered_by=by, submitted_at=now
+            )
+            for o in occurrences
+        ],
+        batch_size=1000,
+    )
 
 
 @dataclass

@@ -10,10 +10,12 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from followup import selectors as followup_selectors
-from followup.services import schedule_for
+from followup.baseline import BASELINE_INSTRUMENT
+from followup.services import baseline_outstanding, schedule_for
 from intervention import staff_views as intervention_pages
 from participants import blinding, selectors, services
 from participants.forms import ReconsentForm, UnblindForm, WithdrawForm
@@ -56,12 +58,15 @@ def _participant_page(
     may_reconsent = Perm.SCREEN_ENROL in acc.perms and needs_reconsent
     if reconsent_form is None and may_reconsent:
         reconsent_form = ReconsentForm(action=reverse("participant-reconsent", args=[participant.pk]))
+    occurrences = list(schedule_for(participant=participant).select_related("response__entered_by"))
     return render(
         request,
         "participants/participant_detail.html",
         {
             "participant": participant,
-            "occurrences": list(schedule_for(participant=participant).select_related("response__entered_by")),
+            "occurrences": occurrences,
+            "baseline": next((o for o in occurrences if o.instrument == BASELINE_INSTRUMENT), None),
+            "baseline_required": trial.baseline_before_randomisation,
             "may_issue_link": Perm.ENTER_FOLLOWUP in acc.perms,
             "may_enter_followup": Perm.ENTER_FOLLOWUP in acc.perms,
             # Session messages exist only in the intervention arm: hidden from whoever may not see it.
@@ -147,7 +152,11 @@ def participant_randomise(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "participants/randomise_confirm.html",
-        {"participant": participant, "missing": selectors.randomisation_missing(participant=participant, trial=trial)},
+        {
+            "participant": participant,
+            "missing": selectors.randomisation_missing(participant=participant, trial=trial)
+            + ([gettext("the baseline questionnaire is not complete")] if baseline_outstanding(participant=participant) else []),
+        },
     )
 
 

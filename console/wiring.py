@@ -4,10 +4,11 @@ The features below never import each other; each offers hooks (``participants.ho
 ``followup.hooks``) and this module connects them when Django starts (``ConsoleConfig.ready``).
 Every hook runs inside the transaction of the step that fires it.
 
-- Randomisation: follow-up plans the questionnaire schedule and derives the outcomes (every
-  randomised participant has them from day 0), and intervention prepares the session
-  dates before the stratum is claimed; once the arm is known, intervention saves the sessions if
-  the arm has any.
+- Enrolment: follow-up gives the participant their baseline questionnaire (if the trial has one).
+- Randomisation: follow-up refuses first while a required baseline questionnaire is incomplete;
+  then follow-up plans the questionnaire schedule and derives the outcomes (every randomised
+  participant has them from day 0), and intervention prepares the session dates before the
+  stratum is claimed; once the arm is known, intervention saves the sessions if the arm has any.
 - Withdrawal: intervention cancels the sessions not yet held; withdrawal from follow-up (or
   consent) cancels the schedule and re-derives the outcomes (censoring at withdrawal).
 - The end of follow-up changes (admin): follow-up re-plans every schedule and derives the
@@ -21,7 +22,14 @@ import datetime as dt
 
 from followup import hooks as followup_hooks
 from followup.models import QuestionnaireResponse
-from followup.services import outcomes_derive, schedule_cancel, schedule_create, schedule_replan
+from followup.services import (
+    baseline_create,
+    baseline_require,
+    outcomes_derive,
+    schedule_cancel,
+    schedule_create,
+    schedule_replan,
+)
 from intervention.services import sessions_cancel_future, sessions_prepare, sessions_save
 from participants import hooks as participant_hooks
 from participants.hooks import AfterAllocation
@@ -29,6 +37,14 @@ from participants.models import Participant
 from safety.services import adverse_event_from_response
 from trial import hooks as trial_hooks
 from trial.models import Allocation, Trial
+
+
+def plan_baseline(participant: Participant) -> None:
+    baseline_create(participant=participant)
+
+
+def require_baseline(participant: Participant, at: dt.datetime) -> None:
+    baseline_require(participant=participant)
 
 
 def plan_followup(participant: Participant, at: dt.datetime) -> None:
@@ -71,6 +87,8 @@ def replan_followup(trial: Trial) -> str:
 
 def connect() -> None:
     trial_hooks.on_followup_end_changed(replan_followup)
+    participant_hooks.on_enrolled(plan_baseline)
+    participant_hooks.on_randomising(require_baseline)  # first: a refusal comes before any other work
     participant_hooks.on_randomising(plan_followup)
     participant_hooks.on_randomising(prepare_sessions)
     participant_hooks.on_withdrawn(cancel_sessions)

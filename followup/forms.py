@@ -14,9 +14,7 @@ from participants.forms import BUTTONS, ButtonChoiceField, ServiceForm
 
 class OccurrenceChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj: Any) -> str:
-        return (
-            f"{obj.instrument.capitalize()} month {obj.month}, due {obj.due_date:%d %b %Y} ({obj.get_status_display().lower()})"
-        )
+        return f"{obj.label}, due {obj.due_date:%d %b %Y} ({obj.get_status_display().lower()})"
 
 
 class CallForm(ServiceForm):

@@ -6,7 +6,9 @@ import pghistory
 import pgtrigger
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext
 
+from followup.baseline import BASELINE_INSTRUMENT, BASELINE_MONTH
 from participants.models import Participant
 from trial.models import Trial
 
@@ -101,6 +103,13 @@ class Occurrence(models.Model):
 
     def site_for_access(self) -> int:
         return self.participant.site_id
+
+    @property
+    def label(self) -> str:
+        """How pages name it: "Baseline questionnaire", or the instrument and its month."""
+        if self.month == BASELINE_MONTH and self.instrument == BASELINE_INSTRUMENT:
+            return gettext("Baseline questionnaire")
+        return gettext("%(instrument)s month %(month)s") % {"instrument": self.instrument.capitalize(), "month": self.month}
 
 
 class InstrumentVersion(models.Model):

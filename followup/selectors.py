@@ -13,6 +13,7 @@ from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone
 
 from followup import outcomes as outcome_rules
+from followup.baseline import BASELINE_INSTRUMENT
 from followup.models import (
     CallLog,
     CensorReason,
@@ -155,6 +156,7 @@ def open_occurrence_list(
             closes_at__gt=now,
         )
         .exclude(participant__withdrawal_scope__in=WITHDRAWN_FROM_FOLLOWUP)
+        .exclude(instrument=BASELINE_INSTRUMENT)  # asked at enrolment, not follow-up work
         .select_related("participant__site")
         .annotate(zone=Coalesce(NullIf(F("participant__contact__timezone"), Value("")), F("participant__site__timezone")))
         .order_by("due_date", "participant__study_id", "instrument")

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from followup import hooks, scheduling
 from followup import outcomes as outcome_rules
+from followup.baseline import BASELINE_INSTRUMENT, BASELINE_MONTH, BASELINE_OPEN_DAYS
 from followup.instruments import DefinitionError, clean_answers, score, validate_definition
 from followup.models import (
     CallLog,
@@ -30,10 +31,11 @@ from followup.models import (
     RuleKind,
     ScheduleRule,
 )
-from followup.scheduling import Planned, RuleSpec, message_steps, plan
+from followup.scheduling import Planned, RuleSpec, local_midnight, message_steps, plan
 from messaging.models import Message, MessageStatus
 from messaging.services import channels_for, message_policy, message_templates_default
 from participants.models import FOLLOWUP_ENDING_SCOPES, ContactDetails, Participant, ParticipantStatus
+from participants.services import NotReady
 from trial import access
 from trial.access import Perm
 from trial.audit import audit_context
@@ -85,7 +87,7 @@ def schedule_create(*, participant: Participant, now: dt.datetime | None = None)
     COPY costs a fraction of a multi-row INSERT. Row triggers (the audit trail) fire as for INSERT.
     """
     now = now or timezone.now()
-    if Occurrence.objects.filter(participant=participant).exists():
+    if Occurrence.objects.filter(participant=participant).exclude(instrument=BASELINE_INSTRUMENT).exists():
         return 0
     trial = participant.site.trial
     planned = _planned_for(participant=participant, trial=trial, rules=schedule_rules(trial=trial))
@@ -129,7 +131,10 @@ def schedule_replan(*, trial: Trial, reason: str, now: dt.datetime | None = None
             count += 1
             wanted = {(p.instrument, p.month): p for p in _planned_for(participant=participant, trial=trial, rules=rules)}
             existing = {
-                (o.instrument, o.month): o for o in Occurrence.objects.select_for_update().filter(participant=participant)
+                (o.instrument, o.month): o
+                for o in Occurrence.objects.select_for_update()
+                .filter(participant=participant)
+                .exclude(instrument=BASELINE_INSTRUMENT)  # not follow-up: never moved or cancelled here
             }
             for key, occurrence in existing.items():
                 if occurrence.status != OccurrenceStatus.SCHEDULED:
@@ -228,6 +233,80 @@ def _occurrences_miss(*, now: dt.datetime) -> tuple[int, list[int]]:
 
 def schedule_for(*, participant: Participant) -> Any:
     return Occurrence.objects.filter(participant=participant).order_by("due_date", "instrument")
+
+
+# --- Baseline -------------------------------------------------------------------------------
+
+
+def baseline_published(*, trial: Trial) -> bool:
+    """Whether the trial has a baseline questionnaire (an instrument published under its code)."""
+    return InstrumentVersion.objects.filter(trial=trial, code=BASELINE_INSTRUMENT).exists()
+
+
+def baseline_create(*, participant: Participant, now: dt.datetime | None = None) -> Occurrence | None:
+    """Give an enrolled participant their baseline questionnaire: due on the enrolment day (their
+    time zone), open from then on for ``BASELINE_OPEN_DAYS`` days on their link (counted from today
+    for someone enrolled before the trial had one). None when the trial has no baseline questionnaire
+    or the participant has left follow-up. Safe to call again: an existing baseline is returned as is."""
+    existing = Occurrence.objects.filter(participant=participant, instrument=BASELINE_INSTRUMENT, month=BASELINE_MONTH).first()
+    if existing is not None:
+        return existing
+    if participant.withdrawn_from_followup or not baseline_published(trial=participant.site.trial):
+        return None
+    now = now or timezone.now()
+    zone = participant_timezone(participant=participant)
+    local = zoneinfo.ZoneInfo(zone)
+    enrolled_on = participant.enrolled_at.astimezone(local).date()
+    opens_at = local_midnight(enrolled_on, zone)
+    closes_at = local_midnight(max(enrolled_on, now.astimezone(local).date()) + dt.timedelta(days=BASELINE_OPEN_DAYS + 1), zone)
+    with audit_context(reason="Baseline questionnaire planned at enrolment"):
+        return Occurrence.objects.create(
+            participant=participant,
+            instrument=BASELINE_INSTRUMENT,
+            month=BASELINE_MONTH,
+            due_date=enrolled_on,
+            opens_at=opens_at,
+            closes_at=closes_at,
+            status=OccurrenceStatus.OPEN if opens_at <= now else OccurrenceStatus.SCHEDULED,
+        )
+
+
+@transaction.atomic
+def baselines_create(*, trial: Trial, now: dt.datetime | None = None) -> int:
+    """Give every enrolled participant not yet randomised (nor withdrawn from follow-up) a baseline
+    questionnaire, when the trial has just gained one: a migration cannot, as it runs before the
+    questionnaire is published. Returns how many were created; idempotent."""
+    ensure_writable(trial=trial)
+    if not baseline_published(trial=trial):
+        return 0
+    waiting = (
+        Participant.objects.filter(site__trial=trial, randomised_at__isnull=True)
+        .exclude(withdrawal_scope__in=FOLLOWUP_ENDING_SCOPES)
+        .exclude(occurrences__instrument=BASELINE_INSTRUMENT)
+        .select_related("site__trial")
+        .order_by("pk")
+    )
+    return sum(baseline_create(participant=participant, now=now) is not None for participant in waiting)
+
+
+def baseline_outstanding(*, participant: Participant) -> bool:
+    """Whether randomisation must wait for this participant's baseline questionnaire: the trial
+    requires it, has one, and the participant's is not complete."""
+    trial = participant.site.trial
+    if not trial.baseline_before_randomisation or not baseline_published(trial=trial):
+        return False
+    return not Occurrence.objects.filter(
+        participant=participant, instrument=BASELINE_INSTRUMENT, status=OccurrenceStatus.COMPLETED
+    ).exists()
+
+
+def baseline_require(*, participant: Participant) -> None:
+    """Refuse randomisation while the trial requires a complete baseline questionnaire and it is not."""
+    if baseline_outstanding(participant=participant):
+        raise NotReady(
+            "Complete the baseline questionnaire before randomising.",
+            errors={"baseline": ["The baseline questionnaire is not complete."]},
+        )
 
 
 # --- Instruments ----------------------------------------------------------------------------

@@ -289,7 +289,7 @@ def staff_entry(request: HttpRequest, pk: int, occurrence_pk: int) -> HttpRespon
         except ApplicationError as exc:  # answers to correct, or a refusal such as a locked database
             answers, errors, message, status = raw, exc.errors, exc.message, exc.status
         else:
-            label = f"{version.title} (month {occurrence.month})"
+            label = f"{version.title} (month {occurrence.month})" if occurrence.month else version.title
             if result.created:
                 messages.success(
                     request, f"{label} entered for {participant.study_id}, recorded as entered by you on their behalf."

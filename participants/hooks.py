@@ -1,7 +1,7 @@
 """Extension points of the participant's journey.
 
-Features above this app (follow-up, intervention) act when a participant is randomised or
-withdraws; they register here from ``console.wiring``, and this app never imports them. Hooks run
+Features above this app (follow-up, intervention) act when a participant is enrolled, randomised
+or withdraws; they register here from ``console.wiring``, and this app never imports them. Hooks run
 inside the caller's transaction, in registration order, so a failure rolls the whole step back.
 """
 
@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from participants.models import Participant
     from trial.models import Allocation
 
+# After an enrolment is recorded (participant, consent and contact details saved).
+Enrolled = Callable[["Participant"], None]
 # Before the stratum is claimed: work that does not depend on the arm (so the claim is held
 # briefly). It may return what to do once the allocation is known.
 AfterAllocation = Callable[["Allocation"], None]
@@ -26,9 +28,16 @@ Withdrawn = Callable[["Participant", str, dt.date], None]
 # ``token`` and ``participant``) for a participant it concerns; None adds nothing.
 HomeSection = Callable[["Participant"], str | None]
 
+_enrolled: list[Enrolled] = []
 _randomising: list[Randomising] = []
 _home_sections: list[HomeSection] = []
 _withdrawn: list[Withdrawn] = []
+
+
+def on_enrolled(hook: Enrolled) -> Enrolled:
+    if hook not in _enrolled:
+        _enrolled.append(hook)
+    return hook
 
 
 def on_randomising(hook: Randomising) -> Randomising:
@@ -41,6 +50,11 @@ def on_withdrawn(hook: Withdrawn) -> Withdrawn:
     if hook not in _withdrawn:
         _withdrawn.append(hook)
     return hook
+
+
+def run_enrolled(participant: Participant) -> None:
+    for hook in _enrolled:
+        hook(participant)
 
 
 def run_randomising(participant: Participant, at: dt.datetime) -> list[AfterAllocation]:

@@ -292,6 +292,7 @@ def participant_enrol(
         contact_row.save()
         screening.outcome = ScreeningOutcome.ENROLLED
         screening.save(update_fields=["outcome"])
+        hooks.run_enrolled(participant)
     return participant
 
 

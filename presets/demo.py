@@ -11,11 +11,13 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from followup import services as followup
-from followup.models import Occurrence
+from followup.baseline import BASELINE_INSTRUMENT
+from followup.models import Occurrence, QuestionnaireResponse
 from followup.services import schedule_create
 from intervention import services as intervention
 from intervention.models import Session, WorkingHours
@@ -25,6 +27,7 @@ from messaging import services as messaging
 from messaging.timing import allowed_send_time
 from participants import services as journey
 from participants.models import Participant, Screening
+from presets.instrument_library import EQ5D_CODES
 from presets.services import preset_apply
 from presets.walkback import WALKBACK
 from safety import services as safety
@@ -147,8 +150,10 @@ def _demo_participants(trial: Trial) -> None:
                 by=coordinator,
             )
         )
-    # The first stays consented and waiting; the rest are randomised, one of them then withdraws.
-    for participant in enrolled[1:]:
+    # The first stays consented and waiting, their baseline questionnaire still open; the rest answer
+    # it (entered by the coordinator, or on their own link) and are randomised; one then withdraws.
+    for index, participant in enumerate(enrolled[1:]):
+        _demo_baseline(participant, index=index, by=coordinator if index % 2 == 0 else None)
         journey.participant_randomise(participant_id=participant.pk, by=coordinator)
     journey.participant_withdraw(
         participant=enrolled[-1], scope="followup", reason="No longer wishes to answer questionnaires", by=coordinator
@@ -161,12 +166,46 @@ def _demo_participants(trial: Trial) -> None:
     _demo_safety_and_outcomes(enrolled, coordinator)
 
 
+def _demo_baseline(participant: Any, *, index: int, by: Any) -> None:
+    """A complete baseline questionnaire, a little different for each participant."""
+    occurrence = Occurrence.objects.get(participant=participant, instrument=BASELINE_INSTRUMENT)
+    answers = {
+        "date_of_birth": f"{1960 + 5 * index}-0{1 + index % 9}-1{index % 9}",
+        "sex": ("female", "male")[index % 2],
+        "height_cm": str(160 + 4 * index),
+        "weight_kg": str(62 + 5 * index),
+        "education": ("degree", "trade", "school_year_12", "diploma")[index % 4],
+        "employment": ("full_time", "part_time", "retired", "self_employed")[index % 4],
+        "lbp_previous_episodes": str(1 + 2 * index),
+        "lbp_episode_duration": ("lt_1w", "1_4w", "1_3m")[index % 3],
+        "lbp_weeks_since_recovery": str(2 + index),
+        "pain_now": str(index % 3),
+        "pain_week_avg": str(1 + index % 4),
+        **{f"rmdq_{number:02d}": "yes" if number <= 2 + index else "no" for number in range(1, 25)},
+        **{code: str(1 + (index + n) % 3) for n, code in enumerate(EQ5D_CODES)},
+        "eq5d_vas": str(85 - 3 * index),
+        "walking_minutes_week": str(60 + 15 * index),
+        "active_days_week": str(index % 3),
+    }
+    source = "staff" if by is not None else "participant"
+    followup.response_submit(occurrence=occurrence, raw=answers, source=source, by=by)
+
+
 def _backdate(participant: Any, *, days: int) -> None:
-    """Demo only: move a participant's randomisation back and plan their schedule from it."""
+    """Demo only: move a participant's enrolment and randomisation back (the baseline with them)
+    and plan their schedule from it."""
     with audit_context(actor="demo", reason=f"Demo data: randomised {days} days ago"):
-        randomised_at = timezone.now() - dt.timedelta(days=days)
-        Participant.objects.filter(pk=participant.pk).update(randomised_at=randomised_at)
-        Occurrence.objects.filter(participant=participant).delete()
+        shift = dt.timedelta(days=days)
+        randomised_at = timezone.now() - shift
+        Participant.objects.filter(pk=participant.pk).update(randomised_at=randomised_at, enrolled_at=F("enrolled_at") - shift)
+        for baseline in Occurrence.objects.filter(participant=participant, instrument=BASELINE_INSTRUMENT):
+            baseline.due_date -= shift
+            baseline.opens_at -= shift
+            baseline.closes_at -= shift
+            baseline.completed_at = baseline.completed_at - shift if baseline.completed_at else None
+            baseline.save(update_fields=["due_date", "opens_at", "closes_at", "completed_at"])
+            QuestionnaireResponse.objects.filter(occurrence=baseline).update(submitted_at=F("submitted_at") - shift)
+        Occurrence.objects.filter(participant=participant).exclude(instrument=BASELINE_INSTRUMENT).delete()
         participant.refresh_from_db()
         schedule_create(participant=participant)
         Session.objects.filter(participant=participant).delete()

@@ -563,4 +563,4 @@ BASELINE: Definition = {
 
 MONTHLY = MONTHLY_EPISODES  # the version a trial publishes now
 
-LIBRARY: dict[str, Definition] = {definition["code"]: definition for definition in (MONTHLY, TIMEPOINT)}
+LIBRARY: dict[str, Definition] = {definition["code"]: definition for definition in (BASELINE, MONTHLY, TIMEPOINT)}

@@ -11,7 +11,7 @@ from typing import Any
 from django.db import transaction
 
 from followup.models import OutcomePolicy, ScheduleRule
-from followup.services import instrument_publish, messaging_defaults_apply
+from followup.services import baselines_create, instrument_publish, messaging_defaults_apply
 from intervention.services import intervention_defaults_apply
 from participants.models import ConsentDocument
 from presets.instrument_library import LIBRARY
@@ -31,6 +31,8 @@ def preset_apply(*, preset: TrialPreset, today: dt.date | None = None) -> Trial:
             ConsentDocument.objects.create(trial=trial, version=preset.consent_version, title=preset.consent_title)
         for code in preset.instruments:
             instrument_publish(trial=trial, definition=LIBRARY[code])
+        # Participants enrolled before the trial had a baseline questionnaire get theirs now.
+        baselines_create(trial=trial)
         if preset.schedule:
             for rule_spec in preset.schedule:
                 ScheduleRule.objects.get_or_create(

@@ -85,7 +85,9 @@ WALKBACK = TrialPreset(
         # Disability, quality of life, costs and activity at 3, 6, 9 and 12 months.
         ScheduleSpec("timepoint", "fixed", months=(3, 6, 9, 12), open_days_before=7, close_days_after=28),
     ),
-    instruments=("monthly", "timepoint"),
+    # The baseline questionnaire is asked once, at enrolment, and completed before randomisation.
+    instruments=("baseline", "monthly", "timepoint"),
+    baseline_before_randomisation=True,
     intervention_arm="walking",
     sessions=(
         # Sessions 1, 3 and 5 set the walking prescription; 2, 4 and 6 review progress and barriers.

@@ -15,7 +15,7 @@ from participants.models import Participant
 from presets.services import preset_apply
 from presets.walkback import WALKBACK
 from tests.caches import cache_clear_own
-from tests.factories import ELIGIBLE, PASSWORD, SEED
+from tests.factories import ELIGIBLE, PASSWORD, SEED, baseline_complete
 from trial import services
 from trial.models import Trial
 
@@ -225,18 +225,25 @@ def sealed_list(walkback: Trial) -> Any:
 
 @pytest.fixture
 def enrol(walkback: Trial, coordinator: Any) -> Callable[..., Participant]:
-    """enrol(site="SYD", prior="yes", referral="community") -> an eligible, consented participant."""
+    """enrol(site="SYD", prior="yes", referral="community") -> an eligible, consented participant
+    whose baseline questionnaire is complete (entered by staff at enrolment), ready to randomise;
+    ``baseline=False`` leaves it open."""
 
-    def make(site: str = "SYD", prior: str | None = "yes", referral: str = "community", by: Any = None) -> Participant:
+    def make(
+        site: str = "SYD", prior: str | None = "yes", referral: str = "community", by: Any = None, baseline: bool = True
+    ) -> Participant:
         by = by or coordinator
         screening = journey.screening_record(site=walkback.sites.get(code=site), answers=ELIGIBLE, by=by, referral=referral)
         strata = {"prior_episodes_gt2": prior} if prior else {}
-        return journey.participant_enrol(
+        participant = journey.participant_enrol(
             screening=screening,
             consent=journey.ConsentInput(method="in_person", signed_name="Pat Example"),
             strata=strata,
             contact=journey.ContactInput(email="pat@example.org", mobile="+61400000000"),
             by=by,
         )
+        if baseline:
+            baseline_complete(participant, by=by)
+        return participant
 
     return make

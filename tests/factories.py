@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from followup.baseline import BASELINE_INSTRUMENT
+from followup.models import Occurrence, ResponseSource
+from followup.services import response_submit
 from participants.models import Participant, ParticipantStatus
 from trial.models import Allocation, Arm, Role, RoleCode, Site, StaffProfile, StratificationFactor, StratumLevel, Trial
 
@@ -143,3 +147,36 @@ ELIGIBLE = {
     "recent_spinal_surgery": False,
 }
 SEED = "a-secret-seed-for-tests-only"
+
+
+# A complete baseline questionnaire (presets.instrument_library.BASELINE), as a form would send it.
+BASELINE_ANSWERS: dict[str, Any] = {
+    "date_of_birth": "1980-02-29",
+    "sex": "female",
+    "height_cm": "168",
+    "weight_kg": "70.5",
+    "education": "degree",
+    "employment": "full_time",
+    "lbp_previous_episodes": "3",
+    "lbp_episode_duration": "1_4w",
+    "lbp_weeks_since_recovery": "2",
+    "pain_now": "1",
+    "pain_week_avg": "2",
+    **{f"rmdq_{number:02d}": "yes" if number <= 4 else "no" for number in range(1, 25)},
+    **dict.fromkeys(["eq5d_mobility", "eq5d_selfcare", "eq5d_activities", "eq5d_pain", "eq5d_anxiety"], "1"),
+    "eq5d_pain": "2",
+    "eq5d_vas": "80",
+    "walking_minutes_week": "90",
+    "active_days_week": "1",
+}
+
+
+def baseline_complete(participant: Participant, *, by: Any = None, **answers: Any) -> Any:
+    """Answer a participant's baseline questionnaire (entered by ``by``, else by the participant),
+    so that a trial requiring it lets them be randomised. Returns the response, or None when the
+    trial has no baseline questionnaire."""
+    occurrence = Occurrence.objects.filter(participant=participant, instrument=BASELINE_INSTRUMENT).first()
+    if occurrence is None:
+        return None
+    source = ResponseSource.STAFF if by is not None else ResponseSource.PARTICIPANT
+    return response_submit(occurrence=occurrence, raw={**BASELINE_ANSWERS, **answers}, source=source, by=by).response

@@ -62,6 +62,10 @@ class Trial(models.Model):
     followup_end = models.DateField(help_text="Common end of follow-up for every participant.")
     min_followup_months = models.PositiveSmallIntegerField(default=12)
     max_followup_months = models.PositiveSmallIntegerField(default=36)
+    baseline_before_randomisation = models.BooleanField(
+        default=False,
+        help_text="Randomisation waits until the participant's baseline questionnaire is complete (when the trial has one).",
+    )
     study_id_prefix = models.CharField(max_length=8, default="P", help_text="Study ids read PREFIX-SITE-0001.")
     randomisation_method = models.CharField(
         max_length=20, choices=RandomisationMethod.choices, default=RandomisationMethod.BLOCKS

@@ -85,6 +85,7 @@ class TrialPreset:
     consent_title: str = "Participant information and consent form"
     schedule: tuple[ScheduleSpec, ...] = ()
     instruments: tuple[str, ...] = ()  # codes from presets.instrument_library
+    baseline_before_randomisation: bool = False  # randomise only once the "baseline" questionnaire is complete
     intervention_arm: str = ""  # the arm whose participants have sessions and a diary
     sessions: tuple[SessionSpec, ...] = ()
     education_topics: tuple[tuple[str, str], ...] = ()

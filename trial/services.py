@@ -98,6 +98,7 @@ def trial_apply_preset(*, preset: TrialPreset, today: dt.date | None = None) -> 
                 recruitment_target=preset.recruitment_target,
                 min_followup_months=preset.min_followup_months,
                 max_followup_months=preset.max_followup_months,
+                baseline_before_randomisation=preset.baseline_before_randomisation,
                 study_id_prefix=preset.study_id_prefix,
                 randomisation_method=preset.randomisation_method,
                 block_sizes=list(preset.block_sizes),

@@ -20,6 +20,7 @@ from django.utils import timezone
 from closeout.models import DataQuery
 from closeout.queries.services import query_raise
 from followup import outcomes as outcome_rules
+from followup.baseline import BASELINE_INSTRUMENT
 from followup.instruments import visible_items
 from followup.models import InstrumentVersion, OutcomeCode, QuestionnaireResponse
 from followup.services import outcome_inputs, outcome_values
@@ -124,7 +125,9 @@ def answer_dates_out_of_range(a: Answered) -> Iterator[Finding]:
         if item["type"] != "date" or (day := _as_date(a.answers.get(item["code"]))) is None:
             continue
         field = f"answers.{item['code']}"
-        if a.randomised_on is not None and day < a.randomised_on:
+        # The baseline asks about the time before the trial (a date of birth): only the future is wrong there.
+        before_trial = a.response.occurrence.instrument == BASELINE_INSTRUMENT
+        if a.randomised_on is not None and day < a.randomised_on and not before_trial:
             yield _finding("date_before_randomisation", a.response, field, f"{day:%d %b %Y} is before randomisation.", day)
         elif day > a.answered_on:
             yield _finding("date_in_future", a.response, field, f"{day:%d %b %Y} is after the day it was answered.", day)

@@ -18,6 +18,7 @@ from typing import Any
 
 from psycopg import sql as pgsql
 
+from followup.baseline import BASELINE_INSTRUMENT
 from followup.models import (
     CensorReason,
     InstrumentVersion,
@@ -39,7 +40,7 @@ Codes = tuple[tuple[str, str], ...]
 YES_NO: Codes = (("1", "Yes"), ("0", "No"))
 # The baseline questionnaire (followup: one occurrence at month 0) has a table of its own and is
 # left out of the per-timepoint questionnaire tables.
-BASELINE = "baseline"
+BASELINE = BASELINE_INSTRUMENT  # its own table, baseline.csv; never in the follow-up tables
 DATE_OF_BIRTH = "date_of_birth"
 # Items never released: they identify a person (a date of birth gives the age in whole years only).
 IDENTIFYING_ITEMS = frozenset({DATE_OF_BIRTH})

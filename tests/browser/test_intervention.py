@@ -17,6 +17,7 @@ from participants import services as journey
 from participants.links import access_link_issue
 from participants.models import Participant
 from tests.browser.conftest import demo_login
+from tests.factories import baseline_complete
 from trial.models import Trial
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -41,6 +42,7 @@ def walker(db: Any) -> Participant:
             contact=journey.ContactInput(email=f"walker{n}@example.org", mobile="+61400000001", timezone="Australia/Sydney"),
             by=coordinator,
         )
+        baseline_complete(person, by=coordinator)
         allocation = journey.participant_randomise(participant_id=person.pk, by=coordinator)
         if allocation.arm.code == "walking":
             return person

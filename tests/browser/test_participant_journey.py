@@ -6,10 +6,12 @@ import re
 from typing import Any
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from participants.models import Participant
 from tests.browser.conftest import demo_login
+from tests.factories import baseline_complete
 from trial.models import Allocation, CriterionKind, EligibilityCriterion, Trial
 from trial.services import randomisation_list_generate
 
@@ -58,7 +60,14 @@ def test_a_coordinator_screens_enrols_and_randomises_and_the_investigator_stays_
     assert re.fullmatch(r"WB-SYD-\d{4}", study_id)
     assert phone.inner_text("[data-testid=participant-status]") == "Enrolled"
 
+    # Randomisation waits for the baseline questionnaire (its entry page has tests of its own).
+    phone.click("[data-testid=randomise-button]")
+    assert "the baseline questionnaire is not complete" in phone.inner_text("[data-testid=randomise-missing]")
+    enrolled = Participant.objects.get(study_id=study_id)
+    baseline_complete(enrolled, by=get_user_model().objects.get(username="coordinator"))
+
     # Randomisation, confirmed on its own page; the coordinator sees the arm.
+    phone.goto(f"{base}/participants/{enrolled.pk}/")
     phone.click("[data-testid=randomise-button]")
     phone.click("[data-testid=randomise-confirm]")
     phone.wait_for_selector("[data-testid=participant-status]:has-text('Randomised')")

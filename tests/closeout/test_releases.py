@@ -30,7 +30,7 @@ from participants import services as journey
 from participants.models import Participant
 from presets.instrument_library import BASELINE, MONTHLY_EPISODES, RMDQ_CODES
 from safety.models import AdverseEvent
-from tests.factories import ELIGIBLE
+from tests.factories import ELIGIBLE, baseline_complete
 from trial import access
 from trial.celery import app
 from trial.errors import Conflict, NotAllowed
@@ -145,6 +145,7 @@ def dataset(walkback: Trial, coordinator, sealed_list, datamanager, make_staff) 
                 contact=journey.ContactInput(email=email, mobile=mobile),
                 by=coordinator,
             )
+            baseline_complete(participant, by=coordinator)
             journey.participant_randomise(participant_id=participant.pk, by=coordinator)
             people[name] = Participant.objects.get(pk=participant.pk)
     first, second, third, fourth = people.values()

@@ -80,7 +80,7 @@ def test_a_well_formed_definition_is_valid() -> None:
 
 
 def test_every_library_instrument_is_valid_and_filed_under_its_code() -> None:
-    assert set(LIBRARY) == {"monthly", "timepoint"}
+    assert set(LIBRARY) == {"baseline", "monthly", "timepoint"}
     for code, definition in LIBRARY.items():
         assert definition["code"] == code
         validate_definition(definition=definition)

@@ -101,7 +101,9 @@ def randomised(walkback: Trial, enrol, coordinator, sealed_list):  # type: ignor
 
 
 def test_randomisation_plans_the_schedule_in_the_participants_time_zone(walkback: Trial, randomised) -> None:
-    occurrences = list(Occurrence.objects.filter(participant=randomised).order_by("due_date", "instrument"))
+    occurrences = list(
+        Occurrence.objects.filter(participant=randomised).exclude(instrument="baseline").order_by("due_date", "instrument")
+    )
     # walkback's follow-up ends 2 Dec 2029 (fixture): all 36 months fit, plus 4 timepoints.
     assert sum(o.instrument == "monthly" for o in occurrences) == 36
     assert [o.month for o in occurrences if o.instrument == "timepoint"] == [3, 6, 9, 12]
@@ -111,7 +113,7 @@ def test_randomisation_plans_the_schedule_in_the_participants_time_zone(walkback
 
 
 def test_the_sweep_opens_and_misses_windows_and_is_idempotent(randomised) -> None:
-    first = Occurrence.objects.filter(participant=randomised).order_by("due_date").first()
+    first = Occurrence.objects.filter(participant=randomised).exclude(instrument="baseline").order_by("due_date").first()
     assert first is not None
     services.occurrences_advance(now=first.opens_at)
     services.occurrences_advance(now=first.opens_at)
@@ -169,9 +171,10 @@ def test_schedule_api_contract(randomised, coordinator, make_staff) -> None:
     api = APIClient()
     api.force_authenticate(coordinator)
     items = api.get(f"/api/v1/participants/{randomised.pk}/schedule/").json()
-    assert len(items) == 40
+    assert len(items) == 41  # the baseline (month 0, completed at enrolment), then 36 monthly and 4 timepoints
     assert set(items[0]) >= {"id", "instrument", "opens_at", "due_date", "closes_at", "status"}
-    assert items[0]["due_date"] == "2026-04-02" and items[0]["status"] == "scheduled"
+    assert (items[0]["instrument"], items[0]["month"], items[0]["status"]) == ("baseline", 0, "completed")
+    assert items[1]["due_date"] == "2026-04-02" and items[1]["status"] == "scheduled"
     other = APIClient()
     other.force_authenticate(make_staff("coordinator", sites=["WOL"], username="wol"))
     assert other.get(f"/api/v1/participants/{randomised.pk}/schedule/").status_code == 404

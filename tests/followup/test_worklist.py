@@ -354,7 +354,7 @@ def test_staff_entry_with_invalid_answers_shows_the_errors_and_saves_nothing(cli
     client.force_login(coordinator)
     response = client.post(url, {**RECURRENCE, "ep1_pain_avg": "11"})
     assert response.status_code == 400 and 'data-testid="error-ep1_pain_avg"' in _text(response)
-    assert not QuestionnaireResponse.objects.filter(occurrence__participant=participant).exists()
+    assert not QuestionnaireResponse.objects.filter(occurrence__participant=participant).exclude(occurrence__month=0).exists()
 
 
 @time_machine.travel(NOW, tick=False)
@@ -391,7 +391,7 @@ def test_staff_entry_explains_completed_cancelled_and_not_yet_open_questionnaire
         ).status_code
         == 409
     )
-    assert QuestionnaireResponse.objects.count() == 1  # the participant's own, made by the fixture
+    assert QuestionnaireResponse.objects.exclude(occurrence__month=0).count() == 1  # the participant's own, made by the fixture
 
 
 @time_machine.travel(NOW, tick=False)
@@ -407,7 +407,7 @@ def test_staff_entry_is_site_scoped_and_needs_enter_followup(client: Client, coh
     assert client.get(url).status_code == 403
     client.force_login(make_staff("investigator"))
     assert client.post(url, RECURRENCE).status_code == 403
-    assert not QuestionnaireResponse.objects.filter(source=ResponseSource.STAFF).exists()
+    assert not QuestionnaireResponse.objects.filter(source=ResponseSource.STAFF).exclude(occurrence__month=0).exists()
 
 
 # --- The participant page -------------------------------------------------------------------

@@ -22,7 +22,7 @@ from participants.models import (
     Unblinding,
     Withdrawal,
 )
-from tests.factories import PASSWORD, ParticipantFactory
+from tests.factories import PASSWORD, ParticipantFactory, baseline_complete
 from trial.models import Allocation, Arm, CriterionKind, Trial
 from trial.services import randomisation_list_generate
 
@@ -63,15 +63,17 @@ def _enrol_post(**overrides: str) -> dict[str, str]:
 
 
 def _enrolled(trial: Trial, by: Any, site: str = "SYD") -> Participant:
-    """A screened, consented, stratified participant, made through the services."""
+    """A screened, consented, stratified participant with a complete baseline, made through the services."""
     screening = services.screening_record(site=trial.sites.get(code=site), answers=_answers(trial), by=by, referral="community")
-    return services.participant_enrol(
+    participant = services.participant_enrol(
         screening=screening,
         consent=services.ConsentInput(method="in_person", signed_name="Sam Example"),
         strata={"prior_episodes_gt2": "no"},
         contact=services.ContactInput(email="sam@example.org"),
         by=by,
     )
+    baseline_complete(participant, by=by)
+    return participant
 
 
 def _text(response: Any) -> str:

@@ -92,9 +92,10 @@ def test_demo_has_follow_up_under_way_with_messages_sent(db) -> None:
 
     call_command("demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
     open_ = Occurrence.objects.filter(status="open").values_list("instrument", "month")
-    assert set(open_) == {("timepoint", 3)}
+    assert set(open_) == {("timepoint", 3), ("baseline", 0)}  # the baseline of the one waiting to be randomised
     answered = Occurrence.objects.filter(status="completed").values_list("instrument", "month")
-    assert set(answered) == {("monthly", 1), ("monthly", 3)}
+    assert set(answered) == {("monthly", 1), ("monthly", 3), ("baseline", 0)}
+    assert Occurrence.objects.filter(instrument="baseline", status="completed").count() == 6  # everyone randomised
     assert Occurrence.objects.filter(status="missed").count() == 2  # months 1 and 2 of the earlier of the two
     sent = Message.objects.filter(status="sent")
     assert sent.filter(occurrence__isnull=False).exists() and sent.filter(session__isnull=False).exists()
