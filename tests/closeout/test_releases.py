@@ -28,9 +28,9 @@ from followup.outcomes import episodes
 from intervention.models import InterventionPolicy, Prescription, Session, SessionRecord, Walk
 from participants import services as journey
 from participants.models import Participant
-from presets.instrument_library import BASELINE, MONTHLY_EPISODES, RMDQ_CODES
+from presets.instrument_library import MONTHLY_EPISODES, RMDQ_CODES
 from safety.models import AdverseEvent
-from tests.factories import ELIGIBLE, baseline_complete
+from tests.factories import ELIGIBLE
 from trial import access
 from trial.celery import app
 from trial.errors import Conflict, NotAllowed
@@ -128,6 +128,9 @@ def dataset(walkback: Trial, coordinator, sealed_list, datamanager, make_staff) 
     events, a screening declined, and the intervention's sessions, prescription and walks; every
     free-text field names somebody."""
     people: dict[str, Participant] = {}
+    # Two baselines are answered below (one entered the day before randomisation); the third and
+    # fourth participants are randomised without one (empty cells, same rows).
+    Trial.objects.filter(pk=walkback.pk).update(baseline_before_randomisation=False)
     with time_machine.travel(RANDOMISED_AT, tick=False):
         declined = journey.screening_record(site=walkback.sites.get(code="SYD"), answers=ELIGIBLE, by=coordinator)
         journey.screening_decline(screening=declined, reason=f"Her husband {FREE_TEXT_NAMES[0]} said no", by=coordinator)
@@ -145,7 +148,6 @@ def dataset(walkback: Trial, coordinator, sealed_list, datamanager, make_staff) 
                 contact=journey.ContactInput(email=email, mobile=mobile),
                 by=coordinator,
             )
-            baseline_complete(participant, by=coordinator)
             journey.participant_randomise(participant_id=participant.pk, by=coordinator)
             people[name] = Participant.objects.get(pk=participant.pk)
     first, second, third, fourth = people.values()
@@ -224,20 +226,15 @@ def dataset(walkback: Trial, coordinator, sealed_list, datamanager, make_staff) 
     Walk.objects.create(participant=active, walked_on=dt.date(2026, 3, 11), minutes=25, steps=3000)
     # Baseline: entered by staff the day before randomisation for the first, answered by the
     # second through their link on the day; the third and fourth have none (empty cells, same rows).
-    followup.instrument_publish(trial=walkback, definition=BASELINE)
     for participant, source, at in (
         (first, "staff", RANDOMISED_AT - dt.timedelta(days=1)),
         (second, "participant", RANDOMISED_AT),
     ):
-        occurrence = Occurrence.objects.create(
-            participant=participant,
-            instrument="baseline",
-            month=0,
-            due_date=dt.date(2026, 3, 2),
-            opens_at=RANDOMISED_AT - dt.timedelta(days=2),
-            closes_at=RANDOMISED_AT + dt.timedelta(days=30),
-            status="open",
+        occurrence = Occurrence.objects.get(participant=participant, instrument="baseline", month=0)  # from enrolment
+        Occurrence.objects.filter(pk=occurrence.pk).update(
+            opens_at=RANDOMISED_AT - dt.timedelta(days=2), closes_at=RANDOMISED_AT + dt.timedelta(days=30), status="open"
         )
+        occurrence.refresh_from_db()
         followup.response_submit(
             occurrence=occurrence, raw=BASELINE_ANSWERS, source=source, by=coordinator if source == "staff" else None, now=at
         )
