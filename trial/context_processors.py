@@ -19,8 +19,6 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     items = []
     if Perm.VIEW_DASHBOARD in acc.perms:
         items.append(("Dashboard", reverse("dashboard")))
-        items.append(("CONSORT", reverse("report-consort")))
-        items.append(("Status grid", reverse("report-status-grid")))
     if Perm.VIEW_PARTICIPANTS in acc.perms:
         items.append(("Screening", reverse("screening-log")))
         items.append(("Participants", reverse("participant-list")))
