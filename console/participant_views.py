@@ -13,8 +13,10 @@ from django.urls import reverse
 from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
+from followup import instruments
 from followup import selectors as followup_selectors
 from followup.baseline import BASELINE_INSTRUMENT
+from followup.models import OccurrenceStatus
 from followup.services import baseline_outstanding, schedule_for
 from intervention import staff_views as intervention_pages
 from participants import blinding, selectors, services
@@ -58,7 +60,18 @@ def _participant_page(
     may_reconsent = Perm.SCREEN_ENROL in acc.perms and needs_reconsent
     if reconsent_form is None and may_reconsent:
         reconsent_form = ReconsentForm(action=reverse("participant-reconsent", args=[participant.pk]))
-    occurrences = list(schedule_for(participant=participant).select_related("response__entered_by"))
+    occurrences = list(
+        schedule_for(participant=participant).select_related("response__entered_by", "response__instrument_version")
+    )
+    for occurrence in occurrences:
+        response = getattr(occurrence, "response", None) if occurrence.status == OccurrenceStatus.COMPLETED else None
+        if response is not None:
+            # Questions and answer labels, not codes; a date of birth only for roles that see contact details.
+            definition = response.instrument_version.definition
+            occurrence.readable_answers = instruments.answers_readable(
+                definition=definition, answers=response.answers, show_identifying=Perm.VIEW_CONTACTS in acc.perms
+            )
+            occurrence.readable_scores = instruments.scores_readable(definition=definition, scores=response.scores)
     return render(
         request,
         "participants/participant_detail.html",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 from django.apps import apps
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -12,6 +15,8 @@ from django.urls import reverse
 from closeout.queries.selectors import queries_for_record
 from console import charts, progress
 from console import selectors as console_selectors
+from followup import instruments
+from followup.models import QuestionnaireResponse
 from participants import blinding, records
 from trial import access, selectors
 from trial.access import Perm
@@ -81,6 +86,25 @@ MOVED_RECORDS = {
 }
 
 
+def _answers_redacted(entries: list[blinding.HistoryEntry], *, definition: Any) -> list[blinding.HistoryEntry]:
+    """The history of a questionnaire's answers with identifying answers (a date of birth) hidden."""
+
+    def redact(value: Any) -> Any:
+        return instruments.answers_redact(definition=definition, answers=value) if isinstance(value, dict) else value
+
+    return [
+        dataclasses.replace(
+            entry,
+            changes=[
+                (field, redact(old), redact(new)) if field == "answers" else (field, old, new)
+                for field, old, new in entry.changes
+            ],
+            data={k: redact(v) if k == "answers" else v for k, v in entry.data.items()},
+        )
+        for entry in entries
+    ]
+
+
 @login_required
 def record_history(request: HttpRequest, app_label: str, model_name: str, pk: int) -> HttpResponse:
     if moved := MOVED_RECORDS.get(f"{app_label}.{model_name}".lower()):
@@ -99,6 +123,8 @@ def record_history(request: HttpRequest, app_label: str, model_name: str, pk: in
     if obj is None or not blinding.can_view_record(request.user, obj, trial=trial):
         raise Http404("No such record, or not one you can see.")
     entries = blinding.record_history(obj=obj, user=request.user, trial=trial)
+    if isinstance(obj, QuestionnaireResponse) and not access.has_perm(request.user, Perm.VIEW_CONTACTS, trial=trial):
+        entries = _answers_redacted(entries, definition=obj.instrument_version.definition)
 
     record_type = obj._meta.label_lower
     clinical = records.may_raise_query(record_type)

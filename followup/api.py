@@ -13,11 +13,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from followup import selectors, services
+from followup import instruments, selectors, services
 from followup.models import Outcome, OutcomeCode, QuestionnaireResponse
 from messaging.models import Message
 from participants import links
 from participants.api import _participant, _trial
+from trial import access
 from trial.access import Perm
 from trial.api.permissions import requires
 from trial.errors import NotFound
@@ -80,12 +81,19 @@ class ParticipantResponses(APIView):
     @extend_schema(responses=ResponseOutput(many=True))
     def get(self, request: Request, pk: int) -> Response:
         participant = _participant(request, pk)
-        rows = (
+        rows = list(
             QuestionnaireResponse.objects.filter(occurrence__participant=participant)
             .select_related("occurrence", "instrument_version")
             .order_by("occurrence__due_date", "occurrence__instrument")
         )
-        return Response(ResponseOutput(rows, many=True).data)
+        data = ResponseOutput(rows, many=True).data
+        if not access.has_perm(request.user, Perm.VIEW_CONTACTS, trial=_trial(request)):
+            # A date of birth identifies the participant: "hidden" to roles that do not see contact details.
+            for row, response in zip(data, rows, strict=True):
+                row["answers"] = instruments.answers_redact(
+                    definition=response.instrument_version.definition, answers=response.answers
+                )
+        return Response(data)
 
 
 class MessageOutput(serializers.Serializer):

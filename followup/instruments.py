@@ -16,8 +16,12 @@ import json
 import math
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
+
+from django.utils import formats
+from django.utils.translation import gettext
 
 ITEM_TYPES: Final = ("yes_no", "integer", "number", "date", "choice", "multi_choice", "text")
 SCORE_METHODS: Final = ("count_true", "concat", "value", "sum")
@@ -26,7 +30,11 @@ SCORE_METHODS: Final = ("count_true", "concat", "value", "sum")
 CODE_PATTERN: Final = re.compile(r"[a-z][a-z0-9_]{0,62}")
 
 _DEFINITION_KEYS: Final = frozenset({"code", "version", "title", "intro", "items", "scores"})
-_ITEM_KEYS: Final = frozenset({"code", "text", "type", "required", "show_if", "help"})
+_ITEM_KEYS: Final = frozenset({"code", "text", "type", "required", "show_if", "help", "identifying"})
+# Items that identify a person whatever the definition says: shown only to roles that see contact
+# details, and never released (a release carries the age at randomisation instead).
+IDENTIFYING_CODES: Final = frozenset({"date_of_birth"})
+HIDDEN: Final = "hidden"
 _TYPE_KEYS: Final[dict[str, frozenset[str]]] = {
     "yes_no": frozenset(),
     "integer": frozenset({"min", "max"}),
@@ -312,6 +320,77 @@ def progress(*, definition: Definition, answers: Mapping[str, Any]) -> tuple[int
     return sum(1 for _item, value, _error in shown if value is not _UNANSWERED), len(shown)
 
 
+def is_identifying(item: Item) -> bool:
+    """Whether an item identifies the person (a date of birth, or flagged ``"identifying": true``)."""
+    return item.get("code") in IDENTIFYING_CODES or bool(item.get("identifying"))
+
+
+def identifying_codes(*, definition: Definition) -> frozenset[str]:
+    return frozenset(item["code"] for item in definition["items"] if is_identifying(item)) | IDENTIFYING_CODES
+
+
+def answers_redact(*, definition: Definition, answers: Mapping[str, Any]) -> dict[str, Any]:
+    """``answers`` with every identifying answer replaced by ``HIDDEN``: for roles that do not see
+    contact details. Unanswered items stay unanswered, so what was asked stays visible."""
+    codes = identifying_codes(definition=definition)
+    return {code: HIDDEN if code in codes else value for code, value in answers.items()}
+
+
+@dataclass(frozen=True)
+class ReadableAnswer:
+    code: str
+    question: str
+    answer: str
+    hidden: bool = False
+
+
+def _readable(item: Item, value: Any) -> str:
+    match item["type"]:
+        case "yes_no":
+            return gettext("Yes") if value is True else gettext("No") if value is False else str(value)
+        case "choice":
+            return next((str(label) for choice, label in item["choices"] if _same(value, choice)), str(value))
+        case "multi_choice":
+            labels = {str(choice): str(label) for choice, label in item["choices"]}
+            picked = value if isinstance(value, list) else [value]
+            return "; ".join(labels.get(str(v), str(v)) for v in picked) or gettext("None of these")
+        case "date":
+            try:
+                return formats.date_format(dt.date.fromisoformat(str(value)), "j M Y")
+            except ValueError:
+                return str(value)
+        case "number" | "integer":
+            return _show_number(value) if isinstance(value, int | float) and not isinstance(value, bool) else str(value)
+    return str(value)
+
+
+def answers_readable(*, definition: Definition, answers: Mapping[str, Any], show_identifying: bool) -> list[ReadableAnswer]:
+    """The answered items in the questionnaire's order as a person reads them: the question's text
+    and the answer's label ("Yes", "GP", "3 Mar 2026") instead of codes. Identifying answers read
+    as hidden unless ``show_identifying``. Answers to items no longer in the definition come last."""
+    rows: list[ReadableAnswer] = []
+    known = set()
+    for item in definition["items"]:
+        code = item["code"]
+        known.add(code)
+        if code not in answers:
+            continue
+        if is_identifying(item) and not show_identifying:
+            rows.append(
+                ReadableAnswer(code, str(item["text"]), gettext("Hidden: only roles that see contact details see it"), True)
+            )
+            continue
+        rows.append(ReadableAnswer(code, str(item["text"]), _readable(item, answers[code])))
+    rows += [ReadableAnswer(code, code, str(value)) for code, value in answers.items() if code not in known]
+    return rows
+
+
+def scores_readable(*, definition: Definition, scores: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(label, value) of each score, in the definition's order; "—" where it could not be computed."""
+    labels = {spec["code"]: str(spec.get("label") or spec["code"]) for spec in definition.get("scores", ())}
+    return [(labels.get(code, code), "—" if value is None else str(value)) for code, value in scores.items()]
+
+
 # --- checking a definition -------------------------------------------------------------------
 
 
@@ -411,6 +490,8 @@ def _check_item(where: str, item: Item, earlier: Mapping[str, Item], all_codes: 
         raise DefinitionError(f"{where}: required must be true or false.")
     if "help" in item and not isinstance(item["help"], str):
         raise DefinitionError(f"{where}: help must be text.")
+    if not isinstance(item.get("identifying", False), bool):
+        raise DefinitionError(f"{where}: identifying must be true or false.")
     if item_type in ("choice", "multi_choice"):
         _check_choices(where, item.get("choices"))
     if item_type in ("integer", "number"):

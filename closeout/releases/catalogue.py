@@ -18,6 +18,7 @@ from typing import Any
 
 from psycopg import sql as pgsql
 
+from followup import instruments
 from followup.baseline import BASELINE_INSTRUMENT
 from followup.models import (
     CensorReason,
@@ -43,7 +44,6 @@ YES_NO: Codes = (("1", "Yes"), ("0", "No"))
 BASELINE = BASELINE_INSTRUMENT  # its own table, baseline.csv; never in the follow-up tables
 DATE_OF_BIRTH = "date_of_birth"
 # Items never released: they identify a person (a date of birth gives the age in whole years only).
-IDENTIFYING_ITEMS = frozenset({DATE_OF_BIRTH})
 # The baseline covariates of analysis.csv, in its order, each where the baseline questionnaire has it
 # (age_years and bmi are derived: whole years from the date of birth to randomisation; weight / height^2).
 ANALYSIS_COVARIATES = (
@@ -216,7 +216,7 @@ def _answer(item: Mapping[str, Any]) -> Answer | None:
 
 
 def _identifying(item: Mapping[str, Any]) -> bool:
-    return item.get("code") in IDENTIFYING_ITEMS or bool(item.get("identifying"))
+    return instruments.is_identifying(item)
 
 
 def _score(spec: Mapping[str, Any], items: Mapping[str, Answer]) -> Answer | None:

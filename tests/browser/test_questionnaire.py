@@ -74,4 +74,7 @@ def test_participant_answers_on_a_phone_and_staff_see_the_answers(
     page.goto(f"{live_server.url}/participants/{participant.pk}/")
     page.click(f"[data-testid=response-{occurrence.pk}] summary")
     # The invitation shows among the participant's messages, as sent.
-    assert "ep1_pain_avg" in page.inner_text(f"[data-testid=response-{occurrence.pk}]")
+    # Staff read the question and the answer, not the item's code.
+    answers = page.locator(f"[data-testid=response-{occurrence.pk}]")
+    assert answers.locator("[data-code=ep1_pain_avg]").inner_text() == "5"
+    assert "ep1_pain_avg" not in answers.inner_text()
