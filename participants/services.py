@@ -563,6 +563,11 @@ def participant_unblind(*, participant: Participant, user: Any, reason: str, pas
         raise ApplicationError("Give the clinical reason for unblinding.", errors={"reason": ["Required."]})
     if not participant.is_randomised:
         raise Conflict(f"{participant.study_id} has not been randomised: there is no arm to reveal.")
+    # Asked again with the same reason (a retry after an error page, a double click): the same
+    # unblinding, not a second record and a second alert.
+    already = Unblinding.objects.filter(participant=participant, user=user, reason=reason.strip()).order_by("pk").first()
+    if already is not None:
+        return already
     with audit_context(reason=reason):
         unblinding = Unblinding.objects.create(participant=participant, user=user, reason=reason.strip())
     recipients = notifications.staff_emails(trial=trial, contact_kind=ContactKind.UNBLINDING)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 from collections.abc import Iterable
 
 from django.core.mail import send_mail
@@ -10,6 +12,10 @@ from django.utils import timezone
 
 from trial.models import Notification, NotificationStatus, StaffProfile, Trial, TrialContact
 from trial.tasking import queue_on_commit
+
+logger = logging.getLogger(__name__)
+# How long the task queued at commit has to send a notification before the sweep does.
+PENDING_GRACE = dt.timedelta(minutes=1)
 
 
 @transaction.atomic
@@ -46,6 +52,25 @@ def notification_send(*, notification_id: int) -> bool:
         raise
     Notification.objects.filter(pk=notification.pk).update(status=NotificationStatus.SENT, sent_at=timezone.now())
     return True
+
+
+def notifications_send_pending(*, older_than: dt.timedelta = PENDING_GRACE, limit: int = 100) -> int:
+    """Send every notification still pending ``older_than`` after it was recorded (the outbox sweep):
+    the task queued at commit normally sent it already; this covers a broker that was down then.
+    Each is claimed as ``notification_send`` does, so the sweep and that task never both send it."""
+    cutoff = timezone.now() - older_than
+    ids = list(
+        Notification.objects.filter(status=NotificationStatus.PENDING, created_at__lte=cutoff)
+        .order_by("created_at", "pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    sent = 0
+    for notification_id in ids:
+        try:
+            sent += notification_send(notification_id=notification_id)
+        except Exception:  # recorded on the row as failed; the others still go
+            logger.warning("Notification %s could not be sent", notification_id, exc_info=True)
+    return sent
 
 
 def staff_emails(*, trial: Trial, role: str | None = None, contact_kind: str | None = None) -> list[str]:

@@ -19,6 +19,7 @@ class PeriodicSpec:
 
 PERIODIC_TASKS: tuple[PeriodicSpec, ...] = (
     PeriodicSpec(name="Heartbeat (worker and beat alive)", task="trial.heartbeat", every_seconds=60),
+    PeriodicSpec(name="Send staff notifications left pending", task="trial.send_pending_notifications", every_seconds=60),
     PeriodicSpec(name="Open and close questionnaire windows", task="followup.advance_occurrences", every_seconds=300),
     PeriodicSpec(name="Send due invitations and reminders", task="followup.send_due_messages", every_seconds=120),
     PeriodicSpec(name="Physiotherapists' daily agenda", task="participants.send_agendas", every_seconds=900),

@@ -139,6 +139,20 @@ if _db["ENGINE"] != "django.db.backends.postgresql":
     raise RuntimeError("DATABASE_URL must point at PostgreSQL: this product runs on no other database.")
 _db["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
 _db["CONN_HEALTH_CHECKS"] = True
+# A database that does not answer must not hang the site: give up connecting after a few seconds,
+# and cancel any statement (or wait for a row lock) that runs longer than these. Long reads that
+# need more (a release build, a backup) lift the statement limit for their own transaction.
+DATABASE_CONNECT_TIMEOUT = env.int("DATABASE_CONNECT_TIMEOUT", default=5)
+DATABASE_STATEMENT_TIMEOUT_MS = env.int("DATABASE_STATEMENT_TIMEOUT_MS", default=30_000)
+DATABASE_LOCK_TIMEOUT_MS = env.int("DATABASE_LOCK_TIMEOUT_MS", default=10_000)
+_db.setdefault("OPTIONS", {})
+_db["OPTIONS"]["connect_timeout"] = DATABASE_CONNECT_TIMEOUT
+_db["OPTIONS"]["options"] = (
+    f"-c statement_timeout={DATABASE_STATEMENT_TIMEOUT_MS} -c lock_timeout={DATABASE_LOCK_TIMEOUT_MS} "
+    + _db["OPTIONS"].get("options", "")
+).strip()
+# How long clients are asked to wait (Retry-After) when the database or the broker is unavailable.
+OUTAGE_RETRY_AFTER_SECONDS = env.int("OUTAGE_RETRY_AFTER_SECONDS", default=30)
 _db["TEST"] = {"NAME": env.str("DATABASE_TEST_NAME", default=f"test_{_db['NAME']}")}
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -4,6 +4,7 @@ and an audit context naming the task as the actor of whatever it writes."""
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -13,6 +14,7 @@ from trial.audit import audit_context
 from trial.celery import app
 
 F = TypeVar("F", bound=Callable[..., Any])
+logger = logging.getLogger(__name__)
 
 DEFAULT_TIME_LIMIT = 300
 
@@ -49,6 +51,12 @@ def queue_on_commit(name: str, *args: Any, **kwargs: Any) -> None:
     def send() -> None:
         if name not in app.tasks:
             app.loader.import_default_modules()
-        app.tasks[name].delay(*args, **kwargs)
+        try:
+            app.tasks[name].delay(*args, **kwargs)
+        except Exception:
+            # The action is saved and its work is a row with a status: a sweep finds it (staff
+            # notifications, releases) or the nightly run does. A broker that is down must not turn
+            # a committed action into an error page, nor tempt the user to do it twice.
+            logger.warning("Could not queue task %s after commit; its sweep will pick the work up.", name, exc_info=True)
 
     transaction.on_commit(send)

@@ -16,3 +16,9 @@ def heartbeat(name: str = "worker") -> None:
 def send_notification(notification_id: int) -> None:
     """Send one staff e-mail; a second run finds it already claimed and does nothing."""
     notifications.notification_send(notification_id=notification_id)
+
+
+@system_task(name="trial.send_pending_notifications", time_limit=300)
+def send_pending_notifications() -> None:
+    """The outbox sweep: send staff e-mails whose own task never ran (the broker was down at commit)."""
+    notifications.notifications_send_pending()

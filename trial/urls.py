@@ -2,9 +2,9 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
-from health_check.views import HealthCheckView
 
 from trial import views
+from trial.health import HealthView
 
 urlpatterns = [
     path("", include("console.urls")),
@@ -35,7 +35,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema", template_name="api_docs.html"), name="api-docs"),
     path(
         "health/",
-        HealthCheckView.as_view(checks=["health_check.checks.Database", "trial.health.Broker"]),
+        HealthView.as_view(checks=["health_check.checks.Database", "trial.health.Broker"]),
         name="health",
     ),
 ]

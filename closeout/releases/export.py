@@ -82,6 +82,8 @@ def snapshot() -> Iterator[Any]:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         # Room to order each response's answers and a chunk of rows in memory; larger sorts spill to disk.
         cursor.execute("SET LOCAL work_mem = '64MB'")
+        # A large release's pivots run longer than a page's statement limit (settings).
+        cursor.execute("SET LOCAL statement_timeout = 0")
         yield cursor
 
 

@@ -9,6 +9,7 @@ from trial.models import Heartbeat
 # Task names are a contract with queued messages and beat rows: renaming one strands its work.
 STABLE_TASK_NAMES = {
     "trial.heartbeat",
+    "trial.send_pending_notifications",
     "trial.send_notification",
     "followup.advance_occurrences",
     "followup.derive_outcomes",

@@ -7,6 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import connection
 
+from bench import statements_unlimited
 from bench.export import dataset_build, in_fresh_process
 
 
@@ -27,6 +28,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        statements_unlimited()
         # A database of its own: the benchmark never writes into the trial's data.
         connection.settings_dict.setdefault("TEST", {})["NAME"] = f"bench_export_{os.getpid()}"
         old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)

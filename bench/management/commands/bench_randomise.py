@@ -7,6 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import connection
 
+from bench import statements_unlimited
 from bench.randomise import (
     allocation_integrity,
     participants_make_ready,
@@ -37,6 +38,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        statements_unlimited()
         # A database of its own: the benchmark never writes into the trial's data.
         connection.settings_dict.setdefault("TEST", {})["NAME"] = f"bench_randomise_{os.getpid()}"
         old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)

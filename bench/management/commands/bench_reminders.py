@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import connection
 from django.test.utils import override_settings
 
+from bench import statements_unlimited
 from bench.reminders import (
     BENCH_NOW,
     CountingEmailBackend,
@@ -34,6 +35,7 @@ class Command(BaseCommand):
         parser.add_argument("--profile", metavar="FILE", help="Write a cProfile of the sweep to FILE (one client only).")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        statements_unlimited()
         # A database of its own: the benchmark never writes into the trial's data.
         connection.settings_dict.setdefault("TEST", {})["NAME"] = f"bench_reminders_{os.getpid()}"
         old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
