@@ -6,10 +6,14 @@ the services being atomic, leaves nothing written.
 
 from __future__ import annotations
 
+import zoneinfo
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -23,7 +27,7 @@ from participants.forms import (
     ScreeningForm,
 )
 from participants.models import ConsentDocument, Participant, Screening, ScreeningOutcome
-from trial import access
+from trial import access, downloads
 from trial.access import Perm
 from trial.errors import ApplicationError
 from trial.models import Trial
@@ -57,11 +61,29 @@ def _participant_of(screening: Screening) -> Participant | None:
 
 
 @login_required
-def screening_log(request: HttpRequest) -> HttpResponse:
+def screening_log(request: HttpRequest) -> HttpResponseBase:
     trial = _trial(request)
     sites = access.visible_sites(request.user, trial=trial)
     form = ScreeningFilterForm(request.GET, sites=sites)
     screenings = selectors.screening_list(user=request.user, trial=trial, filters=form.filters())
+    if downloads.wants_csv(request):
+
+        def rows(batch: list[Screening]) -> Any:
+            for s in batch:
+                participant = getattr(s, "participant", None)
+                yield [
+                    s.screened_on.isoformat(),
+                    s.site.code,
+                    s.get_outcome_display(),
+                    s.referral or "",
+                    participant.study_id if participant else "",
+                ]
+
+        return downloads.csv_download(
+            name="screening-log",
+            header=["screened_on", "site", "outcome", "referral", "study_id"],
+            rows=downloads.in_chunks(screenings, rows),
+        )
     return render(
         request,
         "participants/screening_list.html",
@@ -70,6 +92,7 @@ def screening_log(request: HttpRequest) -> HttpResponse:
             "page": Paginator(screenings, PAGE_SIZE).get_page(request.GET.get("page")),
             "may_screen": access.has_perm(request.user, Perm.SCREEN_ENROL, trial=trial),
             "tz": trial.timezone,
+            "csv_url": downloads.csv_url(request),
         },
     )
 
@@ -179,10 +202,33 @@ def screening_enrol(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
-def participant_list(request: HttpRequest) -> HttpResponse:
+def participant_list(request: HttpRequest) -> HttpResponseBase:
     trial = _trial(request)
     form = ParticipantFilterForm(request.GET, sites=access.visible_sites(request.user, trial=trial))
     participants = selectors.participant_list(user=request.user, trial=trial, filters=form.filters())
+    sees_allocation = access.access_for(request.user, trial).sees_allocation
+    if downloads.wants_csv(request):
+        zone = zoneinfo.ZoneInfo(trial.timezone)
+
+        def rows(batch: list[Participant]) -> Any:
+            for p in blinding.participants_as_seen(batch, user=request.user, trial=trial):
+                allocation = getattr(p, "allocation", None) if sees_allocation else None
+                yield [
+                    p.study_id,
+                    p.site.code,
+                    p.get_status_display(),
+                    p.get_withdrawal_scope_display() if p.withdrawal_scope else "",
+                    p.randomised_at.astimezone(zone).date().isoformat() if p.randomised_at else "",
+                    getattr(p, "consent_version", "") or "",
+                    *([allocation.arm.name if allocation else ""] if sees_allocation else []),
+                ]
+
+        header = ["study_id", "site", "status", "withdrawal", "randomised_on", "consent_version"]
+        return downloads.csv_download(
+            name="participants",
+            header=header + (["arm"] if sees_allocation else []),
+            rows=downloads.in_chunks(participants, rows),
+        )
     page = Paginator(participants, PAGE_SIZE).get_page(request.GET.get("page"))
     page.object_list = blinding.participants_as_seen(list(page.object_list), user=request.user, trial=trial)
     return render(
@@ -191,7 +237,8 @@ def participant_list(request: HttpRequest) -> HttpResponse:
         {
             "form": form,
             "page": page,
-            "sees_allocation": access.access_for(request.user, trial).sees_allocation,
+            "sees_allocation": sees_allocation,
             "tz": trial.timezone,
+            "csv_url": downloads.csv_url(request),
         },
     )

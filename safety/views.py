@@ -7,6 +7,7 @@ session reveals the intervention arm, so to anyone else it reads as entered by s
 
 from __future__ import annotations
 
+import zoneinfo
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Count, Prefetch, Q
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -26,7 +28,7 @@ from safety import selectors, services
 from safety.forms import AdverseEventForm, AEFilterForm, DismissForm, FollowUpForm
 from safety.models import AdverseEvent, AEFollowUp, AESource, AEStatus, SafetyPolicy, SeriousCriterion
 from safety.selectors import SaeDeadlines
-from trial import access
+from trial import access, downloads
 from trial.access import Perm
 from trial.errors import ApplicationError, Conflict
 from trial.models import Trial
@@ -144,13 +146,36 @@ def safety_overview(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def event_list(request: HttpRequest) -> HttpResponse:
+def event_list(request: HttpRequest) -> HttpResponseBase:
     trial = _trial(request)
     rows = _Rows(request, trial)
     form = AEFilterForm(request.GET, sites=access.visible_sites(request.user, trial=trial).order_by("code"), policy=rows.policy)
-    page = Paginator(selectors.adverse_event_list(user=request.user, trial=trial, filters=form.filters()), PAGE_SIZE).get_page(
-        request.GET.get("page")
-    )
+    events = selectors.adverse_event_list(user=request.user, trial=trial, filters=form.filters())
+    if downloads.wants_csv(request):
+        zone = zoneinfo.ZoneInfo(trial.timezone)
+
+        def lines(batch: list[AdverseEvent]) -> Any:
+            for row in rows.rows(batch):
+                e = row.event
+                yield [
+                    e.pk,
+                    e.participant.study_id,
+                    e.participant.site.code,
+                    e.aware_at.astimezone(zone).date().isoformat(),
+                    e.onset_date.isoformat() if e.onset_date else "",
+                    row.category_label if e.category else "",
+                    e.get_severity_display() if e.severity else "",
+                    "yes" if e.serious else "no",
+                    e.get_status_display(),
+                    row.source_label,
+                    row.recorded_by,
+                ]
+
+        header = ["event", "study_id", "site", "aware_on", "onset_on", "category", "severity", "serious", "status", "source"]
+        return downloads.csv_download(
+            name="adverse-events", header=[*header, "recorded_by"], rows=downloads.in_chunks(events, lines)
+        )
+    page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
         "safety/event_list.html",
@@ -160,6 +185,7 @@ def event_list(request: HttpRequest) -> HttpResponse:
             "rows": rows.rows(page.object_list),
             "pending": rows.rows(selectors.pending_reports(user=request.user, trial=trial)),
             "tz": trial.timezone,
+            "csv_url": downloads.csv_url(request),
         },
     )
 

@@ -3,6 +3,7 @@ closeout.queries.selectors/services and closeout.datalock.services."""
 
 from __future__ import annotations
 
+import zoneinfo
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +11,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -29,7 +31,7 @@ from closeout.queries.forms import (
     field_choices,
 )
 from closeout.queries.selectors import RecordRef
-from trial import access
+from trial import access, downloads
 from trial.access import Perm
 from trial.errors import ApplicationError, Conflict
 from trial.models import Trial
@@ -82,13 +84,35 @@ def _query(request: HttpRequest, trial: Trial, pk: int) -> DataQuery:
 
 
 @login_required
-def query_list(request: HttpRequest) -> HttpResponse:
+def query_list(request: HttpRequest) -> HttpResponseBase:
     trial = _trial(request, Perm.VIEW_PARTICIPANTS)
     acc = access.access_for(request.user, trial)
     form = QueryFilterForm(request.GET, sites=access.visible_sites(request.user, trial=trial).order_by("code"))
-    page = Paginator(selectors.query_list(user=request.user, trial=trial, filters=form.filters()), PAGE_SIZE).get_page(
-        request.GET.get("page")
-    )
+    queries = selectors.query_list(user=request.user, trial=trial, filters=form.filters())
+    if downloads.wants_csv(request):
+        zone = zoneinfo.ZoneInfo(trial.timezone)
+
+        def lines(batch: list[DataQuery]) -> Any:
+            (rows,) = _rows(request, trial, batch)
+            for row in rows:
+                q, ref = row.query, row.ref
+                who = q.assignee.get_full_name() or q.assignee.get_username() if q.assignee else "Site staff"
+                yield [
+                    q.pk,
+                    q.get_status_display(),
+                    q.site.code,
+                    "" if row.hidden or ref is None else ref.study_id,
+                    "" if row.hidden or ref is None else ref.label,
+                    "" if row.hidden else q.field,
+                    "Only unblinded staff see what this query is about." if row.hidden else q.text,
+                    who,
+                    q.created_at.astimezone(zone).date().isoformat(),
+                    q.raised_by.get_username() if q.raised_by else row.check_label or "Check",
+                ]
+
+        header = ["query", "status", "site", "study_id", "record", "field", "question", "assigned_to", "raised_on", "raised_by"]
+        return downloads.csv_download(name="data-queries", header=header, rows=downloads.in_chunks(queries, lines))
+    page = Paginator(queries, PAGE_SIZE).get_page(request.GET.get("page"))
     mine_qs = selectors.my_open_queries(user=request.user, trial=trial)[:MINE_LIMIT] if acc.site_ids else []
     rows, mine = _rows(request, trial, page.object_list, mine_qs)
     return render(
@@ -102,6 +126,7 @@ def query_list(request: HttpRequest) -> HttpResponse:
             "site_staff": bool(acc.site_ids),
             "manages": Perm.MANAGE_QUERIES in acc.perms,
             "tz": trial.timezone,
+            "csv_url": downloads.csv_url(request),
         },
     )
 
