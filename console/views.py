@@ -134,6 +134,7 @@ def record_history(request: HttpRequest, app_label: str, model_name: str, pk: in
         {
             "object": obj,
             "verbose_name": model._meta.verbose_name,
+            "tz": trial.timezone or "UTC",
             "entries": entries,
             "queries": list(queries_for_record(record_type=record_type, record_id=pk)) if clinical else [],
             "raise_query_url": f"{reverse('query-new')}?record={record_type}:{pk}"

@@ -40,7 +40,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "trial/audit_log.html",
-        {"page": page, "filters": filters, "kinds": SecurityEventKind.choices},
+        {"page": page, "filters": filters, "kinds": SecurityEventKind.choices, "tz": trial.timezone or "UTC"},
     )
 
 

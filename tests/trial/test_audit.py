@@ -107,3 +107,18 @@ def test_history_of_an_unknown_kind_of_record_is_a_404_not_a_500(client, walkbac
     client.force_login(make_staff("admin"))
     assert client.get("/history/nope/nothing/1/").status_code == 404
     assert client.get(reverse("record-history", args=["trial", "arm", 999999])).status_code == 404
+
+
+def test_history_and_the_audit_trail_give_times_in_the_trials_time_zone(client, walkback: Trial, make_staff) -> None:
+    import zoneinfo
+
+    participant = ParticipantFactory(site=walkback.sites.get(code="SYD"))
+    coordinator = make_staff("coordinator", sites=["SYD"])
+    created = blinding.record_history(obj=participant, user=coordinator, trial=walkback)[0].at  # the database's clock
+    local = created.astimezone(zoneinfo.ZoneInfo(walkback.timezone))
+    assert local.utcoffset() != created.utcoffset()  # the trial's zone is not UTC, or this test would prove nothing
+    client.force_login(coordinator)
+    page = client.get(reverse("record-history", args=["participants", "participant", participant.pk])).content.decode()
+    assert f"When ({walkback.timezone})" in page and local.strftime("%Y-%m-%d %H:%M:%S") in page
+    client.force_login(make_staff("data_manager"))
+    assert f"When ({walkback.timezone})" in client.get(reverse("audit-log")).content.decode()
