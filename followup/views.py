@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods
 
 from followup import selectors, services
 from followup.forms import CallForm
@@ -29,14 +29,16 @@ from participants.models import Channel, ContactDetails, Participant
 from participants.selectors import participant_get
 from trial import access
 from trial.access import Perm
-from trial.errors import ApplicationError, StudyClosed
+from trial.errors import ApplicationError, LinkNotValid, StudyClosed
 from trial.models import Trial
 
 
 def _participant(token: str) -> Participant:
     participant = links.access_link_participant(token=token)
     if participant is None:
-        raise Http404("This link is not valid. Ask the study team for a new one.")
+        if (former := links.access_link_replaced(token=token)) is not None:
+            raise LinkNotValid(replaced=True, trial_name=former.site.trial.name, site_name=former.site.name)
+        raise LinkNotValid()
     if participant.site.trial.data_locked_at is not None:
         raise StudyClosed
     return participant
@@ -134,15 +136,18 @@ def thanks(request: HttpRequest, token: str, pk: int) -> HttpResponse:
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def staff_issue_link(request: HttpRequest, pk: int) -> HttpResponse:
-    """Staff issue a participant a new personal link (shown once); the old link stops working."""
+    """Staff issue a participant a new personal link (shown once); the old link stops working. A GET
+    asks first: every message already sent carries the old link."""
     trial = getattr(request, "trial", None)
     if not trial or not access.has_perm(request.user, Perm.ENTER_FOLLOWUP, trial=trial):
         raise PermissionDenied("Your role may not issue questionnaire links.")
     participant = participant_get(user=request.user, trial=trial, pk=pk)
     if participant is None:
         raise Http404("No such participant, or not one you can see.")
+    if request.method == "GET":
+        return render(request, "followup/staff/issue_link.html", {"participant": participant})
     try:
         token = links.access_link_issue(participant=participant, by=request.user)
     except ApplicationError as exc:

@@ -43,6 +43,16 @@ class StudyClosed(Exception):
     """A participant's page while the trial's database is locked: answered with a polite page."""
 
 
+class LinkNotValid(Exception):
+    """A participant's link that does not open their pages: answered with a page for participants
+    (what happened and how to get a working link), never the staff "Not found" page. ``replaced``
+    when the link was theirs and a newer one has been issued; ``site_name`` then names their site."""
+
+    def __init__(self, *, replaced: bool = False, trial_name: str = "", site_name: str = "") -> None:
+        super().__init__("This link is not valid.")
+        self.replaced, self.trial_name, self.site_name = replaced, trial_name, site_name
+
+
 def lock_refusal(exc: BaseException) -> DataLocked | None:
     """The database-level lock guard's refusal (SQLSTATE WB423) as a DataLocked, else None."""
     cause: BaseException | None = exc

@@ -10,7 +10,7 @@ from django.utils.functional import SimpleLazyObject
 from django.utils.http import urlencode
 
 from trial import signin
-from trial.errors import StudyClosed, lock_refusal
+from trial.errors import LinkNotValid, StudyClosed, lock_refusal
 from trial.selectors import trial_get_current_or_none
 
 
@@ -30,6 +30,11 @@ class TrialMiddleware:
         if isinstance(exception, StudyClosed):
             token = request.resolver_match.kwargs.get("token", "") if request.resolver_match else ""
             return render(request, "followup/study_closed.html", {"token": token}, status=200)
+        if isinstance(exception, LinkNotValid):
+            # 410 Gone for a link that was replaced, 404 for one that never was.
+            return render(
+                request, "followup/link_not_valid.html", {"problem": exception}, status=410 if exception.replaced else 404
+            )
         refusal = lock_refusal(exception)
         if refusal is None:
             return None

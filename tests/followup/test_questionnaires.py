@@ -63,7 +63,7 @@ def test_the_token_has_at_least_128_bits_and_only_its_hash_is_stored(randomised,
 def test_a_new_link_revokes_the_old_one(randomised, link: str, client: Client) -> None:
     newer = links.access_link_issue(participant=randomised)
     assert links.access_link_participant(token=link) is None
-    assert client.get(f"/p/{link}/").status_code == 404
+    assert client.get(f"/p/{link}/").status_code == 410  # gone: see the next test for what it says
     assert client.get(f"/p/{newer}/").status_code == 200
 
 
@@ -182,6 +182,10 @@ def test_a_coordinator_issues_a_link_from_the_participant_page(client: Client, r
     client.force_login(coordinator)
     page = client.get(f"/participants/{randomised.pk}/").content.decode()
     assert 'data-testid="issue-link"' in page and 'data-testid="schedule"' in page
+    # The button asks first: every message already sent carries the current link.
+    ask = client.get(f"/participants/{randomised.pk}/access-link/").content.decode()
+    assert "stops working at once" in ask and 'data-testid="confirm-issue-link"' in ask
+    assert not AccessLink.objects.filter(participant=randomised).exists()  # asking changed nothing
     response = client.post(f"/participants/{randomised.pk}/access-link/", follow=True)
     assert "New personal link" in response.content.decode()
     assert AccessLink.objects.filter(participant=randomised, revoked_at__isnull=True).count() == 1
@@ -196,3 +200,17 @@ def test_an_occurrence_with_no_published_questionnaire_is_a_clear_404(randomised
     Occurrence.objects.filter(pk=first.pk).update(instrument="unpublished")
     response = client.get(f"/p/{link}/q/{first.pk}/")
     assert response.status_code == 404
+
+
+def test_an_old_link_tells_the_participant_it_was_replaced_and_what_to_do(
+    randomised, link: str, coordinator, client: Client
+) -> None:
+    newer = links.access_link_issue(participant=randomised, by=coordinator)
+    old = client.get(f"/p/{link}/")
+    html = old.content.decode()
+    assert old.status_code == 410 and 'data-testid="link-not-valid"' in html
+    assert "has been replaced" in html and randomised.site.name in html and randomised.site.trial.name in html
+    assert "dashboard" not in html.lower() and "Not found" not in html  # not the staff page
+    assert client.get(f"/p/{newer}/").status_code == 200
+    unknown = client.get("/p/not-a-real-link/")
+    assert unknown.status_code == 404 and "This link does not work" in unknown.content.decode()
