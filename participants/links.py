@@ -66,25 +66,22 @@ def access_link_tokens(*, participants: list[Participant]) -> dict[int, str]:
     return tokens
 
 
-def access_link_replaced(*, token: str) -> Participant | None:
-    """Whose link ``token`` was, if it was a real link that has since been replaced (or None)."""
+def _link_owner(token: str, *, revoked: bool) -> Participant | None:
     if not token or len(token) > 100:
         return None
     link = (
         AccessLink.objects.select_related("participant__site__trial")
-        .filter(token_sha256=_token_hash(token), revoked_at__isnull=False)
+        .filter(token_sha256=_token_hash(token), revoked_at__isnull=not revoked)
         .first()
     )
     return link.participant if link else None
+
+
+def access_link_replaced(*, token: str) -> Participant | None:
+    """Whose link ``token`` was, if it was a real link that has since been replaced (or None)."""
+    return _link_owner(token, revoked=True)
 
 
 def access_link_participant(*, token: str) -> Participant | None:
     """The participant a live link belongs to, or None (unknown, revoked, or malformed token)."""
-    if not token or len(token) > 100:
-        return None
-    link = (
-        AccessLink.objects.select_related("participant__site__trial")
-        .filter(token_sha256=_token_hash(token), revoked_at__isnull=True)
-        .first()
-    )
-    return link.participant if link else None
+    return _link_owner(token, revoked=False)
