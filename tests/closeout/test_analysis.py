@@ -16,12 +16,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from django.urls import reverse
 from lifelines import CoxPHFitter
 from scipy.stats import fisher_exact
 
+from closeout.datalock.services import lock_current
+from closeout.models import Release
 from closeout.releases import analyse
 from tests.closeout.test_releases import _fast_passwords, built, datamanager, dataset, fresh, locked, releases_dir, statistician  # noqa: F401
-from trial.models import Trial
+from trial.models import Role, Trial
 
 ARMS = {"walking": "Walking and education", "control": "Control"}
 
@@ -286,3 +289,56 @@ def test_a_blinded_release_analysis_names_no_arm_and_compares_nothing(
     results = json.loads((folder / "analysis/results.json").read_text())
     assert "arm" not in results and results["outcomes"]["activity_limiting"]["pooled"]["n"] == 4
     assert set(results["adverse_events"]["rows"][0]) == {"code", "label", "pooled"}
+
+
+# --- The analysis page ----------------------------------------------------------------------------------
+
+
+def ready_release(trial: Trial, by: Any, variant: str, releases_dir: Path, work: Path) -> Release:
+    """A ready release whose zip holds only the analysis of synthetic data (400 participants, so the
+    hazard ratio is estimable), labelled with the trial's own arms."""
+    arms = dict(trial.arms.values_list("code", "name"))
+    plan = synthetic_plan(blinded=variant == "blinded")
+    if plan["arm"]:
+        plan["arm"]["labels"] = {"walking": arms["walking"], "control": arms["control"]}
+    folder = synthetic_release(work / variant, n=400)
+    number = Release.objects.filter(trial=trial).count() + 1
+    release = Release.objects.create(
+        trial=trial,
+        lock=lock_current(trial=trial),
+        number=number,
+        variant=variant,
+        created_by=by,
+        status="ready",
+        zip_name=f"analysis-test-{number}.zip",
+    )
+    releases_dir.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(releases_dir / release.zip_name, "w") as archive:
+        for name, data in analyse.outputs(folder, plan).items():
+            archive.writestr(f"top/analysis/{name}", data)
+    return release
+
+
+def test_the_analysis_page_shows_the_hazard_ratio_to_roles_that_see_arms_and_pooled_results_otherwise(
+    locked: Trial, investigator, statistician, datamanager, releases_dir: Path, client, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    url = reverse("release-analysis")
+    client.force_login(fresh(investigator))
+    assert 'data-testid="no-analysis"' in client.get(url).content.decode()
+    ready_release(locked, investigator, "blinded", releases_dir, tmp_path)
+    ready_release(locked, investigator, "unblinded", releases_dir, tmp_path)
+    page = client.get(url).content.decode()
+    names = list(locked.arms.values_list("name", flat=True))
+    assert f"Hazard ratio ({names[0]} vs {names[1]})" in page or f"Hazard ratio ({names[1]} vs {names[0]})" in page
+    assert "Fisher" in page and "Stratified by the randomisation strata" in page and "data:image/svg+xml;base64," in page
+    assert "<caption>" in page and 'scope="col"' in page and 'scope="row"' in page and 'alt="Kaplan-Meier' in page
+    assert 'href="/releases/analysis/"' in client.get(reverse("releases")).content.decode()
+    # A statistician who stays blinded after the lock gets the blinded release's pooled results only.
+    Role.objects.filter(trial=locked, code="statistician").update(sees_allocation_after_lock=False)
+    client.force_login(fresh(statistician))
+    page = client.get(url).content.decode()
+    assert "From release 1 " in page and "All participants" in page
+    assert "Hazard ratio" not in page and "Fisher" not in page and not any(name in page for name in names)
+    # Roles that may not have a release: refused.
+    client.force_login(fresh(datamanager))
+    assert client.get(url).status_code == 403
