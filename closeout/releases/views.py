@@ -9,7 +9,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext
 
@@ -18,7 +18,7 @@ from closeout.models import ReleaseStatus, ReleaseVariant
 from closeout.releases import selectors, services
 from trial import access
 from trial.access import Perm
-from trial.errors import ApplicationError, NotAllowed
+from trial.errors import ApplicationError, NotAllowed, NotFound
 from trial.models import Trial
 
 
@@ -181,6 +181,8 @@ def release_analysis_page(request: HttpRequest) -> HttpResponse:
         analysis = services.release_analysis_read(trial=trial, by=request.user)
     except NotAllowed as exc:
         raise PermissionDenied(exc.message) from exc
+    except NotFound as exc:  # the release's zip is missing from the server
+        raise Http404(exc.message) from exc
     context: dict[str, Any] = {"trial": trial, "analysis": analysis}
     if analysis is not None and analysis.results is not None:
         context.update(_analysis_context(analysis.results, analysis.figures))

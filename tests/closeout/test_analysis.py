@@ -339,6 +339,8 @@ def test_the_analysis_page_shows_the_hazard_ratio_to_roles_that_see_arms_and_poo
     page = client.get(url).content.decode()
     assert "From release 1 " in page and "All participants" in page
     assert "Hazard ratio" not in page and "Fisher" not in page and not any(name in page for name in names)
+    (releases_dir / "analysis-test-1.zip").unlink()  # the blinded release's zip, gone from the server
+    assert client.get(url).status_code == 404
     # Roles that may not have a release: refused.
     client.force_login(fresh(datamanager))
     assert client.get(url).status_code == 403
