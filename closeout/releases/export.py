@@ -27,7 +27,7 @@ from django.db import connection, transaction
 from psycopg import pq
 
 from closeout.models import DatabaseLock, ReleaseVariant
-from closeout.releases import catalogue
+from closeout.releases import analyse, catalogue, sap
 from closeout.releases.catalogue import Column, Config, Table
 from closeout.releases.statfiles import StatColumn, write_stat_files
 from trial.errors import Conflict
@@ -42,6 +42,8 @@ ANALYSIS_CHUNK = 5000  # rows of the Stata/SPSS file converted at a time
 ANALYSIS_NAME = "analysis"
 STAT_FILES = f"{ANALYSIS_NAME}.dta {ANALYSIS_NAME}.sav"  # their rows of the data dictionary name both files
 ANALYSIS_SOURCES = ("analysis", "questionnaire_scores")  # the Stata/SPSS file's tables, in its column order
+SAP_SOURCES = ("analysis", "questionnaire_scores", "adverse_events")  # the tables analysis/analyse.py reads
+SAP_FOLDER = "analysis"
 FILE_MODE = 0o100644  # a regular file, rw-r--r--
 
 
@@ -217,15 +219,15 @@ def _write_files(
             )
         config = catalogue.config_load(trial=trial, blinded=blinded, cursor=cursor, locked_at=lock.locked_at)
         tables = catalogue.tables(config)
-        steps = len(tables) + 2
+        steps = len(tables) + 3
         base = catalogue.base_cte(config)
         analysis = _analysis_columns(config)
         with tempfile.TemporaryDirectory(prefix="release-") as work:
             kept: dict[str, Path] = {}
             for done, table in enumerate(tables, start=1):
                 with archive.entry(table.file) as entry:
-                    if table.name in ANALYSIS_SOURCES:
-                        # Also kept aside: the Stata and SPSS files are made from these tables.
+                    if table.name in ANALYSIS_SOURCES or table.name in SAP_SOURCES:
+                        # Also kept aside: the Stata and SPSS files and the analysis are made from these tables.
                         kept[table.name] = Path(work) / table.file
                         with open(kept[table.name], "wb") as aside:
                             entry.rows = copy_rows(cursor, base + table.select(), _both(entry.write, aside.write))
@@ -246,6 +248,8 @@ def _write_files(
                     while block := handle.read(BLOCK):
                         entry.write(block)
                     entry.rows = rows
+            progress(95 * (steps - 2) // steps)
+            _write_analysis(archive, config=config, source=source, work=Path(work))
         progress(95 * (steps - 1) // steps)
     dictionary = _dictionary(config, tables, analysis)
     archive.add("dictionary.csv", dictionary[0], rows=dictionary[1])
@@ -255,6 +259,24 @@ def _write_files(
     archive.add(
         "manifest.csv", _csv([("name", "rows", "sha256"), *((f.name, f.rows, f.sha256) for f in listed)]), rows=len(listed)
     )
+
+
+def _write_analysis(archive: _Zip, *, config: Config, source: Source, work: Path) -> None:
+    """analysis/: the plan, the script that runs it (this installation's closeout/releases/analyse.py,
+    byte for byte), its requirements and what it writes, run here on the tables kept aside."""
+    packages = analyse.installed_versions()
+    plan = sap.plan_build(
+        config=config, trial_name=source.trial_name, lock_version=source.lock_version, variant=source.variant, packages=packages
+    )
+    (work / SAP_FOLDER).mkdir()
+    plan_bytes = (json.dumps(plan, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode()
+    (work / SAP_FOLDER / analyse.PLAN).write_bytes(plan_bytes)
+    written = analyse.outputs(work, plan)
+    archive.add(f"{SAP_FOLDER}/{analyse.PLAN}", plan_bytes)
+    archive.add(f"{SAP_FOLDER}/analyse.py", Path(analyse.__file__).read_bytes())
+    archive.add(f"{SAP_FOLDER}/{analyse.REQUIREMENTS}", analyse.requirements_text(packages).encode())
+    for name, data in written.items():
+        archive.add(f"{SAP_FOLDER}/{name}", data)
 
 
 def _both(*writers: Callable[[bytearray], object]) -> Callable[[bytearray], None]:
@@ -525,6 +547,9 @@ def _readme(source: Source, config: Config, tables: list[Table], files: list[Rel
             f"| `{ANALYSIS_NAME}.{fmt}` | {rows.get(f'{ANALYSIS_NAME}.{fmt}', '')} | {what}: `analysis.csv` and the "
             "scores, one row per randomised participant, with variable and value labels (coded text as numbers 1, 2, ...) |"
         )
+    for file in files:
+        if file.name.startswith(f"{SAP_FOLDER}/"):
+            lines.append(f"| `{file.name}` | | {_sap_file_description(file.name, blinded)} |")
     lines += [
         "| `dictionary.csv` | | Every variable: table, type, label, units and allowed codes with their labels; "
         "questionnaire items by instrument |",
@@ -578,5 +603,36 @@ def _readme(source: Source, config: Config, tables: list[Table], files: list[Rel
         "from them. `baseline.csv` holds the whole baseline questionnaire. The questionnaire tables give the day each "
         "questionnaire was answered and whether the participant or staff entered it.",
         "",
+        "## The statistical analysis plan's analysis",
+        "",
+        "`analysis/` holds the analysis the plan sets out, run on this release's own files when it was built: "
+        + (
+            "pooled only, as the release is blinded (numbers, events and median times to event with the Kaplan-Meier "
+            "curve, adverse events, the baseline table and the scores by timepoint; no arm and nothing compared)."
+            if blinded
+            else "for each time-to-event outcome the numbers, events and median times per arm, the hazard ratio from a Cox "
+            "model on the arm, and one stratified by the randomisation strata; Kaplan-Meier curves; linear mixed models "
+            "for the repeated scores adjusted for their baseline; adverse events by category with Fisher's exact test; "
+            "the baseline table."
+        ),
+        f"To reproduce it, install the versions in `{SAP_FOLDER}/{analyse.REQUIREMENTS}` (`pip install -r "
+        f"{SAP_FOLDER}/{analyse.REQUIREMENTS}`), then from this folder run `python {SAP_FOLDER}/analyse.py . --out "
+        f"somewhere`: `results.json` comes out byte for byte as `{SAP_FOLDER}/{analyse.RESULTS}`.",
+        "",
     ]
     return "\n".join(lines)
+
+
+def _sap_file_description(name: str, blinded: bool) -> str:
+    base = name.removeprefix(f"{SAP_FOLDER}/")
+    if base == analyse.PLAN:
+        return "The analysis plan: outcomes, " + ("" if blinded else "arms compared, ") + "strata, scores and alpha"
+    if base == "analyse.py":
+        return "The analysis script (Python; no database needed): reads this release's CSV files and the plan"
+    if base == analyse.REQUIREMENTS:
+        return "The Python packages, and their versions, the analysis was run with"
+    if base == analyse.RESULTS:
+        return "The results, as numbers (floats to 6 significant digits)"
+    if base == analyse.REPORT:
+        return "The results as a report to read (tables and figures; self-contained)"
+    return "Kaplan-Meier plot, with the numbers at risk"

@@ -3,9 +3,13 @@ with an audit record. The zips live under ``VAR_DIR/releases``."""
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import os
 import secrets
+import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +20,7 @@ from django.utils import timezone
 
 from closeout.datalock.services import lock_current
 from closeout.models import Release, ReleaseStatus, ReleaseVariant
-from closeout.releases import export
+from closeout.releases import analyse, export, selectors
 from trial import access
 from trial.access import Perm
 from trial.audit import security_event_record
@@ -160,3 +164,40 @@ def release_download(*, release: Release, by: Any, ip_address: str | None = None
         },
     )
     return path
+
+
+@dataclass(frozen=True)
+class ReleaseAnalysis:
+    release: Release
+    results: dict[str, Any] | None  # None: built before releases carried the analysis
+    figures: dict[str, str]  # outcome code -> the Kaplan-Meier SVG as a data: URL
+
+
+def release_analysis_read(*, trial: Trial, by: Any) -> ReleaseAnalysis | None:
+    """The analysis of the newest ready release ``by`` may download: an unblinded one first for a
+    role that sees arms, else the newest blinded one (pooled results only). None when there is none."""
+    _may_create(by, trial)
+    variants = [ReleaseVariant.BLINDED.value]
+    if access.can_see_allocation(by, trial=trial):
+        variants.insert(0, ReleaseVariant.UNBLINDED.value)
+    ready = {
+        release.variant: release for release in selectors.release_list(trial=trial).filter(status=ReleaseStatus.READY).reverse()
+    }
+    release = next((ready[variant] for variant in variants if variant in ready), None)
+    if release is None:
+        return None
+    _may_have_variant(by, trial, release.variant)
+    path = releases_dir() / release.zip_name
+    if not path.is_file():
+        raise NotFound(f"The file of release {release.number} is missing from the server.")
+    with zipfile.ZipFile(path) as archive:
+        names = {info.filename.split("/", 1)[-1]: info.filename for info in archive.infolist()}
+        results_name = f"{export.SAP_FOLDER}/{analyse.RESULTS}"
+        if results_name not in names:
+            return ReleaseAnalysis(release=release, results=None, figures={})
+        results = json.loads(archive.read(names[results_name]))
+        figures = {}
+        for code, figure in results.get("figures", {}).items():
+            svg = archive.read(names[f"{export.SAP_FOLDER}/{figure['svg']}"])
+            figures[code] = "data:image/svg+xml;base64," + base64.b64encode(svg).decode()
+    return ReleaseAnalysis(release=release, results=results, figures=figures)

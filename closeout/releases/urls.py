@@ -4,4 +4,5 @@ from closeout.releases import views
 
 urlpatterns = [
     path("releases/", views.release_page, name="releases"),
+    path("releases/analysis/", views.release_analysis_page, name="release-analysis"),
 ]

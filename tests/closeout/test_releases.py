@@ -276,7 +276,8 @@ def built(trial: Trial, variant: str, by: Any, releases_dir: Path) -> tuple[Rele
     release = services.release_build(release_id=release.pk)
     assert release is not None and release.status == "ready", release and release.error
     with zipfile.ZipFile(releases_dir / release.zip_name) as archive:
-        files = {Path(info.filename).name: archive.read(info) for info in archive.infolist()}
+        # by their path in the release folder: the analysis's files are under analysis/
+        files = {info.filename.split("/", 1)[1]: archive.read(info) for info in archive.infolist()}
     return release, files
 
 

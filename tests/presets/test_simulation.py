@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import io
 import itertools
+import json
 import math
 import random
 import statistics
@@ -252,7 +253,7 @@ def test_the_stored_outcomes_recover_the_simulated_hazard_ratio(
     release = release_services.release_build(release_id=release.pk)
     assert release is not None and release.status == "ready", release and release.error
     with zipfile.ZipFile(tmp_path / "releases" / release.zip_name) as archive:
-        files = {Path(info.filename).name: archive.read(info) for info in archive.infolist()}
+        files = {info.filename.split("/", 1)[1]: archive.read(info) for info in archive.infolist()}
     analysis = list(csv.DictReader(io.StringIO(files["analysis.csv"].decode())))
     baseline = list(csv.DictReader(io.StringIO(files["baseline.csv"].decode())))
     assert {row["study_id"] for row in analysis} == set(arms) and len(analysis) == len(arms)
@@ -272,3 +273,15 @@ def test_the_stored_outcomes_recover_the_simulated_hazard_ratio(
     released = float(CoxPHFitter().fit(frame, duration_col="days", event_col="event").hazard_ratios_["walking"])
     print(f"from analysis.csv: HR {released:.3f}; {len(analysis)} rows, {sum(frame['event'])} events")
     assert abs(released - hazard_ratio) < 0.01
+
+    # The release's own analysis (analysis/results.json) gives the hazard ratio an outside fit of
+    # analysis.csv gives, and its confidence interval holds the simulated truth.
+    results = json.loads(files["analysis/results.json"])
+    primary = results["outcomes"]["activity_limiting"]
+    print(f"results.json: HR {primary['hazard_ratio']} {primary['ci']}, stratified {primary['stratified_hazard_ratio']}")
+    assert primary["primary"] and results["arm"]["intervention"] == "walking"
+    assert abs(primary["hazard_ratio"] - released) < 0.01
+    assert primary["ci"][0] < config.hazard_ratio < primary["ci"][1]
+    assert primary["stratified_hazard_ratio"] is not None and primary["arms"]["walking"]["n"] + primary["arms"]["control"][
+        "n"
+    ] == len(analysis)

@@ -160,6 +160,7 @@ MATRIX: dict[str, Rule | dict[str, Rule]] = {
     "lock-sign": need(P.LOCK_DATABASE),
     "lock-unlock": need(P.LOCK_DATABASE),
     "releases": need(P.CREATE_RELEASE),
+    "release-analysis": need(P.CREATE_RELEASE),
     "api-queries": {"GET": need(P.VIEW_PARTICIPANTS), "POST": need(P.MANAGE_QUERIES)},
     "api-query": need(P.VIEW_PARTICIPANTS),
     "api-query-answer": need(P.VIEW_PARTICIPANTS, site_staff=True),
