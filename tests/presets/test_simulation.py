@@ -243,6 +243,33 @@ def test_the_stored_outcomes_recover_the_simulated_hazard_ratio(
         checked += 1
     assert checked > 150
 
+    # The CONSORT flow of the simulated trial adds up, pooled and by arm, and a blinded role gets
+    # the same pooled numbers with no arms.
+    from console.reports import consort_counts
+
+    codes = list(walkback.sites.values_list("code", flat=True))
+    flow = consort_counts(trial=walkback, user=make_staff("coordinator", sites=codes, username="sim-consort"))
+    assert flow.randomised == len(arms) and flow.assessed == flow.excluded_total + flow.randomised
+    assert flow.excluded_total == sum(flow.excluded.values()) > 0
+    assert flow.withdrawn == sum(flow.withdrawn_by_reason.values()) > 0
+    assert flow.analysed + flow.excluded_from_analysis == flow.randomised
+    assert flow.arms is not None and len(flow.arms) == 2
+    for name in ("allocated", "withdrawn", "lost_to_follow_up", "analysed", "excluded_from_analysis"):
+        assert sum(getattr(arm, name) for arm in flow.arms) == getattr(flow, name if name != "allocated" else "randomised"), name
+    for arm in flow.arms:
+        assert arm.analysed + arm.excluded_from_analysis == arm.allocated
+        assert arm.received_intervention == 0 if arm.code == "control" else arm.received_intervention > 0
+    pooled = consort_counts(trial=walkback, user=make_staff("statistician", username="sim-consort-stat"))
+    assert pooled.arms is None and (pooled.assessed, pooled.randomised, pooled.analysed) == (
+        flow.assessed,
+        flow.randomised,
+        flow.analysed,
+    )
+    print(
+        f"CONSORT: assessed {flow.assessed}, excluded {flow.excluded}, randomised {flow.randomised}, "
+        f"withdrawn {flow.withdrawn}, lost {flow.lost_to_follow_up}, analysed {flow.analysed}"
+    )
+
     # The locked release: every randomised participant once, with a time and an event, never
     # past their own end of follow-up, a complete baseline, and the same hazard ratio from
     # analysis.csv alone (frictionless validates the package: tests/conftest.py).
