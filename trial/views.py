@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import zoneinfo
 from typing import Any
 
 import django_otp
@@ -13,12 +14,13 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django_otp import login as otp_login
 
-from trial import access, audit, selectors, services, signin
+from trial import access, audit, downloads, selectors, services, signin
 from trial.access import Perm
 from trial.audit import client_ip
 from trial.errors import ApplicationError
@@ -31,16 +33,39 @@ def _trial_or_404(request: HttpRequest) -> Trial:
 
 
 @login_required
-def audit_log(request: HttpRequest) -> HttpResponse:
+def audit_log(request: HttpRequest) -> HttpResponseBase:
     trial = _trial_or_404(request)
     if not access.has_perm(request.user, Perm.VIEW_AUDIT, trial=trial):
         raise PermissionDenied("Your role may not read the audit trail.")
     filters = {"kind": request.GET.get("kind", ""), "username": request.GET.get("username", "")}
-    page = Paginator(selectors.security_event_list(filters=filters), 50).get_page(request.GET.get("page"))
+    events = selectors.security_event_list(filters=filters)
+    if downloads.wants_csv(request):
+        zone = zoneinfo.ZoneInfo(trial.timezone or "UTC")
+
+        def rows(batch: list[Any]) -> Any:
+            for ev in batch:
+                detail = "; ".join(f"{k}: {v}" for k, v in ev.detail.items())
+                yield [
+                    ev.created_at.astimezone(zone).isoformat(),
+                    ev.get_kind_display(),
+                    ev.username,
+                    ev.ip_address or "",
+                    detail,
+                ]
+
+        header = ["when", "event", "user", "from", "detail"]
+        return downloads.csv_download(name="audit-trail", header=header, rows=downloads.in_chunks(events, rows))
+    page = Paginator(events, 50).get_page(request.GET.get("page"))
     return render(
         request,
         "trial/audit_log.html",
-        {"page": page, "filters": filters, "kinds": SecurityEventKind.choices, "tz": trial.timezone or "UTC"},
+        {
+            "page": page,
+            "filters": filters,
+            "kinds": SecurityEventKind.choices,
+            "tz": trial.timezone or "UTC",
+            "csv_url": downloads.csv_url(request),
+        },
     )
 
 

@@ -553,3 +553,22 @@ def test_failed_session_messages_stay_off_the_worklist_of_a_blinded_role(walkbac
     Message.objects.create(step="invitation", **common)
     failed = selectors.failed_message_list(user=blinded, trial=walkback, now=now)
     assert [m.step for m in failed] == ["invitation"]
+
+
+@time_machine.travel(NOW, tick=False)
+def test_the_worklist_downloads_as_csv_section_by_section(client: Client, cohort, coordinator) -> None:
+    import csv
+    import io
+
+    client.force_login(coordinator)
+    assert 'data-testid="csv-download"' in _text(client.get(reverse("followup-worklist")))
+    response = client.get(reverse("followup-worklist"), {"site": "SYD", "format": "csv"})
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    pairs = {(r["study_id"], r["section"]) for r in rows}
+    ids = {name: p.study_id for name, p in cohort.items()}
+    assert {(ids["due"], "Due now"), (ids["overdue"], "Overdue"), (ids["closing"], "Closing soon")} <= pairs
+    assert (ids["lost"], "Lost to follow-up") in pairs
+    assert ids["elsewhere"] not in {r["study_id"] for r in rows}  # the page's site filter
+    assert ids["withdrawn"] not in {r["study_id"] for r in rows}
+    due = next(r for r in rows if r["study_id"] == ids["due"])
+    assert (due["days_overdue"], due["email"]) == ("0", "pat@example.org")

@@ -122,3 +122,21 @@ def test_history_and_the_audit_trail_give_times_in_the_trials_time_zone(client, 
     assert f"When ({walkback.timezone})" in page and local.strftime("%Y-%m-%d %H:%M:%S") in page
     client.force_login(make_staff("data_manager"))
     assert f"When ({walkback.timezone})" in client.get(reverse("audit-log")).content.decode()
+
+
+def test_the_audit_trail_downloads_as_csv_with_its_filters(client, walkback: Trial, make_staff) -> None:
+    import csv
+    import io
+
+    manager = make_staff("data_manager")
+    make_staff("coordinator", sites=["SYD"])  # staff creation is audited
+    client.force_login(manager)
+    page = client.get(reverse("audit-log"), {"kind": SecurityEventKind.ROLE_CHANGED}).content.decode()
+    assert 'data-testid="csv-download"' in page
+    response = client.get(reverse("audit-log"), {"format": "csv"})
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert len(rows) == SecurityEvent.objects.count() > 0
+    assert list(rows[0]) == ["when", "event", "user", "from", "detail"]
+    assert rows[0]["when"].endswith(("+10:00", "+11:00"))  # the trial's zone (Sydney)
+    client.force_login(make_staff("statistician", username="stan"))
+    assert client.get(reverse("audit-log"), {"format": "csv"}).status_code == 403
