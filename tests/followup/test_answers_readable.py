@@ -96,3 +96,17 @@ def test_the_coordinator_sees_the_date_of_birth_a_blinded_statistician_does_not(
         assert (api[0]["answers"]["date_of_birth"] == instruments.HIDDEN) is not shown
         trail = client.get(history).content.decode()
         assert ("1980-02-29" in trail) is shown
+
+
+def test_a_data_manager_raises_a_query_on_an_answer_from_the_participant_page(
+    answered: Participant, make_staff: Any, client: Client
+) -> None:
+    response = QuestionnaireResponse.objects.get(occurrence__participant=answered)
+    manager = make_staff("data_manager", username="dm")
+    client.force_login(manager)
+    page = client.get(reverse("participant-detail", args=[answered.pk])).content.decode()
+    link = f"{reverse('query-new')}?record=followup.questionnaireresponse:{response.pk}&amp;field=height_cm"
+    assert link in page and 'data-testid="query-answer"' in page
+    form = client.get(link.replace("&amp;", "&"))
+    assert form.status_code == 200 and form.context["form"]["field"].value() == "height_cm"
+    assert "field=date_of_birth" not in page  # a hidden answer offers no query link
