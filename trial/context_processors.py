@@ -24,7 +24,7 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         items.append(("Participants", reverse("participant-list")))
     if Perm.ENTER_FOLLOWUP in acc.perms:
         items.append(("Worklist", reverse("followup-worklist")))
-    if Perm.DELIVER_SESSIONS in acc.perms:
+    if acc.perms & {Perm.DELIVER_SESSIONS, Perm.BOOK_SESSIONS}:  # coordinators book sessions too
         items.append(("Agenda", reverse("intervention-agenda")))
     if Perm.REPORT_ADVERSE_EVENTS in acc.perms:
         items.append(("Safety", reverse("safety-overview")))

@@ -31,7 +31,7 @@ def _login(page: Any, base: str, username: str) -> None:
             "Coordinator",
             "7",
             False,
-            ["Dashboard", "Screening", "Participants", "Worklist", "Safety", "Queries", "API"],
+            ["Dashboard", "Screening", "Participants", "Worklist", "Agenda", "Safety", "Queries", "API"],
         ),
         ("physio", "Physiotherapist", "4", False, ["Dashboard", "Screening", "Participants", "Agenda", "Safety", "API"]),
         (

@@ -25,11 +25,11 @@ def test_dashboard_requires_login(client, walkback: Trial) -> None:
 @pytest.mark.parametrize(
     ("role", "sites", "nav_present", "nav_absent"),
     [
-        ("coordinator", ["SYD"], ["Dashboard"], ["Audit trail", "Configuration"]),
+        ("coordinator", ["SYD"], ["Dashboard", "Agenda"], ["Audit trail", "Configuration"]),
         ("physiotherapist", ["SYD"], ["Dashboard"], ["Audit trail", "Configuration"]),
         ("investigator", [], ["Dashboard", "Audit trail"], ["Configuration"]),
         ("data_manager", [], ["Dashboard", "Audit trail"], ["Configuration"]),
-        ("statistician", [], ["Dashboard"], ["Audit trail", "Configuration"]),
+        ("statistician", [], ["Dashboard"], ["Audit trail", "Configuration", "Agenda"]),
         ("admin", [], ["Dashboard", "Audit trail", "Configuration"], []),
     ],
 )
