@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pgtrigger
 from django.db import models
+from django.utils.translation import gettext, gettext_noop
 
 from participants.models import Channel, Participant
 from trial.models import Trial
@@ -81,6 +82,38 @@ class MessageStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+_STEP_NAMES = {
+    "invitation": gettext_noop("invitation"),
+    "reminder": gettext_noop("reminder"),
+    "confirmation": gettext_noop("confirmation"),
+}
+_ORDINALS = (
+    gettext_noop("First"),
+    gettext_noop("Second"),
+    gettext_noop("Third"),
+    gettext_noop("Fourth"),
+    gettext_noop("Fifth"),
+    gettext_noop("Sixth"),
+    gettext_noop("Seventh"),
+    gettext_noop("Eighth"),
+    gettext_noop("Ninth"),
+    gettext_noop("Tenth"),
+)
+
+
+def step_label(step: str) -> str:
+    """``reminder-2`` -> "Second reminder", ``invitation`` -> "Invitation"; anything else as it is."""
+    kind, _, number = step.partition("-")
+    if not number:
+        return gettext(_STEP_NAMES.get(kind, kind)).capitalize()
+    if kind in _STEP_NAMES and number.isdigit() and 1 <= int(number) <= len(_ORDINALS):
+        return gettext("%(ordinal)s %(kind)s") % {
+            "ordinal": gettext(_ORDINALS[int(number) - 1]),
+            "kind": gettext(_STEP_NAMES[kind]),
+        }
+    return step
+
+
 class Message(models.Model):
     """One message the system will send, written before it is sent.
 
@@ -135,6 +168,11 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.step} by {self.channel} to {self.participant_id}"
+
+    @property
+    def step_label(self) -> str:
+        """The step as staff read it: "Second reminder", not ``reminder-2``."""
+        return step_label(self.step)
 
     @property
     def key(self) -> str:

@@ -572,3 +572,15 @@ def test_the_worklist_downloads_as_csv_section_by_section(client: Client, cohort
     assert ids["withdrawn"] not in {r["study_id"] for r in rows}
     due = next(r for r in rows if r["study_id"] == ids["due"])
     assert (due["days_overdue"], due["email"]) == ("0", "pat@example.org")
+
+
+def test_message_steps_read_as_words() -> None:
+    from messaging.models import step_label
+
+    assert [step_label(s) for s in ("invitation", "reminder-1", "reminder-2", "confirmation-1", "custom")] == [
+        "Invitation",
+        "First reminder",
+        "Second reminder",
+        "First confirmation",
+        "Custom",
+    ]

@@ -320,7 +320,7 @@ def test_the_participant_page_shows_sessions_prescription_and_diary_to_a_coordin
     assert "2 / 2" in week1 and "45 / 40" in week1 and "met" in week1
     assert 'data-testid="adherence-chart"' in section and "<rect" in section
     assert 'data-testid="inactive-flag">Inactive for 15 days<' in section
-    assert "confirmation-1" in html  # the session's messages, for who may see the arm
+    assert "First confirmation" in html  # the session's messages, for who may see the arm
 
 
 def test_a_blinded_investigator_sees_no_sessions_and_session_pages_are_not_found(
@@ -332,7 +332,7 @@ def test_a_blinded_investigator_sees_no_sessions_and_session_pages_are_not_found
     with time_machine.travel(sydney(3, 10), tick=False):
         html = _html(client.get(reverse("participant-detail", args=[participant.pk])))
         assert 'data-testid="sessions-section"' not in html and "Education sessions" not in html
-        assert "confirmation-1" not in html and "reminder-1" not in html  # session messages reveal the arm too
+        assert "First confirmation" not in html and "First reminder" not in html  # session messages reveal the arm too
         for name in ("intervention-book", "intervention-record"):
             assert client.get(reverse(name, args=[booked.pk])).status_code == 404
         assert client.post(reverse("intervention-cancel", args=[booked.pk]), {"reason": "x"}).status_code == 404
