@@ -3,13 +3,13 @@ opens for each role that sees the page (no "You cannot open this page" behind a 
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from typing import Any
 
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from participants import services
 from safety.services import AEInput, adverse_event_record
@@ -30,7 +30,7 @@ def test_every_link_on_a_participants_page_opens_for_its_viewer(
     services.participant_randomise(participant_id=participant.pk, by=coordinator)
     adverse_event_record(
         participant=participant,
-        data=AEInput(onset_date=dt.date.today(), description="Sore knee", category="lower_extremity", severity="mild"),
+        data=AEInput(onset_date=timezone.localdate(), description="Sore knee", category="lower_extremity", severity="mild"),
         by=coordinator,
     )
     client.force_login(make_staff(role, sites=sites, username=f"{role}-links"))
