@@ -6,6 +6,7 @@ from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import ValidationError
 from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -112,6 +113,9 @@ class ParticipantList(ListAPIView):
         if getattr(self, "swagger_fake_view", False):  # schema generation: no request, no trial
             return Participant.objects.none()
         filters = {k: self.request.query_params.get(k, "") for k in ("site", "status", "q")}
+        if "status" in self.request.query_params and filters["status"] not in ParticipantStatus.values:
+            # As the schema says: one of the statuses, or no status parameter at all.
+            raise ValidationError({"status": [f"Choose one of: {', '.join(ParticipantStatus.values)}."]})
         return selectors.participant_list(user=self.request.user, trial=_trial(self.request), filters=filters)
 
     def get_serializer_context(self) -> dict[str, Any]:

@@ -61,12 +61,20 @@ class AEFilterQuery(serializers.Serializer):
     site = serializers.CharField(required=False, allow_blank=True, max_length=20)
     serious = serializers.ChoiceField(required=False, allow_blank=True, choices=["true", "false", "yes", "no", "1", "0"])
     category = serializers.CharField(required=False, allow_blank=True, max_length=40)
-    status = serializers.ChoiceField(required=False, allow_blank=True, choices=AEStatus.choices)
+    # The schema lists the statuses: a blank one is refused like any other value not listed.
+    status = serializers.ChoiceField(required=False, choices=AEStatus.choices)
 
     def validate_participant(self, value: str) -> str:
         if value.isdigit() and len(value) > 18:
             raise serializers.ValidationError("A participant id or a study id.")
         return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        # DRF reads a blank query parameter of an optional field as absent; the schema lists the
+        # statuses, so a blank status is refused like any other value not listed.
+        if "status" in self.initial_data and self.initial_data.get("status") not in AEStatus.values:
+            raise serializers.ValidationError({"status": [f"Choose one of: {', '.join(AEStatus.values)}."]})
+        return attrs
 
     def filters(self) -> dict[str, str]:
         return {key: value for key, value in self.validated_data.items() if value}
