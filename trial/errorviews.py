@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.html import escape
 from django.utils.translation import gettext
 from django.views import defaults
+from kombu.exceptions import OperationalError as BrokerError
 
 
 def _is_api(request: HttpRequest) -> bool:
@@ -38,10 +39,6 @@ def _outage(exc: BaseException | None) -> bool:
     """Whether ``exc`` means a service is unavailable (the database or the broker), not a bug."""
     if isinstance(exc, OperationalError | InterfaceError):  # includes statement and lock timeouts
         return True
-    try:
-        from kombu.exceptions import OperationalError as BrokerError
-    except ImportError:  # pragma: no cover - kombu comes with Celery
-        return False
     return isinstance(exc, BrokerError | ConnectionError)
 
 
