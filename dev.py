@@ -169,7 +169,7 @@ def test(args: list[str]) -> int:
     """The suite, in parallel (a test database per xdist worker; the integration tests share one worker).
     Arguments given after ``test`` come later and win, e.g. ``-n 0`` for one process."""
     ensure_database()
-    return subprocess.run([str(PYTHON), "-m", "pytest", "-n", "auto", *args], cwd=ROOT).returncode
+    return subprocess.run([str(PYTHON), "-m", "pytest", "-n", "auto", "--dist", "worksteal", *args], cwd=ROOT).returncode
 
 
 def main() -> int:

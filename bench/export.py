@@ -6,18 +6,25 @@ strata, contact details and consent; half in the intervention arm with six sessi
 attended and recorded, two prescriptions) and 24 walks; adverse events for 10%, a withdrawal from
 follow-up for 4%. It is written with INSERT ... SELECT in the database (pseudo-random values from
 a hash, so every run makes the same data), with the audit trail's insert triggers ignored: the
-export is measured, not the fabrication.
+export is measured, not the fabrication. ``bench_pages`` uses the same fabrication as it stands
+with follow-up under way (``trial_fabricate(as_of=...)``).
 
 Each measurement runs in a fresh process, so its peak memory is its own.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import resource
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
+from django.test.utils import override_settings
+
+from bench import fresh_process_main
 from closeout.datalock.services import database_lock
 from closeout.models import Release
 from closeout.releases import catalogue
@@ -79,7 +86,7 @@ _SETUP_SQL = [
        FROM generate_series(1, %(total)s) g""",
     """CREATE TEMP TABLE bench_p AS
        SELECT sc.id AS screening_id, sc.site_id, s.code, s.timezone AS tz, sc.rn, sc.screened_on + 7 AS day0,
-              mod(sc.rn, 2) = 0 AS walking, mod(sc.rn, 25) = 5 AS withdrawn
+              mod(sc.rn, 2) = 0 AS walking, mod(sc.rn, 25) = 5 AND sc.screened_on + 7 + 190 < %(now)s::date AS withdrawn
        FROM (SELECT id, site_id, screened_on, row_number() OVER (ORDER BY id) AS rn
              FROM participants_screening WHERE outcome = 'enrolled' AND site_id = ANY(%(sites)s::bigint[])) sc
        JOIN trial_site s ON s.id = sc.site_id""",
@@ -111,18 +118,22 @@ _SETUP_SQL = [
        FROM bench_p b JOIN participants_participant p ON p.id = b.id""",
     """INSERT INTO followup_occurrence (participant_id, instrument, month, due_date, opens_at, closes_at, status, completed_at,
            cancelled_reason)
-       SELECT p.id, i.instrument, i.month, d.due, (d.due - i.before + time '00:00') AT TIME ZONE p.tz,
-              (d.due + i.after + time '00:00') AT TIME ZONE p.tz,
-              CASE WHEN p.withdrawn AND i.month > 6 THEN 'cancelled'
-                   WHEN R(p.id, i.month * 2 + i.tp) < 0.9 THEN 'completed'
-                   ELSE 'missed' END,
-              CASE WHEN NOT (p.withdrawn AND i.month > 6) AND R(p.id, i.month * 2 + i.tp) < 0.9
-                   THEN (d.due + time '19:00') AT TIME ZONE p.tz END,
-              CASE WHEN p.withdrawn AND i.month > 6 THEN 'Withdrawn from follow-up' ELSE '' END
+       SELECT p.id, i.instrument, i.month, d.due, w.opens, w.closes, s.status,
+              CASE WHEN s.status = 'completed' THEN w.answered END,
+              CASE WHEN s.status = 'cancelled' THEN 'Withdrawn from follow-up' ELSE '' END
        FROM bench_p p
        CROSS JOIN (SELECT 'monthly' AS instrument, m AS month, 3 AS before, 14 AS after, 0 AS tp FROM generate_series(1, 12) m
                    UNION ALL SELECT 'timepoint', m, 7, 28, 1 FROM unnest(%(timepoint_months)s::int[]) m) i
-       CROSS JOIN LATERAL (SELECT (p.day0 + make_interval(months => i.month))::date AS due) d""",
+       CROSS JOIN LATERAL (SELECT (p.day0 + make_interval(months => i.month))::date AS due) d
+       CROSS JOIN LATERAL (SELECT (d.due - i.before + time '00:00') AT TIME ZONE p.tz AS opens,
+                                  (d.due + i.after + time '00:00') AT TIME ZONE p.tz AS closes,
+                                  (d.due + time '19:00') AT TIME ZONE p.tz AS answered) w
+       -- As of now: answered on the due day (nine in ten), else missed once the window closed.
+       CROSS JOIN LATERAL (SELECT CASE WHEN p.withdrawn AND i.month > 6 THEN 'cancelled'
+                                       WHEN R(p.id, i.month * 2 + i.tp) < 0.9 AND w.answered <= %(now)s::timestamptz THEN 'completed'
+                                       WHEN w.closes <= %(now)s::timestamptz THEN 'missed'
+                                       WHEN w.opens <= %(now)s::timestamptz THEN 'open'
+                                       ELSE 'scheduled' END AS status) s""",
     """INSERT INTO followup_questionnaireresponse (occurrence_id, instrument_version_id, answers, scores, source, entered_by_id,
            submitted_at)
        SELECT o.id, %(monthly)s, a.answers, jsonb_build_object('back_pain', a.recurrence), 'participant', NULL, o.completed_at
@@ -196,18 +207,23 @@ _SETUP_SQL = [
        FROM bench_p p LEFT JOIN bench_monthly m ON m.participant_id = p.id""",
     """INSERT INTO participants_session (participant_id, number, name, target_date, window_start, window_end, allowed_modes,
            sets_prescription, physiotherapist_id, status, starts_at, ends_at, mode, outside_window_reason, meeting_link,
-           booked_by_id, booked_at, cancelled_reason)
+           booked_by_id, booked_at, cancelled_reason, video_room)
        SELECT s.id, s.number, s.name, s.target, s.target - s.window_before_days, s.target + s.window_after_days, s.modes,
-              s.sets_prescription, CASE WHEN s.number <= 3 THEN s.physio END,
-              CASE WHEN s.number <= 3 THEN 'attended' ELSE 'planned' END,
-              CASE WHEN s.number <= 3 THEN (s.target + time '08:00' + make_interval(mins => 50 * s.slot::int)) AT TIME ZONE s.tz END,
-              CASE WHEN s.number <= 3 THEN (s.target + time '08:45' + make_interval(mins => 50 * s.slot::int)) AT TIME ZONE s.tz END,
-              CASE WHEN s.number <= 3 THEN 'in_person' ELSE '' END, '', '', NULL, NULL, ''
+              s.sets_prescription, CASE WHEN b.status <> 'planned' THEN s.physio END, b.status,
+              CASE WHEN b.status <> 'planned' THEN (s.target + time '08:00' + make_interval(mins => 50 * s.slot::int)) AT TIME ZONE s.tz END,
+              CASE WHEN b.status <> 'planned' THEN (s.target + time '08:45' + make_interval(mins => 50 * s.slot::int)) AT TIME ZONE s.tz END,
+              CASE WHEN b.status <> 'planned' THEN 'in_person' ELSE '' END, '', '',
+              CASE WHEN b.status = 'booked' THEN %(user)s END,
+              CASE WHEN b.status = 'booked' THEN %(now)s::timestamptz - interval '2 days' END, '', md5(s.id || '-' || s.number)
        FROM (SELECT p.id, p.tz, sp.number, sp.name, p.day0 + sp.target_day AS target, sp.window_before_days, sp.window_after_days,
                     sp.modes, sp.sets_prescription, (%(physios)s::bigint[])[1 + mod(p.rn, %(physio_count)s)] AS physio,
                     row_number() OVER (PARTITION BY p.day0 + sp.target_day, mod(p.rn, %(physio_count)s) ORDER BY p.id, sp.number) - 1
                         AS slot
-             FROM bench_p p CROSS JOIN participants_sessionplan sp WHERE p.walking AND sp.trial_id = %(trial)s) s""",
+             FROM bench_p p CROSS JOIN participants_sessionplan sp WHERE p.walking AND sp.trial_id = %(trial)s) s
+       -- The first sessions attended once their day has passed; those of the next three weeks booked.
+       CROSS JOIN LATERAL (SELECT CASE WHEN s.number <= %(attended_sessions)s AND s.target < %(now)s::date THEN 'attended'
+                                       WHEN s.target >= %(now)s::date AND s.target < %(now)s::date + 21 THEN 'booked'
+                                       ELSE 'planned' END AS status) b""",
     """INSERT INTO participants_sessionrecord (session_id, attendance, duration_minutes, topics, notes, recorded_by_id, recorded_at)
        SELECT s.id, 'attended', 40, '["pain_science", "walking_goals"]', 'Bench session notes', s.physiotherapist_id, s.ends_at
        FROM participants_session s JOIN bench_p p ON p.id = s.participant_id WHERE s.status = 'attended'""",
@@ -218,7 +234,7 @@ _SETUP_SQL = [
     """INSERT INTO participants_walk (participant_id, walked_on, minutes, steps, entered_by_id, created_at)
        SELECT p.id, p.day0 + 8 + 3 * k, 15 + floor(R(p.id, 100 + k) * 30)::int,
               CASE WHEN mod(k, 4) <> 0 THEN 1500 + floor(R(p.id, 200 + k) * 4000)::int END, NULL, now()
-       FROM bench_p p CROSS JOIN generate_series(0, 23) k WHERE p.walking""",
+       FROM bench_p p CROSS JOIN generate_series(0, 23) k WHERE p.walking AND p.day0 + 8 + 3 * k < %(now)s::date""",
     """INSERT INTO participants_adverseevent (participant_id, source, status, response_id, session_id, reported_text, onset_date,
            description, category, severity, serious, serious_criteria, relatedness, expected, action_taken, outcome,
            resolution_date, dismissed_reason, aware_at, serious_since, reported_by_id, created_at, updated_at)
@@ -227,10 +243,9 @@ _SETUP_SQL = [
               true, '', CASE WHEN mod(p.rn, 20) = 3 THEN 'recovering' ELSE 'recovered' END,
               CASE WHEN mod(p.rn, 20) = 3 THEN NULL ELSE p.day0 + 27 + mod(p.rn, 60)::int END, '',
               (p.day0 + 21 + mod(p.rn, 60)::int + time '11:00') AT TIME ZONE p.tz, NULL, %(user)s, now(), now()
-       FROM bench_p p WHERE mod(p.rn, 10) = 3""",
+       FROM bench_p p WHERE mod(p.rn, 10) = 3 AND p.day0 + 21 + mod(p.rn, 60)::int < %(now)s::date""",
     """INSERT INTO participants_withdrawal (participant_id, scope, reason, withdrawn_on, recorded_by_id, created_at)
        SELECT id, 'followup', 'Bench withdrawal', day0 + 190, %(user)s, now() FROM bench_p WHERE withdrawn""",
-    "ANALYZE",
 ]
 
 
@@ -239,36 +254,83 @@ def _r(row: str, draw: str) -> str:
     return f"(mod(abs(hashint8(({row}) * 1000 + ({draw}))::bigint), 1000000) / 1000000.0)"
 
 
-def _statements() -> list[str]:
+def _statements(sql: Sequence[str]) -> list[str]:
     import re
 
     rmdq = ", ".join(f"'rmdq_{n:02d}', {_r('o.id', str(n))} < 0.3" for n in range(1, 25))
     return [
         re.sub(r"\bR\(([^,()]+), ([^()]+?)\)", lambda m: _r(m.group(1), m.group(2)), statement.replace("RMDQ", rmdq))
-        for statement in _SETUP_SQL
+        for statement in sql
     ]
 
 
+@override_settings(PASSWORD_HASHERS=FAST_HASHERS)
 def dataset_build(*, participants: int, timepoints: bool = False, progress: Any = print) -> dict[str, Any]:
     """Fabricate the dataset in the current (throwaway) database, lock it, and return what the
     measurements need: the trial, the releases to build, the rows written."""
-    from django.test.utils import override_settings
+    from django.db import connection
 
-    with override_settings(PASSWORD_HASHERS=FAST_HASHERS):
-        return _dataset_build(participants=participants, timepoints=timepoints, progress=progress)
+    started = time.perf_counter()
+    made = trial_fabricate(participants=participants, timepoints=timepoints, progress=progress)
+    trial, investigator, password = made.trial, made.investigator, made.password
+    lock = database_lock(trial=trial, user=investigator, password=password, meaning="Benchmark lock")
+    releases = [
+        Release.objects.create(trial=trial, lock=lock, number=number, variant="unblinded", created_by=cast(Any, investigator)).pk
+        for number in (1, 2)
+    ]
+    rows = {}
+    with connection.cursor() as cursor:
+        for table in SOURCE_TABLES:
+            cursor.execute(f"SELECT count(*) FROM {table}")  # noqa: S608 - our own table names
+            rows[table] = cursor.fetchone()[0]
+    return {"trial": trial.pk, "releases": releases, "rows": rows, "seconds": time.perf_counter() - started}
 
 
-def _dataset_build(*, participants: int, timepoints: bool, progress: Any) -> dict[str, Any]:
-    import datetime as dt
+@dataclass(frozen=True)
+class Fabricated:
+    trial: Trial
+    coordinator: Any  # "bench", at every site
+    investigator: Any  # "bench-investigator", whose password is ``password``
+    password: str
+    physios: list[Any]
+    params: dict[str, Any]  # those the statements were given
+
+
+# Follow-up under way (``as_of``): recruitment began this many months before.
+RECRUITING_FOR_MONTHS = 24
+
+
+@override_settings(PASSWORD_HASHERS=FAST_HASHERS)
+def trial_fabricate(
+    *,
+    participants: int,
+    timepoints: bool,
+    as_of: dt.datetime | None = None,
+    extra_sql: Sequence[str] = (),
+    extra_models: Sequence[str] = (),
+    extra_params: Callable[[Trial], dict[str, Any]] = lambda trial: {},
+    progress: Any = print,
+) -> Fabricated:
+    """WalkBack with ``participants`` randomised participants (the module's docstring), written
+    in the current database with the audit trail's insert triggers ignored.
+
+    Without ``as_of``, every participant is past the last follow-up. With it, follow-up is under
+    way at that moment: recruitment began ``RECRUITING_FOR_MONTHS`` before, randomisations run to a
+    week before, and each record is as it stands then (questionnaires answered, missed, open or not
+    yet open; sessions attended, or booked for the next three weeks; walks, adverse events and
+    withdrawals only once their day has come). ``extra_sql`` runs after, in the same transaction,
+    with the same parameters and those ``extra_params`` adds; ``extra_models`` names the models
+    it fills, whose insert triggers are ignored too."""
     import secrets
 
     import pgtrigger
+    from dateutil.relativedelta import relativedelta
     from django.apps import apps
     from django.db import connection, transaction
 
-    started = time.perf_counter()
     password = secrets.token_urlsafe(16)
-    trial = preset_apply(preset=WALKBACK, today=dt.date(2019, 9, 2))
+    today = as_of.date() - relativedelta(months=RECRUITING_FOR_MONTHS) if as_of else dt.date(2019, 9, 2)
+    trial = preset_apply(preset=WALKBACK, today=today)
     coordinator = trial_services.staff_create(
         trial=trial,
         username="bench",
@@ -290,12 +352,14 @@ def _dataset_build(*, participants: int, timepoints: bool, progress: Any) -> dic
     ]
 
     eligible = {c.code: c.kind == "inclusion" for c in trial.eligibility.filter(active=True)}
+    # Screened up to eight days before ``as_of``: each is randomised a week after screening.
+    screened_until = min(trial.recruitment_end, as_of.date() - dt.timedelta(days=8)) if as_of else trial.recruitment_end
     params = {
         "trial": trial.pk,
         "sites": [s.pk for s in Site.objects.filter(trial=trial).order_by("code")],
         "site_count": trial.sites.count(),
         "start": trial.recruitment_start,
-        "days": (trial.recruitment_end - trial.recruitment_start).days,
+        "days": (screened_until - trial.recruitment_start).days,
         "n": participants,
         "total": participants + participants // 5,
         "eligible": _json(eligible),
@@ -311,10 +375,15 @@ def _dataset_build(*, participants: int, timepoints: bool, progress: Any) -> dic
         "timepoint_months": [3, 6, 9, 12] if timepoints else [],
         "categories": [code for code, _ in SafetyPolicy.objects.get(trial=trial).categories],
         "category_count": len(SafetyPolicy.objects.get(trial=trial).categories),
+        "now": as_of.isoformat() if as_of else "infinity",
+        # After the last follow-up, sessions 1 to 3 were attended and 4 to 6 never booked; under way,
+        # every session whose day has passed was attended.
+        "attended_sessions": 6 if as_of else 3,
+        **extra_params(trial),
     }
     triggers = [
         f"{label}:{trigger.name}"
-        for label in FILLED_MODELS
+        for label in (*FILLED_MODELS, *extra_models)
         for model in [apps.get_model(label)]
         for registered_model, trigger in pgtrigger.registered()
         if registered_model is model and trigger.name == "insert_insert"
@@ -328,21 +397,11 @@ def _dataset_build(*, participants: int, timepoints: bool, progress: Any) -> dic
             # A superuser skips every trigger (audit, lock guard, foreign keys) for the fabrication:
             # the rows are consistent by construction, and the throwaway database is dropped after.
             cursor.execute("SET LOCAL session_replication_role = replica")
-        for statement in _statements():
+        for statement in _statements([*_SETUP_SQL, *extra_sql, "ANALYZE"]):
             step = time.perf_counter()
             cursor.cursor.execute(statement, params if "%(" in statement else None)
             progress(f"setup: {' '.join(statement.split()[:3])} {time.perf_counter() - step:.1f} s")
-    lock = database_lock(trial=trial, user=investigator, password=password, meaning="Benchmark lock")
-    releases = [
-        Release.objects.create(trial=trial, lock=lock, number=number, variant="unblinded", created_by=cast(Any, investigator)).pk
-        for number in (1, 2)
-    ]
-    rows = {}
-    with connection.cursor() as cursor:
-        for table in SOURCE_TABLES:
-            cursor.execute(f"SELECT count(*) FROM {table}")  # noqa: S608 - our own table names
-            rows[table] = cursor.fetchone()[0]
-    return {"trial": trial.pk, "releases": releases, "rows": rows, "seconds": time.perf_counter() - started}
+    return Fabricated(trial, coordinator, investigator, password, physios, params)
 
 
 def _json(value: Any) -> str:
@@ -437,20 +496,15 @@ def measure_queries(database: str, directory: str, trial_id: int) -> dict[str, A
     return {"seconds": time.perf_counter() - started, "rows": rows, "max_rss_mb": _max_rss_mb()}
 
 
-def _child(job: str, args: tuple[Any, ...], results: Any) -> None:  # pragma: no cover - runs in a child process
-    try:
-        results.put(globals()[job](*args))
-    except BaseException as exc:
-        results.put(RuntimeError(f"{job}: {type(exc).__name__}: {exc}"))
-
-
 def in_fresh_process(job: str, *args: Any) -> dict[str, Any]:
     """Run ``job(*args)`` in a newly started interpreter and return its result."""
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
-    process = context.Process(target=_child, args=(job, args, results))
+    # The child's target is outside this module: unpickling it imports its module, and this one
+    # imports models, which only a set-up Django may.
+    process = context.Process(target=fresh_process_main, args=(__name__, job, args, results))
     process.start()
     outcome = results.get()
     process.join()

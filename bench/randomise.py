@@ -15,6 +15,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Max, Min
 from django.utils import timezone
 
+from bench import threads_run
 from followup.baseline import BASELINE_INSTRUMENT, BASELINE_MONTH, BASELINE_OPEN_DAYS
 from followup.models import InstrumentVersion, Occurrence, OccurrenceStatus, QuestionnaireResponse, ResponseSource
 from participants import services
@@ -166,13 +167,7 @@ def randomise_concurrently(*, participant_ids: list[int], clients: int, by: Any)
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    result.elapsed = time.perf_counter() - started
+    result.elapsed = threads_run(clients=clients, target=client)
     return result
 
 

@@ -162,6 +162,11 @@ def reminders_setup(
             prefix=prefix,
             progress=lambda step: progress(f"{step} {time.perf_counter() - started:.1f} s"),
         )
+    # The planner needs the fabricated rows' statistics before the earlier sweeps: a table it still
+    # takes for empty gets nested loops whose cost grows with every row (a sweep's statement then
+    # outlasts the statement timeout).
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
     for days in sorted(offsets, reverse=True):
         if days:
             _earlier_sweep(at=now - dt.timedelta(days=days))

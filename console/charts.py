@@ -6,6 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from django.utils import formats
+from django.utils.translation import gettext
+
 from console.progress import Completion, MonthCount, Step
 
 WIDTH, HEIGHT, LEFT, BOTTOM, TOP, RIGHT = 640, 240, 48, 28, 12, 12
@@ -67,14 +70,14 @@ def recruitment_chart(months: Sequence[MonthCount], *, target: int) -> Chart:
         return " ".join(f"{round(LEFT + i * step)},{y(v)}" for i, v in enumerate(values))
 
     every = max(1, -(-len(months) // 8))
-    x_ticks = [Tick(round(LEFT + i * step), m.month.strftime("%b %Y")) for i, m in enumerate(months) if i % every == 0]
+    x_ticks = [Tick(round(LEFT + i * step), formats.date_format(m.month, "M Y")) for i, m in enumerate(months) if i % every == 0]
     y_ticks = [Tick(y(top * k // 4), str(top * k // 4)) for k in range(5)]
     last = months[-1] if months else None
     description = (
-        f"{last.cumulative} randomised by {last.month.strftime('%B %Y')}, against a target of {last.target} by then "
-        f"and {target} in all."
+        gettext("%(randomised)s randomised by %(month)s, against a target of %(target)s by then and %(total)s in all.")
+        % {"randomised": last.cumulative, "month": formats.date_format(last.month, "F Y"), "target": last.target, "total": target}
         if last
-        else "Recruitment has not started."
+        else gettext("Recruitment has not started.")
     )
     return Chart(
         WIDTH,
@@ -114,7 +117,7 @@ def completion_chart(rows: Sequence[Completion]) -> Chart:
                 TOP + plot_h - h,
                 max(round(slot * 0.7), 1),
                 h,
-                f"Month {row.month}",
+                gettext("Month %(month)s") % {"month": row.month},
                 f"{row.percent}%",
             )
         )
@@ -122,8 +125,13 @@ def completion_chart(rows: Sequence[Completion]) -> Chart:
     x_ticks = [Tick(round(LEFT + i * slot + slot / 2), str(row.month)) for i, row in enumerate(rows) if i % every == 0]
     y_ticks = [Tick(round(TOP + plot_h * (1 - k / 4)), f"{25 * k}%") for k in range(5)]
     completed, closed = sum(r.completed for r in rows), sum(r.closed for r in rows)
-    description = (
-        f"{completed} of {closed} monthly questionnaires that have closed were completed"
-        f" ({round(100 * completed / closed) if closed else 0}%), over {len(rows)} months of follow-up."
-    )
+    description = gettext(
+        "%(completed)s of %(closed)s monthly questionnaires that have closed were completed (%(percent)s%%),"
+        " over %(months)s months of follow-up."
+    ) % {
+        "completed": completed,
+        "closed": closed,
+        "percent": round(100 * completed / closed) if closed else 0,
+        "months": len(rows),
+    }
     return Chart(WIDTH, HEIGHT, {}, bars, x_ticks, y_ticks, description)

@@ -137,7 +137,7 @@ def participant_reconsent(request: HttpRequest, pk: int) -> HttpResponse:
         except ApplicationError as exc:
             form.show_error(exc)
         else:
-            messages.success(request, f"Re-consent recorded under v{consent.document.version}.")
+            messages.success(request, gettext("Re-consent recorded under v%(version)s.") % {"version": consent.document.version})
             return redirect("participant-detail", pk=pk)
     return _participant_page(request, trial, participant, reconsent_form=form)
 
@@ -155,12 +155,22 @@ def participant_randomise(request: HttpRequest, pk: int) -> HttpResponse:
             messages.error(request, exc.message)
         else:
             if blinding.can_see_arm(request.user, trial=trial, participant_id=participant.pk):
-                messages.success(request, f"{participant.study_id} is randomised to: {allocation.arm.name}.")
+                messages.success(
+                    request,
+                    gettext("%(study_id)s is randomised to: %(name)s.")
+                    % {"study_id": participant.study_id, "name": allocation.arm.name},
+                )
             else:
-                messages.success(request, f"{participant.study_id} is randomised. Your role is blinded to the arm.")
+                messages.success(
+                    request,
+                    gettext("%(study_id)s is randomised. Your role is blinded to the arm.") % {"study_id": participant.study_id},
+                )
         return redirect("participant-detail", pk=pk)
     if participant.is_randomised:
-        messages.info(request, f"{participant.study_id} is already randomised; an allocation is never repeated.")
+        messages.info(
+            request,
+            gettext("%(study_id)s is already randomised; an allocation is never repeated.") % {"study_id": participant.study_id},
+        )
         return redirect("participant-detail", pk=pk)
     return render(
         request,
@@ -190,7 +200,7 @@ def participant_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
         except ApplicationError as exc:
             form.show_error(exc)
         else:
-            messages.success(request, f"Withdrawal of {participant.study_id} recorded.")
+            messages.success(request, gettext("Withdrawal of %(study_id)s recorded.") % {"study_id": participant.study_id})
             return redirect("participant-detail", pk=pk)
     return render(request, "participants/withdraw_form.html", {"form": form, "participant": participant})
 
@@ -200,7 +210,7 @@ def participant_unblind(request: HttpRequest, pk: int) -> HttpResponse:
     trial = _trial(request, Perm.EMERGENCY_UNBLIND)
     participant = _participant(request, trial, pk)
     if blinding.can_see_arm(request.user, trial=trial, participant_id=participant.pk):
-        messages.info(request, f"You can already see the arm of {participant.study_id}.")
+        messages.info(request, gettext("You can already see the arm of %(study_id)s.") % {"study_id": participant.study_id})
         return redirect("participant-detail", pk=pk)
     form = UnblindForm(request.POST if request.method == "POST" else None)
     if form.is_bound and form.is_valid():
@@ -215,7 +225,9 @@ def participant_unblind(request: HttpRequest, pk: int) -> HttpResponse:
             form.show_error(exc)
         else:
             messages.warning(
-                request, f"{participant.study_id} is unblinded for you only; the trial's unblinding contacts have been told."
+                request,
+                gettext("%(study_id)s is unblinded for you only; the trial's unblinding contacts have been told.")
+                % {"study_id": participant.study_id},
             )
             return redirect("participant-detail", pk=pk)
     return render(request, "participants/unblind_form.html", {"form": form, "participant": participant})

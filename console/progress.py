@@ -16,6 +16,7 @@ from django.db.models import Count, Q
 from django.db.models.functions import TruncMonth
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from closeout.models import DataQuery, QueryStatus
 from followup.models import InstrumentVersion, Occurrence, OccurrenceStatus, RuleKind, ScheduleRule
@@ -109,10 +110,10 @@ def screening_funnel(*, trial: Trial, user: Any) -> list[Step]:
     )
     randomised = Participant.objects.filter(site__in=sites, randomised_at__isnull=False).count()
     return [
-        Step("Screened", screened["screened"]),
-        Step("Eligible", screened["eligible"]),
-        Step("Consented and enrolled", screened["enrolled"]),
-        Step("Randomised", randomised),
+        Step(gettext("Screened"), screened["screened"]),
+        Step(gettext("Eligible"), screened["eligible"]),
+        Step(gettext("Consented and enrolled"), screened["enrolled"]),
+        Step(gettext("Randomised"), randomised),
     ]
 
 
@@ -149,13 +150,13 @@ def needs_attention(*, trial: Trial, user: Any, today: dt.date | None = None) ->
             due_date__lt=today,
             instrument__in=ScheduleRule.objects.filter(trial=trial).values("instrument"),
         ).count()
-        items.append(Attention("Questionnaires overdue", overdue, reverse("followup-worklist")))
+        items.append(Attention(gettext("Questionnaires overdue"), overdue, reverse("followup-worklist")))
     if Perm.VIEW_PARTICIPANTS in perms:
         open_queries = DataQuery.objects.filter(trial=trial, site__in=sites, status=QueryStatus.OPEN).count()
-        items.append(Attention("Open data queries", open_queries, f"{reverse('query-list')}?status=open"))
+        items.append(Attention(gettext("Open data queries"), open_queries, f"{reverse('query-list')}?status=open"))
     if Perm.REPORT_ADVERSE_EVENTS in perms:
         serious = AdverseEvent.objects.filter(participant__site__in=sites, serious=True, status=AEStatus.PENDING).count()
-        items.append(Attention("Serious adverse events awaiting review", serious, reverse("safety-overview")))
+        items.append(Attention(gettext("Serious adverse events awaiting review"), serious, reverse("safety-overview")))
     return items
 
 

@@ -12,6 +12,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -24,7 +25,7 @@ from console import charts, progress, reports
 from console import selectors as console_selectors
 from followup.models import OccurrenceStatus
 from intervention.models import SessionStatus
-from trial import access
+from trial import access, downloads
 from trial.access import Perm
 from trial.api.permissions import requires
 from trial.models import Trial
@@ -142,7 +143,9 @@ def _grid(request: HttpRequest) -> _Grid:
 
 
 @login_required
-def status_grid(request: HttpRequest) -> HttpResponse:
+def status_grid(request: HttpRequest) -> HttpResponseBase:
+    if downloads.wants_csv(request):  # the same download as report-status-grid-csv
+        return status_grid_csv(request)
     grid = _grid(request)
     trial, site, status, columns = grid.trial, grid.site, grid.status, grid.columns
     page = Paginator(grid.participants, reports.GRID_PAGE_SIZE).get_page(request.GET.get("page"))
@@ -192,14 +195,21 @@ def _legend(columns: list[reports.GridColumn]) -> list[tuple[str, str]]:
 
 
 @login_required
-def dmc_report(request: HttpRequest) -> HttpResponse:
-    """The open report for the data monitoring committee: pooled across arms for every role."""
+def dmc_report(request: HttpRequest) -> HttpResponseBase:
+    """The open report for the data monitoring committee: pooled across arms for every role; as
+    CSV with ``?format=csv`` (the same numbers, one per line)."""
     trial = _trial(request)
     user = request.user
     consort = dataclasses.replace(reports.consort_counts(trial=trial, user=user), arms=None)
     months = progress.recruitment_by_month(trial=trial, user=user)
     completion = progress.followup_completion(trial=trial, user=user)
     sites = console_selectors.site_counts(trial=trial, user=user)
+    timepoints = progress.questionnaire_completeness(trial=trial, user=user)
+    safety = progress.safety_summary(trial=trial, user=user)
+    withdrawn_rows = [(reports.WITHDRAWAL_LABELS[k], n) for k, n in consort.withdrawn_by_reason.items()]
+    if downloads.wants_csv(request):
+        rows = _dmc_rows(trial, consort, withdrawn_rows, sites, months, completion, timepoints, safety)
+        return downloads.csv_download(name="dmc-report", header=["section", "row", "measure", "value"], rows=rows)
     return render(
         request,
         "console/dmc_report.html",
@@ -207,7 +217,7 @@ def dmc_report(request: HttpRequest) -> HttpResponse:
             "trial": trial,
             "as_of": timezone.now(),
             "consort": consort,
-            "withdrawn_rows": [(reports.WITHDRAWAL_LABELS[k], n) for k, n in consort.withdrawn_by_reason.items()],
+            "withdrawn_rows": withdrawn_rows,
             "sites": sites,
             "recruitment": months,
             "recruitment_chart": charts.recruitment_chart(months, target=trial.recruitment_target),
@@ -215,7 +225,64 @@ def dmc_report(request: HttpRequest) -> HttpResponse:
             "completion_chart": charts.completion_chart(completion),
             "completed_total": sum(c.completed for c in completion),
             "closed_total": sum(c.closed for c in completion),
-            "timepoints": progress.questionnaire_completeness(trial=trial, user=user),
-            "safety": progress.safety_summary(trial=trial, user=user),
+            "timepoints": timepoints,
+            "safety": safety,
+            "csv_url": downloads.csv_url(request),
         },
     )
+
+
+def _dmc_rows(
+    trial: Trial,
+    consort: reports.Consort,
+    withdrawn_rows: list[tuple[str, int]],
+    sites: list[console_selectors.SiteCounts],
+    months: list[progress.MonthCount],
+    completion: list[progress.Completion],
+    timepoints: list[progress.QuestionnaireCompleteness],
+    safety: list[progress.SafetyRow],
+) -> list[tuple[Any, ...]]:
+    """The report's numbers in long form (section, row, measure, value), pooled: never by arm."""
+    rows: list[tuple[Any, ...]] = [
+        ("recruitment", "trial", "target", trial.recruitment_target),
+        ("recruitment", "trial", "screened", consort.assessed),
+        ("recruitment", "trial", "not_randomised", consort.excluded_total),
+        ("recruitment", "trial", "randomised", consort.randomised),
+    ]
+    for row in sites:
+        rows += [
+            ("sites", row.site.code, "enrolled", row.participants),
+            ("sites", row.site.code, "randomised", row.randomised),
+            ("sites", row.site.code, "withdrawn", row.withdrawn),
+        ]
+    for month in months:
+        label = month.month.strftime("%Y-%m")
+        rows += [
+            ("recruitment_by_month", label, "randomised", month.randomised),
+            ("recruitment_by_month", label, "cumulative", month.cumulative),
+            ("recruitment_by_month", label, "target", month.target),
+        ]
+    rows += [
+        ("retention", "trial", "randomised", consort.randomised),
+        ("retention", "trial", "withdrew_from_followup", consort.withdrawn),
+        *(("retention", str(label), "withdrew_from_followup", n) for label, n in withdrawn_rows),
+        ("retention", "trial", "lost_to_follow_up", consort.lost_to_follow_up),
+        ("retention", "trial", "primary_outcome_available", consort.analysed),
+    ]
+    for point in completion:
+        rows += [
+            ("monthly_completion", point.month, "completed", point.completed),
+            ("monthly_completion", point.month, "closed", point.closed),
+        ]
+    for t in timepoints:
+        rows += [
+            ("timepoints", f"{t.instrument} month {t.month}", "completed", t.completed),
+            ("timepoints", f"{t.instrument} month {t.month}", "closed", t.closed),
+        ]
+    for r in safety:
+        rows += [
+            ("adverse_events", r.category, "events", r.events),
+            ("adverse_events", r.category, "serious", r.serious),
+            ("adverse_events", r.category, "participants", r.participants),
+        ]
+    return rows

@@ -431,7 +431,7 @@ def status_grid_rows(*, participants: list[Participant], columns: list[GridColum
             "participant_id", "instrument", "month", "status"
         )
     }
-    labels: dict[str, str] = {**dict(OccurrenceStatus.choices), **dict(SessionStatus.choices)}
+    labels: dict[str, str] = {value: str(label) for value, label in [*OccurrenceStatus.choices, *SessionStatus.choices]}
     if any(c.kind == "session" for c in columns):
         found.update(
             ((pid, "session", number), status)

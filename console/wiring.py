@@ -4,7 +4,8 @@ The features below never import each other; each offers hooks (``participants.ho
 ``followup.hooks``) and this module connects them when Django starts (``ConsoleConfig.ready``).
 Every hook runs inside the transaction of the step that fires it.
 
-- Enrolment: follow-up gives the participant their baseline questionnaire (if the trial has one).
+- Enrolment: follow-up gives the participant their baseline questionnaire (if the trial has one);
+  messaging plans the welcome message with their personal link (if the trial's policy sends one).
 - Randomisation: follow-up refuses first while a required baseline questionnaire is incomplete;
   then follow-up plans the questionnaire schedule and derives the outcomes (every randomised
   participant has them from day 0), and intervention prepares the session dates before the
@@ -31,6 +32,7 @@ from followup.services import (
     schedule_replan,
 )
 from intervention.services import sessions_cancel_future, sessions_prepare, sessions_save
+from messaging.services import message_welcome_plan
 from participants import hooks as participant_hooks
 from participants.hooks import AfterAllocation
 from participants.models import Participant
@@ -41,6 +43,10 @@ from trial.models import Allocation, Trial
 
 def plan_baseline(participant: Participant) -> None:
     baseline_create(participant=participant)
+
+
+def welcome(participant: Participant) -> None:
+    message_welcome_plan(participant=participant)
 
 
 def require_baseline(participant: Participant, at: dt.datetime) -> None:
@@ -88,6 +94,7 @@ def replan_followup(trial: Trial) -> str:
 def connect() -> None:
     trial_hooks.on_followup_end_changed(replan_followup)
     participant_hooks.on_enrolled(plan_baseline)
+    participant_hooks.on_enrolled(welcome)
     participant_hooks.on_randomising(require_baseline)  # first: a refusal comes before any other work
     participant_hooks.on_randomising(plan_followup)
     participant_hooks.on_randomising(prepare_sessions)

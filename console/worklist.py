@@ -3,20 +3,25 @@ messages, and the data queries each person is to answer."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Page
 from django.http import Http404, HttpRequest
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
 
 from closeout.queries.selectors import my_open_queries
 from followup import selectors as followup_selectors
+from followup.forms import WORKLIST_KINDS, WorklistFilterForm
 from followup.models import CallOutcome
 from followup.views import _staff_trial as staff_trial
 from trial import access, downloads
 
 QUERY_ROWS = 200
+# Rows per worklist section on one page (each section pages on its own).
+PAGE_SIZE = followup_selectors.WORKLIST_PAGE_SIZE
 
 
 SECTIONS = (
@@ -56,6 +61,32 @@ def _worklist_csv(work: followup_selectors.Worklist) -> HttpResponseBase:
     return downloads.csv_download(name="worklist", header=header, rows=rows())
 
 
+@dataclass(frozen=True)
+class PageLink:
+    number: int | None  # None: the gap between distant page numbers
+    url: str = ""
+    current: bool = False
+
+
+def _page_param(kind: str) -> str:
+    return f"page_{kind}"
+
+
+def _page_links(request: HttpRequest, kind: str, page: Page[Any]) -> list[PageLink]:
+    """Links to the first and last pages and those near this one, each keeping the filters and the
+    other sections' pages."""
+    last = page.paginator.num_pages
+    near = {1, last, *range(max(page.number - 2, 1), min(page.number + 2, last) + 1)}
+    links: list[PageLink] = []
+    for number in sorted(near):
+        if links and links[-1].number is not None and number - links[-1].number > 1:
+            links.append(PageLink(None))
+        query = request.GET.copy()
+        query[_page_param(kind)] = str(number)
+        links.append(PageLink(number, f"?{query.urlencode()}", number == page.number))
+    return links
+
+
 @login_required
 def worklist(request: HttpRequest) -> HttpResponseBase:
     trial = staff_trial(request)
@@ -65,19 +96,41 @@ def worklist(request: HttpRequest) -> HttpResponseBase:
         site = next((s for s in sites if s.code == code), None)
         if site is None:
             raise Http404("No such site, or not one you work at.")
-    work = followup_selectors.worklist_get(user=request.user, trial=trial, site=site)
+    form = WorklistFilterForm(request.GET, sites=sites)
+    filters = form.filters()
     if downloads.wants_csv(request):
-        return _worklist_csv(work)
+        return _worklist_csv(followup_selectors.worklist_get(user=request.user, trial=trial, site=site, filters=filters))
+    work = followup_selectors.worklist_get(
+        user=request.user,
+        trial=trial,
+        site=site,
+        filters=filters,
+        page_size=PAGE_SIZE,
+        pages={kind: request.GET.get(_page_param(kind)) for kind in followup_selectors.SECTION_KINDS},
+    )
+    counts_query = request.GET.copy()
+    for kind in followup_selectors.SECTION_KINDS:
+        counts_query.pop(_page_param(kind), None)
+    counts = []
+    for kind, label in WORKLIST_KINDS:
+        counts_query["kind"] = kind
+        counts.append({"kind": kind, "label": label, "count": work.counts[kind], "url": f"?{counts_query.urlencode()}"})
     return render(
         request,
         "followup/staff/worklist.html",
         {
             "work": work,
+            "form": form,
+            "filtered": any((filters.kind, filters.due_from, filters.due_to, site)),
+            "counts": counts,
+            "page_links": {kind: _page_links(request, kind, page) for kind, page in work.pages.items()},
             "csv_url": downloads.csv_url(request),
             # Data queries this person is to answer (assigned to them, or unassigned at their sites).
             "queries": list(
                 my_open_queries(user=request.user, trial=trial).filter(**({"site": site} if site else {}))[:QUERY_ROWS]
-            ),
+            )
+            if not filters.kind
+            else [],
             "sites": sites,
             "site": site,
             "outcomes": CallOutcome.choices,

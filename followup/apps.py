@@ -11,6 +11,8 @@ class FollowupConfig(AppConfig):
         from participants import records
 
         kinds.register(QuestionnaireMessages())
+        # Not listed, so shown to no one: ``responsedraft``, a participant's answers saved step by
+        # step before they submit (their own until then; the submitted response is the record).
         records.register(
             {
                 **dict.fromkeys(

@@ -29,7 +29,12 @@ SCORE_METHODS: Final = ("count_true", "concat", "value", "sum")
 # Codes become column names in exported datasets.
 CODE_PATTERN: Final = re.compile(r"[a-z][a-z0-9_]{0,62}")
 
-_DEFINITION_KEYS: Final = frozenset({"code", "version", "title", "intro", "items", "scores"})
+_DEFINITION_KEYS: Final = frozenset({"code", "version", "title", "intro", "items", "scores", "translations"})
+# A definition's text in another language: {"fr": {"title": ..., "intro": ..., "items": {code:
+# {"text": ..., "help": ..., "choices": {value: label}}}, "scores": {code: label}}}. Whatever is
+# left out reads in the definition's own language.
+_TRANSLATION_KEYS: Final = frozenset({"title", "intro", "items", "scores"})
+_ITEM_TRANSLATION_KEYS: Final = frozenset({"text", "help", "choices"})
 _ITEM_KEYS: Final = frozenset({"code", "text", "type", "required", "show_if", "help", "identifying"})
 # Items that identify a person whatever the definition says: shown only to roles that see contact
 # details, and never released (a release carries the age at randomisation instead).
@@ -97,21 +102,32 @@ def _show_number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
-def _range_phrase(item: Item) -> str:
+def _range_message(item: Item, *, whole: bool = False, choose: bool = False) -> str:
+    """ "Please enter a whole number from 0 to 10." and its kin, each a whole sentence to translate."""
     low, high = item.get("min"), item.get("max")
-    if low is not None and high is not None:
-        return f" from {_show_number(low)} to {_show_number(high)}"
-    if low is not None:
-        return f" of {_show_number(low)} or more"
-    if high is not None:
-        return f" of {_show_number(high)} or less"
-    return ""
+    values = {"low": _show_number(low) if low is not None else "", "high": _show_number(high) if high is not None else ""}
+    kind = "choose" if choose else "whole" if whole else "number"
+    messages = {
+        ("choose", True, True): gettext("Please choose a number from %(low)s to %(high)s."),
+        ("choose", True, False): gettext("Please choose a number of %(low)s or more."),
+        ("choose", False, True): gettext("Please choose a number of %(high)s or less."),
+        ("choose", False, False): gettext("Please choose a number."),
+        ("whole", True, True): gettext("Please enter a whole number from %(low)s to %(high)s."),
+        ("whole", True, False): gettext("Please enter a whole number of %(low)s or more."),
+        ("whole", False, True): gettext("Please enter a whole number of %(high)s or less."),
+        ("whole", False, False): gettext("Please enter a whole number."),
+        ("number", True, True): gettext("Please enter a number from %(low)s to %(high)s."),
+        ("number", True, False): gettext("Please enter a number of %(low)s or more."),
+        ("number", False, True): gettext("Please enter a number of %(high)s or less."),
+        ("number", False, False): gettext("Please enter a number."),
+    }
+    return messages[(kind, low is not None, high is not None)] % values
 
 
 def _check_range(item: Item, value: float) -> None:
     low, high = item.get("min"), item.get("max")
     if (low is not None and value < low) or (high is not None and value > high):
-        raise _Invalid(f"Please choose a number{_range_phrase(item)}.")
+        raise _Invalid(_range_message(item, choose=True))
 
 
 def _to_yes_no(item: Item, raw: Any) -> bool:
@@ -125,7 +141,7 @@ def _to_yes_no(item: Item, raw: Any) -> bool:
             return True
         if word in _FALSE_WORDS:
             return False
-    raise _Invalid("Please answer yes or no.")
+    raise _Invalid(gettext("Please answer yes or no."))
 
 
 def _to_integer(item: Item, raw: Any) -> int:
@@ -142,7 +158,7 @@ def _to_integer(item: Item, raw: Any) -> int:
     except ValueError:  # more digits than int() accepts
         value = None
     if value is None:
-        raise _Invalid(f"Please enter a whole number{_range_phrase(item)}.")
+        raise _Invalid(_range_message(item, whole=True))
     _check_range(item, value)
     return value
 
@@ -159,7 +175,7 @@ def _to_number(item: Item, raw: Any) -> float:
     except (ValueError, OverflowError):
         value = None
     if value is None or not math.isfinite(value):
-        raise _Invalid(f"Please enter a number{_range_phrase(item)}.")
+        raise _Invalid(_range_message(item))
     _check_range(item, value)
     return value
 
@@ -169,11 +185,11 @@ def _to_date(item: Item, raw: Any) -> str:
         return raw.isoformat()
     text = raw.strip() if isinstance(raw, str) else ""
     if not _DATE_TEXT.fullmatch(text):
-        raise _Invalid("Please enter the date as year-month-day, for example 2026-03-01.")
+        raise _Invalid(gettext("Please enter the date as year-month-day, for example 2026-03-01."))
     try:
         dt.date.fromisoformat(text)
     except ValueError:
-        raise _Invalid(f"There is no date {text}. Please check the day and the month.") from None
+        raise _Invalid(gettext("There is no date %(date)s. Please check the day and the month.") % {"date": text}) from None
     return text
 
 
@@ -187,7 +203,7 @@ def _match_choice(item: Item, raw: Any) -> Any:
         for value, _label in choices:
             if str(value) == raw.strip():
                 return value
-    raise _Invalid("Please choose one of the options shown.")
+    raise _Invalid(gettext("Please choose one of the options shown."))
 
 
 def _to_multi_choice(item: Item, raw: Any) -> list[Any]:
@@ -195,20 +211,23 @@ def _to_multi_choice(item: Item, raw: Any) -> list[Any]:
     try:
         picked = [_match_choice(item, part) for part in parts if not _is_blank(part)]
     except _Invalid:
-        raise _Invalid("Please choose only from the options shown.") from None
+        raise _Invalid(gettext("Please choose only from the options shown.")) from None
     if len(set(picked)) != len(picked):
-        raise _Invalid("Please choose each option only once.")
+        raise _Invalid(gettext("Please choose each option only once."))
     return [value for value, _label in item["choices"] if value in picked]
 
 
 def _to_text(item: Item, raw: Any) -> str:
     if not isinstance(raw, str):
-        raise _Invalid("Please type your answer as text.")
+        raise _Invalid(gettext("Please type your answer as text."))
     # PostgreSQL cannot store NUL in text or jsonb; a person cannot type it anyway.
     text = raw.replace("\x00", "").replace("\r\n", "\n").strip()
     limit = item.get("max_length")
     if limit is not None and len(text) > limit:
-        raise _Invalid(f"Please shorten your answer to {limit} characters or fewer (it has {len(text)}).")
+        raise _Invalid(
+            gettext("Please shorten your answer to %(limit)s characters or fewer (it has %(length)s).")
+            % {"limit": limit, "length": len(text)}
+        )
     return text
 
 
@@ -288,7 +307,11 @@ def clean_answers(*, definition: Definition, raw: Mapping[str, Any]) -> tuple[di
         elif value is not _UNANSWERED:
             clean[code] = value
         elif item.get("required", False):
-            message = "Please choose at least one option." if item["type"] == "multi_choice" else "Please answer this question."
+            message = (
+                gettext("Please choose at least one option.")
+                if item["type"] == "multi_choice"
+                else gettext("Please answer this question.")
+            )
             errors[code] = [message]
     return clean, errors
 
@@ -569,3 +592,238 @@ def validate_definition(*, definition: Definition) -> None:
             raise DefinitionError(f"{where}: duplicate score code.")
         seen.add(spec["code"])
         _check_score(where, spec, earlier)
+    _check_translations(name, definition.get("translations", {}), earlier, seen)
+
+
+def _check_translations(name: str, translations: Any, items: Mapping[str, Item], scores: set[str]) -> None:
+    if not isinstance(translations, Mapping):
+        raise DefinitionError(f"{name}: translations must map language codes to text.")
+    for language, text in translations.items():
+        where = f"{name}, translation {language!r}"
+        if not _nonempty_str(language) or not isinstance(text, Mapping):
+            raise DefinitionError(f"{where}: must map a language code to the text in that language.")
+        _check_keys(where, text, _TRANSLATION_KEYS)
+        for key in ("title", "intro"):
+            if key in text and not _nonempty_str(text[key]):
+                raise DefinitionError(f"{where}: {key} must be a non-empty string.")
+        for code, label in (text.get("scores") or {}).items():
+            if code not in scores or not _nonempty_str(label):
+                raise DefinitionError(f"{where}: score {code!r} is not a score, or its label is empty.")
+        translated = text.get("items") or {}
+        if not isinstance(translated, Mapping):
+            raise DefinitionError(f"{where}: items must map item codes to their text.")
+        for code, parts in translated.items():
+            if code not in items or not isinstance(parts, Mapping):
+                raise DefinitionError(f"{where}: {code!r} is not an item of the instrument.")
+            _check_keys(f"{where}, item {code!r}", parts, _ITEM_TRANSLATION_KEYS)
+            for key in ("text", "help"):
+                if key in parts and not isinstance(parts[key], str):
+                    raise DefinitionError(f"{where}, item {code!r}: {key} must be text.")
+            labels = parts.get("choices", {})
+            values = {str(value) for value, _label in items[code].get("choices", ())}
+            if not isinstance(labels, Mapping) or not set(map(str, labels)) <= values:
+                raise DefinitionError(f"{where}, item {code!r}: choices must map the item's choice values to labels.")
+
+
+def translation_for(*, definition: Definition, language: str) -> Mapping[str, Any]:
+    """The definition's text in ``language`` (or its generic language: "fr" for "fr-ca"), or {}."""
+    translations = definition.get("translations") or {}
+    for code in (language, language.split("-")[0]):
+        if code in translations:
+            return dict(translations[code])
+    return {}
+
+
+def localised(*, definition: Definition, language: str) -> dict[str, Any]:
+    """The definition as it reads in ``language``: the same items, codes, values and conditions, with
+    the title, intro, question text, help and option labels translated where the definition has a
+    translation, and as written elsewhere. For showing only: skip logic and steps read the
+    definition itself, so they are the same in every language."""
+    text = translation_for(definition=definition, language=language)
+    if not text:
+        return dict(definition)
+    result = dict(definition)
+    for key in ("title", "intro"):
+        if text.get(key):
+            result[key] = text[key]
+    translated = text.get("items") or {}
+    items = []
+    for item in definition["items"]:
+        parts = translated.get(item["code"]) or {}
+        copy = dict(item)
+        if parts.get("text"):
+            copy["text"] = parts["text"]
+        if parts.get("help"):
+            copy["help"] = parts["help"]
+        if "choices" in item and parts.get("choices"):
+            labels = {str(key): label for key, label in parts["choices"].items()}
+            copy["choices"] = [[value, labels.get(str(value)) or label] for value, label in item["choices"]]
+        items.append(copy)
+    result["items"] = items
+    score_labels = text.get("scores") or {}
+    result["scores"] = [
+        {**spec, "label": score_labels[spec["code"]]} if spec["code"] in score_labels else spec
+        for spec in definition.get("scores", ())
+    ]
+    return result
+
+
+# --- steps: the participant's questionnaire, a screen at a time -------------------------------
+
+# A section longer than this is shown over several screens of (nearly) equal size.
+STEP_MAX_QUESTIONS: Final = 6
+# ... and a screen holds at most this much (``_screen_weight``): on a 390 x 844 phone about two
+# screens' height, whatever the questions (five EQ-5D questions of five long options each were 3.4).
+STEP_MAX_WEIGHT: Final = 8
+
+
+def _screen_weight(item: Item) -> float:
+    """How much of a screen a question takes, in yes/no questions: a field or a yes/no row is one; a
+    list of options stacks them, two options to a yes/no row's height."""
+    if item.get("type") in {"choice", "multi_choice"}:
+        return 1 + (len(item.get("choices") or []) - 1) / 2
+    return 1
+
+
+@dataclass(frozen=True)
+class Step:
+    """One screen of the participant's questionnaire: item codes in the definition's order, and the
+    instructions its questions share (said once, at the top, instead of under each question)."""
+
+    number: int  # 1-based position among every step of the definition (stable: used in addresses)
+    codes: tuple[str, ...]
+    instructions: str = ""
+
+
+def _condition_key(condition: Mapping[str, Any]) -> str:
+    return json.dumps(condition, sort_keys=True)
+
+
+def _sections(definition: Definition) -> list[tuple[list[Item], str]]:
+    """The definition's items in sections, derived from the definition alone (definitions carry no
+    sections, and published versions never change):
+
+    - items asked under the same condition, when several are (one episode's questions), form a section;
+    - a question whose condition is its own and names an item of the current section (who did you
+      see, asked after "did you seek care") stays with it;
+    - consecutive unconditional items sharing their help text (the 24 Roland-Morris statements)
+      form a section whose help is its instructions;
+    - other consecutive unconditional items form a section.
+    """
+    items = list(definition["items"])
+    shared_conditions: dict[str, int] = {}
+    for item in items:
+        if "show_if" in item:
+            key = _condition_key(item["show_if"])
+            shared_conditions[key] = shared_conditions.get(key, 0) + 1
+    helps = [item.get("help") or "" for item in items]
+
+    def shared_help(position: int) -> str:
+        text = helps[position]
+        if text and (
+            (position > 0 and helps[position - 1] == text) or (position + 1 < len(items) and helps[position + 1] == text)
+        ):
+            return text
+        return ""
+
+    sections: list[tuple[list[Item], str]] = []
+    current: list[Item] = []
+    current_key: str | None = None
+    for position, item in enumerate(items):
+        condition = item.get("show_if")
+        codes = {member["code"] for member in current}
+        if condition is not None and shared_conditions[_condition_key(condition)] == 1 and condition["item"] in codes:
+            current.append(item)  # a follow-up question stays with the question it follows
+            continue
+        if condition is not None:
+            key = "if:" + _condition_key(condition)
+        elif help_text := shared_help(position):
+            key = "help:" + help_text
+        else:
+            key = "plain"
+        if current and key == current_key:
+            current.append(item)
+            continue
+        if current:
+            sections.append((current, current_key[5:] if current_key and current_key.startswith("help:") else ""))
+        current, current_key = [item], key
+    if current:
+        sections.append((current, current_key[5:] if current_key and current_key.startswith("help:") else ""))
+    return sections
+
+
+def steps(*, definition: Definition) -> list[Step]:
+    """Every step of the participant's questionnaire, whatever the answers: a section per step, and a
+    section of more than ``STEP_MAX_QUESTIONS`` questions, or heavier than ``STEP_MAX_WEIGHT``, over
+    as few steps as needed, of (nearly) equal size. Which steps are shown depends on the answers (``visible_steps``)."""
+    result: list[Step] = []
+    for section, instructions in _sections(definition):
+        for chunk in _screens(section):
+            codes = tuple(item["code"] for item in chunk)
+            result.append(Step(number=len(result) + 1, codes=codes, instructions=instructions))
+    return result
+
+
+def _weight(items: list[Item]) -> float:
+    return sum(_screen_weight(item) for item in items)
+
+
+def _screens(items: list[Item]) -> list[list[Item]]:
+    """A section's questions over as few screens as hold them (at most ``STEP_MAX_QUESTIONS`` and
+    ``STEP_MAX_WEIGHT`` each; a question heavier than that alone gets a screen of its own), of
+    (nearly) equal length when that fits (7 yes/no questions as 4 and 3, not 6 and 1)."""
+    packed: list[list[Item]] = [[]]
+    for item in items:
+        if packed[-1] and (len(packed[-1]) == STEP_MAX_QUESTIONS or _weight([*packed[-1], item]) > STEP_MAX_WEIGHT):
+            packed.append([])
+        packed[-1].append(item)
+    even = _evenly(items, len(packed))
+    if all(len(run) == 1 or _weight(run) <= STEP_MAX_WEIGHT for run in even):
+        return even
+    return packed
+
+
+def _evenly(items: list[Item], parts: int) -> list[list[Item]]:
+    """``items`` in order, in ``parts`` runs of (nearly) equal length, the longer ones first."""
+    size, extra = divmod(len(items), parts)
+    runs: list[list[Item]] = []
+    start = 0
+    for part in range(parts):
+        end = start + size + (1 if part < extra else 0)
+        runs.append(items[start:end])
+        start = end
+    return runs
+
+
+def visible_steps(*, definition: Definition, answers: Mapping[str, Any]) -> list[Step]:
+    """The steps with at least one question shown, given the answers so far (skip logic as everywhere:
+    ``visible_items``). Answers to later steps may show or hide earlier ones' follow-up questions only
+    through their own conditions, so the list grows or shrinks as the participant answers."""
+    shown = {item["code"] for item in visible_items(definition=definition, answers=answers)}
+    return [step for step in steps(definition=definition) if shown.intersection(step.codes)]
+
+
+def step_clean(
+    *, definition: Definition, step: Step, answers: Mapping[str, Any], raw: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """``clean_answers`` restricted to one step: the step's answers (``raw``) read with the answers
+    already given to the other steps (which decide what this step shows). Returns every answer kept
+    (the other steps' as they were, this step's typed; a blank or hidden one of this step left
+    out) and the errors of this step's questions only."""
+    merged = {code: value for code, value in answers.items() if code not in step.codes}
+    merged.update({code: value for code, value in raw.items() if code in step.codes})
+    clean, errors = clean_answers(definition=definition, raw=merged)
+    kept = {code: value for code, value in answers.items() if code not in step.codes}
+    kept.update({code: value for code, value in clean.items() if code in step.codes})
+    return kept, {code: messages for code, messages in errors.items() if code in step.codes}
+
+
+def resume_step(*, definition: Definition, answers: Mapping[str, Any], saved_through: int) -> Step | None:
+    """Where a participant goes on: the first shown step never saved (its number is above
+    ``saved_through``) or with a question still to answer or correct; None when every shown step is
+    done (the review comes next)."""
+    for step in visible_steps(definition=definition, answers=answers):
+        _kept, errors = step_clean(definition=definition, step=step, answers=answers, raw=answers)
+        if step.number > saved_through or errors:
+            return step
+    return None

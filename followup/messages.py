@@ -7,6 +7,9 @@ import datetime as dt
 import zoneinfo
 from typing import Any
 
+from django.utils import formats, translation
+
+from followup.instruments import translation_for
 from followup.models import InstrumentVersion, OccurrenceStatus
 from followup.services import messages_plan
 from messaging.kinds import MessageKind
@@ -41,11 +44,21 @@ class QuestionnaireMessages(MessageKind):
         occurrence = message.occurrence
         assert occurrence is not None
         trial_id = message.participant.site.trial_id
-        key = ("questionnaire-title", trial_id, occurrence.instrument)
+        # In the participant's language (the sweep overrides it while it renders).
+        language = translation.get_language() or ""
+        key = ("questionnaire-title", trial_id, occurrence.instrument, language)
         if key not in cache:
             version = (
                 InstrumentVersion.objects.filter(trial_id=trial_id, code=occurrence.instrument).order_by("-published_at").first()
             )
-            cache[key] = version.title if version else occurrence.instrument
+            cache[key] = (
+                translation_for(definition=version.definition, language=language).get("title", version.title)
+                if version
+                else occurrence.instrument
+            )
         closes_on = occurrence.closes_at.astimezone(zoneinfo.ZoneInfo(zone)) - dt.timedelta(days=1)
-        return {"questionnaire": cache[key], "due_date": f"{occurrence.due_date:%d %B %Y}", "closes_on": f"{closes_on:%d %B %Y}"}
+        return {
+            "questionnaire": cache[key],
+            "due_date": formats.date_format(occurrence.due_date, "d F Y"),
+            "closes_on": formats.date_format(closes_on, "d F Y"),
+        }

@@ -7,6 +7,7 @@ import pgtrigger
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from followup.baseline import BASELINE_INSTRUMENT, BASELINE_MONTH
 from participants.models import Participant
@@ -14,8 +15,8 @@ from trial.models import Trial
 
 
 class RuleKind(models.TextChoices):
-    MONTHLY = "monthly", "Every month"
-    FIXED = "fixed", "At fixed months"
+    MONTHLY = "monthly", _("Every month")
+    FIXED = "fixed", _("At fixed months")
 
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
@@ -23,17 +24,17 @@ class ScheduleRule(models.Model):
     """When an instrument is due: every month, or at listed months after randomisation."""
 
     trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="schedule_rules")
-    instrument = models.CharField(max_length=40, help_text="Instrument code, e.g. monthly or timepoint.")
+    instrument = models.CharField(max_length=40, help_text=_("Instrument code, e.g. monthly or timepoint."))
     kind = models.CharField(max_length=10, choices=RuleKind.choices)
     months = models.JSONField(
-        default=list, blank=True, help_text="For fixed rules: months after randomisation, e.g. [3, 6, 9, 12]."
+        default=list, blank=True, help_text=_("For fixed rules: months after randomisation, e.g. [3, 6, 9, 12].")
     )
     open_days_before = models.PositiveSmallIntegerField(default=0)
     close_days_after = models.PositiveSmallIntegerField(default=14)
     reminder_days = models.JSONField(
         default=list,
         blank=True,
-        help_text="Days after the window opens to send reminders, e.g. [3, 7]. The invitation goes when it opens.",
+        help_text=_("Days after the window opens to send reminders, e.g. [3, 7]. The invitation goes when it opens."),
     )
 
     class Meta:
@@ -48,11 +49,11 @@ class ScheduleRule(models.Model):
 
 
 class OccurrenceStatus(models.TextChoices):
-    SCHEDULED = "scheduled", "Not yet open"
-    OPEN = "open", "Open"
-    COMPLETED = "completed", "Completed"
-    MISSED = "missed", "Missed"
-    CANCELLED = "cancelled", "Cancelled"
+    SCHEDULED = "scheduled", _("Not yet open")
+    OPEN = "open", _("Open")
+    COMPLETED = "completed", _("Completed")
+    MISSED = "missed", _("Missed")
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 @pghistory.track(
@@ -67,14 +68,14 @@ class Occurrence(models.Model):
     participant = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="occurrences")
     instrument = models.CharField(max_length=40)
     month = models.PositiveSmallIntegerField()
-    due_date = models.DateField(help_text="In the participant's time zone.")
+    due_date = models.DateField(help_text=_("In the participant's time zone."))
     opens_at = models.DateTimeField()
     closes_at = models.DateTimeField()
     status = models.CharField(max_length=10, choices=OccurrenceStatus.choices, default=OccurrenceStatus.SCHEDULED)
     completed_at = models.DateTimeField(null=True, blank=True)
     cancelled_reason = models.CharField(max_length=200, blank=True)
     messages_planned_at = models.DateTimeField(
-        null=True, blank=True, help_text="When its invitation and reminders were written as message rows."
+        null=True, blank=True, help_text=_("When its invitation and reminders were written as message rows.")
     )
 
     class Meta:
@@ -133,8 +134,8 @@ class InstrumentVersion(models.Model):
 
 
 class ResponseSource(models.TextChoices):
-    PARTICIPANT = "participant", "Participant (personal link)"
-    STAFF = "staff", "Staff, on the participant's behalf"
+    PARTICIPANT = "participant", _("Participant (personal link)")
+    STAFF = "staff", _("Staff, on the participant's behalf")
 
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
@@ -164,13 +165,32 @@ class QuestionnaireResponse(models.Model):
         return self.occurrence.participant.site_id
 
 
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class ResponseDraft(models.Model):
+    """The answers a participant has given so far, saved at each step of their questionnaire, so they
+    can stop and go on later, from any device. Never a response: nothing counts it (outcomes,
+    completion, releases read ``QuestionnaireResponse``); it is deleted when the response is recorded."""
+
+    occurrence = models.OneToOneField(Occurrence, on_delete=models.PROTECT, related_name="draft")
+    instrument_version = models.ForeignKey(InstrumentVersion, on_delete=models.PROTECT, related_name="+")
+    answers = models.JSONField(default=dict, help_text=_("Typed answers (as clean_answers gives them), by item code."))
+    step = models.PositiveSmallIntegerField(default=0, help_text=_("The furthest step saved with Next (0: none yet)."))
+    updated_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"Draft answers to {self.occurrence}"
+
+    def site_for_access(self) -> int:
+        return self.occurrence.participant.site_id
+
+
 class CallOutcome(models.TextChoices):
-    REACHED = "reached", "Reached: will complete it"
-    COMPLETED_BY_PHONE = "completed", "Reached: answered by phone"
-    NO_ANSWER = "no_answer", "No answer"
-    MESSAGE_LEFT = "message_left", "Left a message"
-    WRONG_NUMBER = "wrong_number", "Wrong number"
-    DECLINED = "declined", "Declined to answer"
+    REACHED = "reached", _("Reached: will complete it")
+    COMPLETED_BY_PHONE = "completed", _("Reached: answered by phone")
+    NO_ANSWER = "no_answer", _("No answer")
+    MESSAGE_LEFT = "message_left", _("Left a message")
+    WRONG_NUMBER = "wrong_number", _("Wrong number")
+    DECLINED = "declined", _("Declined to answer")
 
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent())
@@ -205,16 +225,17 @@ class OutcomePolicy(models.Model):
     """The rules of a trial's recurrence outcomes, as configuration (see followup/outcomes.py)."""
 
     class CensorAt(models.TextChoices):
-        LAST_QUESTIONNAIRE = "last_questionnaire", "The last completed monthly questionnaire"
-        EVENT_DATE = "event_date", "The withdrawal or end-of-follow-up date itself"
+        LAST_QUESTIONNAIRE = "last_questionnaire", _("The last completed monthly questionnaire")
+        EVENT_DATE = "event_date", _("The withdrawal or end-of-follow-up date itself")
 
     trial = models.OneToOneField(Trial, on_delete=models.PROTECT, related_name="outcome_policy")
-    instrument = models.CharField(max_length=40, default="monthly", help_text="The questionnaire the outcomes come from.")
+    instrument = models.CharField(max_length=40, default="monthly", help_text=_("The questionnaire the outcomes come from."))
     interference_threshold = models.PositiveSmallIntegerField(
-        default=2, help_text="Interference with daily activities (0-4) that makes a recurrence activity-limiting; 2 = somewhat."
+        default=2,
+        help_text=_("Interference with daily activities (0-4) that makes a recurrence activity-limiting; 2 = somewhat."),
     )
     pain_threshold = models.PositiveSmallIntegerField(
-        null=True, blank=True, default=2, help_text="Average pain (0-10) also required; empty: no pain threshold."
+        null=True, blank=True, default=2, help_text=_("Average pain (0-10) also required; empty: no pain threshold.")
     )
     censor_withdrawn_at = models.CharField(max_length=20, choices=CensorAt.choices, default=CensorAt.LAST_QUESTIONNAIRE)
     censor_completed_at = models.CharField(max_length=20, choices=CensorAt.choices, default=CensorAt.LAST_QUESTIONNAIRE)
@@ -224,15 +245,15 @@ class OutcomePolicy(models.Model):
 
 
 class OutcomeCode(models.TextChoices):
-    ACTIVITY_LIMITING = "activity_limiting", "First activity-limiting recurrence (primary)"
-    ANY = "any", "First recurrence"
-    CARE_SEEKING = "care_seeking", "First care-seeking recurrence"
+    ACTIVITY_LIMITING = "activity_limiting", _("First activity-limiting recurrence (primary)")
+    ANY = "any", _("First recurrence")
+    CARE_SEEKING = "care_seeking", _("First care-seeking recurrence")
 
 
 class CensorReason(models.TextChoices):
-    LAST_QUESTIONNAIRE = "last_questionnaire", "Last completed monthly questionnaire"
-    WITHDRAWAL = "withdrawal", "Withdrawal from follow-up"
-    ADMINISTRATIVE_END = "administrative_end", "Administrative end of follow-up"
+    LAST_QUESTIONNAIRE = "last_questionnaire", _("Last completed monthly questionnaire")
+    WITHDRAWAL = "withdrawal", _("Withdrawal from follow-up")
+    ADMINISTRATIVE_END = "administrative_end", _("Administrative end of follow-up")
 
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent())

@@ -7,20 +7,21 @@ from typing import Any
 
 from crispy_forms.layout import Field, Layout
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from participants.forms import BUTTONS, ButtonChoiceField, ServiceForm, date_input
 
 
 class AdjudicateForm(ServiceForm):
-    submit_label = "Save the adjudication"
+    submit_label = _("Save the adjudication")
 
     event = ButtonChoiceField(
-        label="Adjudicated value",
+        label=_("Adjudicated value"),
         choices=[("yes", "An event"), ("no", "No event")],
-        error_messages={"required": "Event or no event?"},
+        error_messages={"required": _("Event or no event?")},
     )
-    event_date = forms.DateField(label="Event date", required=False, widget=date_input())
-    reason = forms.CharField(label="Reason (why the derived value is overridden)", max_length=300)
+    event_date = forms.DateField(label=_("Event date"), required=False, widget=date_input())
+    reason = forms.CharField(label=_("Reason (why the derived value is overridden)"), max_length=300)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

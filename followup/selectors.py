@@ -4,12 +4,28 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Value
-from django.db.models.functions import Coalesce, NullIf
+from django.core.paginator import Page, Paginator
+from django.db import connection
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    DateField,
+    DateTimeField,
+    F,
+    Func,
+    IntegerField,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Cast, Coalesce, NullIf
 from django.utils import timezone
 
 from followup import outcomes as outcome_rules
@@ -22,6 +38,7 @@ from followup.models import (
     Outcome,
     OutcomeCode,
     OutcomeSummary,
+    ResponseDraft,
     RuleKind,
     ScheduleRule,
 )
@@ -32,6 +49,17 @@ from participants.models import FOLLOWUP_ENDING_SCOPES, ContactDetails, Particip
 from trial import access
 from trial.access import Perm
 from trial.models import Site, Trial
+
+
+def draft_get(*, occurrence: Occurrence) -> ResponseDraft | None:
+    """The answers the participant saved step by step and has not sent yet, if any."""
+    return ResponseDraft.objects.filter(occurrence=occurrence).first()
+
+
+def draft_occurrence_ids(*, participant: Participant) -> set[int]:
+    """The participant's questionnaires with answers saved and not sent yet (their home page says
+    "Continue" instead of "Start")."""
+    return set(ResponseDraft.objects.filter(occurrence__participant=participant).values_list("occurrence_id", flat=True))
 
 
 def message_list(*, user: Any, trial: Trial, participant_id: int | None = None) -> QuerySet[Message]:
@@ -96,6 +124,25 @@ def last_calls(*, participant_ids: Iterable[int]) -> dict[int, CallLog]:
 FAILED_MESSAGE_DAYS = 30
 WITHDRAWN_FROM_FOLLOWUP = FOLLOWUP_ENDING_SCOPES
 CLOSED = (OccurrenceStatus.COMPLETED, OccurrenceStatus.MISSED)
+# Rows per section on one worklist page; each section pages on its own. At 50,000 participants a
+# section can hold tens of thousands of rows: the page shows this many and a count.
+WORKLIST_PAGE_SIZE = 50
+# The worklist's sections, in the order the page shows them; the first three are open questionnaires.
+SECTION_KINDS = ("closing_soon", "overdue", "due_now", "lost_to_followup", "failed_messages")
+OPEN_KINDS = SECTION_KINDS[:3]
+
+
+@dataclass(frozen=True)
+class WorklistFilters:
+    """What a worklist shows: one section (``kind``) or all, and a range of due dates (an open
+    questionnaire's, a lost participant's last missed one, a failed message's questionnaire)."""
+
+    kind: str = ""
+    due_from: dt.date | None = None
+    due_to: dt.date | None = None
+
+    def shows(self, kind: str) -> bool:
+        return not self.kind or self.kind == kind
 
 
 @dataclass
@@ -117,15 +164,28 @@ class Worklist:
     now: dt.datetime
     policy: MessagePolicy
     may_see_contacts: bool
+    filters: WorklistFilters = field(default_factory=WorklistFilters)
     overdue: list[WorkItem] = field(default_factory=list)
     due_now: list[WorkItem] = field(default_factory=list)
     closing_soon: list[WorkItem] = field(default_factory=list)
     lost_to_followup: list[WorkItem] = field(default_factory=list)
     failed_messages: list[WorkItem] = field(default_factory=list)
+    # Each section's number of rows (all pages), and, on a paged worklist, its page.
+    counts: dict[str, int] = field(default_factory=dict)
+    pages: dict[str, Page[WorkItem]] = field(default_factory=dict)
 
     @property
     def rows(self) -> list[WorkItem]:
         return [*self.closing_soon, *self.overdue, *self.due_now, *self.lost_to_followup, *self.failed_messages]
+
+
+class _CountedPaginator(Paginator):
+    """A paginator given its count (already computed in SQL) instead of counting again; its pages
+    get their rows afterwards, fetched for that page only."""
+
+    def __init__(self, count: int, per_page: int) -> None:
+        super().__init__((), per_page)
+        self.__dict__["count"] = count  # Paginator.count is a cached_property
 
 
 def message_policy_get(*, trial: Trial) -> MessagePolicy:
@@ -166,6 +226,88 @@ def open_occurrence_list(
     return qs
 
 
+# Each open section's order: the most urgent first, ties by study id.
+_OPEN_ORDER = {
+    "closing_soon": ("closes_at", "participant__study_id", "instrument", "pk"),
+    "overdue": ("-late", "participant__study_id", "instrument", "pk"),
+    "due_now": ("due_date", "participant__study_id", "instrument", "pk"),
+}
+
+
+def open_occurrence_sections(
+    *, user: Any, trial: Trial, site: Site | None = None, now: dt.datetime, closing_soon_days: int
+) -> QuerySet[Occurrence]:
+    """``open_occurrence_list`` with each questionnaire's section as ``kind`` and its days past the
+    due date (negative before it) as ``late``, both computed in SQL in the participant's time zone:
+    closing soon if the window closes within ``closing_soon_days``, else overdue if the local due
+    date has passed, else due now."""
+    local_today = Cast(
+        Func(F("zone"), Value(now, output_field=DateTimeField()), function="timezone", output_field=DateTimeField()),
+        DateField(),
+    )
+    late = Func(F("local_today"), F("due_date"), template="(%(expressions)s)", arg_joiner=" - ", output_field=IntegerField())
+    kind = Case(
+        When(closes_at__lte=now + dt.timedelta(days=closing_soon_days), then=Value("closing_soon")),
+        When(late__gt=0, then=Value("overdue")),
+        default=Value("due_now"),
+        output_field=CharField(),
+    )
+    return (
+        open_occurrence_list(user=user, trial=trial, site=site, now=now)
+        .annotate(local_today=local_today)
+        .annotate(late=late)
+        .annotate(kind=kind)
+    )
+
+
+def _lost_sql(
+    *, user: Any, trial: Trial, site: Site | None, missed: int, filters: WorklistFilters | None = None
+) -> tuple[str, list[Any]]:
+    """SQL for the participants lost to follow-up: ``participant_id``, ``missed_in_a_row``,
+    ``last_missed_id``, ``last_missed_due``. One pass over the closed monthly questionnaires of the
+    visible participants: a window gives each participant's latest completed one, and the missed
+    ones after it are counted."""
+    filters = filters or WorklistFilters()
+    participants = (
+        Participant.objects.filter(site__in=_sites(user, trial, site))
+        .exclude(withdrawal_scope__in=WITHDRAWN_FROM_FOLLOWUP)
+        .values("pk")
+    )
+    participants_sql, participants_params = participants.query.sql_with_params()
+    monthly_sql, monthly_params = _monthly_instruments(trial).query.sql_with_params()
+    having: list[str] = ["count(*) >= %s"]
+    having_params: list[Any] = [max(missed, 1)]
+    if filters.due_from:
+        having.append("max(c.due_date) >= %s")
+        having_params.append(filters.due_from)
+    if filters.due_to:
+        having.append("max(c.due_date) <= %s")
+        having_params.append(filters.due_to)
+    sql = f"""
+        SELECT c.participant_id, count(*) AS missed_in_a_row, max(c.due_date) AS last_missed_due,
+               (array_agg(c.id ORDER BY c.due_date DESC, c.id DESC))[1] AS last_missed_id
+        FROM (
+            SELECT o.id, o.participant_id, o.status, o.due_date,
+                   max(o.due_date) FILTER (WHERE o.status = %s) OVER (PARTITION BY o.participant_id) AS latest_completed
+            FROM {Occurrence._meta.db_table} o
+            WHERE o.status IN (%s, %s) AND o.instrument IN ({monthly_sql}) AND o.participant_id IN ({participants_sql})
+        ) c
+        WHERE c.status = %s AND (c.latest_completed IS NULL OR c.due_date > c.latest_completed)
+        GROUP BY c.participant_id
+        HAVING {" AND ".join(having)}
+    """  # noqa: S608 (table names from the models, values as parameters)
+    params = [
+        OccurrenceStatus.COMPLETED,
+        OccurrenceStatus.COMPLETED,
+        OccurrenceStatus.MISSED,
+        *monthly_params,
+        *participants_params,
+        OccurrenceStatus.MISSED,
+        *having_params,
+    ]
+    return sql, params
+
+
 def lost_to_followup_list(
     *, user: Any, trial: Trial, site: Site | None = None, missed: int | None = None
 ) -> QuerySet[Participant]:
@@ -173,37 +315,39 @@ def lost_to_followup_list(
     questionnaires were all missed (default: the trial's ``lost_to_followup_missed``).
 
     Closed means completed or missed (cancelled ones do not count). The last N closed are all
-    missed exactly when at least N were missed after the latest completed one, which one
-    aggregate query counts. ``missed_in_a_row`` and ``last_missed_id`` come annotated.
+    missed exactly when at least N were missed after the latest completed one (``_lost_sql``).
     """
     if missed is None:
         missed = message_policy_get(trial=trial).lost_to_followup_missed
-    monthly = _monthly_instruments(trial)
-    latest_completed = (
-        Occurrence.objects.filter(participant=OuterRef("pk"), instrument__in=monthly, status=OccurrenceStatus.COMPLETED)
-        .order_by("-due_date")
-        .values("due_date")[:1]
-    )
-    last_missed = (
-        Occurrence.objects.filter(participant=OuterRef("pk"), instrument__in=monthly, status=OccurrenceStatus.MISSED)
-        .order_by("-due_date")
-        .values("pk")[:1]
-    )
-    missed_since = Q(occurrences__instrument__in=monthly, occurrences__status=OccurrenceStatus.MISSED) & (
-        Q(latest_completed_due__isnull=True) | Q(occurrences__due_date__gt=F("latest_completed_due"))
-    )
+    sql, params = _lost_sql(user=user, trial=trial, site=site, missed=missed)
     qs = (
-        Participant.objects.filter(site__in=_sites(user, trial, site))
-        .exclude(withdrawal_scope__in=WITHDRAWN_FROM_FOLLOWUP)
-        .annotate(latest_completed_due=Subquery(latest_completed))
-        .annotate(missed_in_a_row=Count("occurrences", filter=missed_since), last_missed_id=Subquery(last_missed))
-        .filter(missed_in_a_row__gte=max(missed, 1))
+        Participant.objects.filter(pk__in=RawSQL(f"SELECT lost.participant_id FROM ({sql}) lost", params))  # noqa: S611, S608
         .select_related("site")
-        .order_by("-missed_in_a_row", "study_id")
+        .order_by("study_id")
     )
     if access.has_perm(user, Perm.VIEW_CONTACTS, trial=trial):
         qs = qs.select_related("contact")
     return qs
+
+
+def _lost_rows(
+    *, user: Any, trial: Trial, site: Site | None, missed: int, filters: WorklistFilters, offset: int, limit: int | None
+) -> tuple[list[tuple[int, int, int]], int | None]:
+    """One page of ``_lost_sql`` (most missed first, then by study id) as (participant id, missed in a
+    row, last missed id), and the count of all pages (None when the page is past the end)."""
+    sql, params = _lost_sql(user=user, trial=trial, site=site, missed=missed, filters=filters)
+    page_sql = f"""
+        SELECT lost.participant_id, lost.missed_in_a_row, lost.last_missed_id, count(*) OVER ()
+        FROM ({sql}) lost JOIN {Participant._meta.db_table} p ON p.id = lost.participant_id
+        ORDER BY lost.missed_in_a_row DESC, p.study_id
+        LIMIT %s OFFSET %s
+    """  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(page_sql, [*params, limit, offset])
+        found = cursor.fetchall()
+    if not found:
+        return [], 0 if offset == 0 else None
+    return [(pid, count, last) for pid, count, last, _total in found], found[0][3]
 
 
 def failed_message_list(
@@ -233,7 +377,33 @@ def _zone(name: str) -> dt.tzinfo:
         return dt.UTC
 
 
-def worklist_get(*, user: Any, trial: Trial, site: Site | None = None, now: dt.datetime | None = None) -> Worklist:
+def _due_between(qs: QuerySet[Any], filters: WorklistFilters, field_name: str) -> QuerySet[Any]:
+    if filters.due_from:
+        qs = qs.filter(**{f"{field_name}__gte": filters.due_from})
+    if filters.due_to:
+        qs = qs.filter(**{f"{field_name}__lte": filters.due_to})
+    return qs
+
+
+def _page_number(pages: Mapping[str, Any] | None, kind: str) -> int:
+    """The page asked for: a number from 1, anything else the first page (a page past the end is
+    the last one, as ``Paginator.get_page`` does)."""
+    try:
+        return max(int((pages or {}).get(kind) or 1), 1)
+    except (TypeError, ValueError):
+        return 1
+
+
+def worklist_get(
+    *,
+    user: Any,
+    trial: Trial,
+    site: Site | None = None,
+    filters: WorklistFilters | None = None,
+    now: dt.datetime | None = None,
+    page_size: int | None = None,
+    pages: Mapping[str, Any] | None = None,
+) -> Worklist:
     """What follow-up staff should act on now, at one site or all the user's sites.
 
     Every open, unanswered questionnaire is in exactly one section, the most urgent that applies
@@ -243,52 +413,102 @@ def worklist_get(*, user: Any, trial: Trial, site: Site | None = None, now: dt.d
     - overdue: its due date has passed (the window is still open);
     - due now: its window is open and the due date is today or still ahead.
 
-    Then participants meeting the lost-to-follow-up rule (``lost_to_followup_list``) and
-    failed messages. Six queries however many rows.
+    Then participants meeting the lost-to-follow-up rule and failed messages. ``counts`` holds
+    each section's size (the open ones from one aggregate query). With ``page_size``, each section
+    holds one page of rows (``pages``: the page number asked for, by section) and ``pages`` the
+    Page; without, every row (the CSV download). A constant number of queries however many rows.
     """
     now = now or timezone.now()
+    filters = filters or WorklistFilters()
     policy = message_policy_get(trial=trial)
     may_see_contacts = access.has_perm(user, Perm.VIEW_CONTACTS, trial=trial)
-    result = Worklist(now=now, policy=policy, may_see_contacts=may_see_contacts)
+    result = Worklist(now=now, policy=policy, may_see_contacts=may_see_contacts, filters=filters)
 
     def contact_of(participant: Participant) -> ContactDetails | None:
         return getattr(participant, "contact", None) if may_see_contacts else None
 
-    closing_by = now + dt.timedelta(days=policy.closing_soon_days)
-    for occurrence in open_occurrence_list(user=user, trial=trial, site=site, now=now):
-        zone = _zone(occurrence.zone)  # type: ignore[attr-defined]
-        late = (now.astimezone(zone).date() - occurrence.due_date).days
-        item = WorkItem(
-            participant=occurrence.participant,
-            occurrence=occurrence,
-            days_overdue=max(late, 0),
-            last_day=(occurrence.closes_at.astimezone(zone) - dt.timedelta(microseconds=1)).date(),
-            contact=contact_of(occurrence.participant),
-        )
-        if occurrence.closes_at <= closing_by:
-            result.closing_soon.append(item)
-        elif late > 0:
-            result.overdue.append(item)
-        else:
-            result.due_now.append(item)
-    result.closing_soon.sort(key=lambda i: (i.occurrence.closes_at, i.participant.study_id))  # type: ignore[union-attr]
-    result.overdue.sort(key=lambda i: (-(i.days_overdue or 0), i.participant.study_id))
+    def window(kind: str, count: int | None) -> tuple[int, int | None]:
+        """The rows a section's page starts at and how many (all of them when not paged)."""
+        if page_size is None:
+            return 0, None
+        paginator = _CountedPaginator(count or 0, page_size)
+        result.pages[kind] = paginator.get_page(_page_number(pages, kind))
+        return (result.pages[kind].number - 1) * page_size, page_size
 
-    lost = list(lost_to_followup_list(user=user, trial=trial, site=site, missed=policy.lost_to_followup_missed))
-    last_missed = Occurrence.objects.in_bulk([p.last_missed_id for p in lost if p.last_missed_id])  # type: ignore[attr-defined]
-    result.lost_to_followup = [
-        WorkItem(
-            participant=p,
-            occurrence=last_missed.get(p.last_missed_id),  # type: ignore[attr-defined]
-            contact=contact_of(p),
-            missed_in_a_row=p.missed_in_a_row,  # type: ignore[attr-defined]
+    def rows(kind: str, items: list[WorkItem]) -> None:
+        setattr(result, kind, items)
+        if kind in result.pages:
+            result.pages[kind].object_list = items
+
+    open_qs = _due_between(
+        open_occurrence_sections(user=user, trial=trial, site=site, now=now, closing_soon_days=policy.closing_soon_days),
+        filters,
+        "due_date",
+    )
+    result.counts = open_qs.aggregate(**{kind: Count("pk", filter=Q(kind=kind)) for kind in OPEN_KINDS})
+    for kind in OPEN_KINDS:
+        if not filters.shows(kind):
+            continue
+        start, size = window(kind, result.counts[kind])
+        section = open_qs.filter(kind=kind).order_by(*_OPEN_ORDER[kind])
+        rows(
+            kind,
+            [
+                WorkItem(
+                    participant=occurrence.participant,
+                    occurrence=occurrence,
+                    days_overdue=max(occurrence.late, 0),
+                    last_day=(occurrence.closes_at.astimezone(_zone(occurrence.zone)) - dt.timedelta(microseconds=1)).date(),
+                    contact=contact_of(occurrence.participant),
+                )
+                for occurrence in (section[start : start + size] if size else section)
+            ],
         )
-        for p in lost
-    ]
-    result.failed_messages = [
-        WorkItem(participant=m.participant, occurrence=m.occurrence, message=m, contact=contact_of(m.participant))
-        for m in failed_message_list(user=user, trial=trial, site=site, now=now)
-    ]
+
+    lost_args = {"user": user, "trial": trial, "site": site, "missed": policy.lost_to_followup_missed, "filters": filters}
+    if filters.shows("lost_to_followup"):
+        # The count comes with the rows of the page (a window count); only a page number past the
+        # end costs a second query, and a third for the last page.
+        asked = _page_number(pages, "lost_to_followup") if page_size else 1
+        start = (asked - 1) * page_size if page_size else 0
+        lost, total = _lost_rows(**lost_args, offset=start, limit=page_size)
+        if total is None:
+            total = _lost_rows(**lost_args, offset=0, limit=1)[1] or 0
+        if page_size:
+            first, _size = window("lost_to_followup", total)
+            if first != start:
+                lost, _total = _lost_rows(**lost_args, offset=first, limit=page_size)
+        result.counts["lost_to_followup"] = total
+        people = Participant.objects.select_related("site", *(["contact"] if may_see_contacts else [])).in_bulk(
+            [pid for pid, _n, _last in lost]
+        )
+        last_missed = Occurrence.objects.in_bulk([last for _pid, _n, last in lost])
+        rows(
+            "lost_to_followup",
+            [
+                WorkItem(
+                    participant=people[pid],
+                    occurrence=last_missed.get(last),
+                    contact=contact_of(people[pid]),
+                    missed_in_a_row=n,
+                )
+                for pid, n, last in lost
+            ],
+        )
+    else:
+        result.counts["lost_to_followup"] = _lost_rows(**lost_args, offset=0, limit=1)[1] or 0
+
+    failed = _due_between(failed_message_list(user=user, trial=trial, site=site, now=now), filters, "occurrence__due_date")
+    result.counts["failed_messages"] = failed.count()
+    if filters.shows("failed_messages"):
+        start, size = window("failed_messages", result.counts["failed_messages"])
+        rows(
+            "failed_messages",
+            [
+                WorkItem(participant=m.participant, occurrence=m.occurrence, message=m, contact=contact_of(m.participant))
+                for m in (failed[start : start + size] if size else failed)
+            ],
+        )
 
     calls = last_calls(participant_ids=[item.participant.pk for item in result.rows])
     for item in result.rows:
@@ -370,7 +590,7 @@ def outcome_panel(*, participant: Participant) -> dict[str, Any]:
                 adjudicated_by=outcome.adjudicated_by,
                 adjudicated_at=outcome.adjudicated_at,
                 source_month=months.get(outcome.source_occurrence_id) if outcome.source_occurrence_id else None,
-                censor_label=censor_labels.get(final.censor_reason, final.censor_reason),
+                censor_label=str(censor_labels.get(final.censor_reason, final.censor_reason)),
             )
         )
     sources: dict[int, list[str]] = {}

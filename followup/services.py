@@ -12,11 +12,12 @@ from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from followup import hooks, scheduling
 from followup import outcomes as outcome_rules
 from followup.baseline import BASELINE_INSTRUMENT, BASELINE_MONTH, BASELINE_OPEN_DAYS
-from followup.instruments import DefinitionError, clean_answers, score, validate_definition
+from followup.instruments import DefinitionError, Step, clean_answers, score, step_clean, steps, validate_definition
 from followup.models import (
     CallLog,
     CallOutcome,
@@ -27,6 +28,7 @@ from followup.models import (
     OutcomePolicy,
     OutcomeSummary,
     QuestionnaireResponse,
+    ResponseDraft,
     ResponseSource,
     RuleKind,
     ScheduleRule,
@@ -304,8 +306,8 @@ def baseline_require(*, participant: Participant) -> None:
     """Refuse randomisation while the trial requires a complete baseline questionnaire and it is not."""
     if baseline_outstanding(participant=participant):
         raise NotReady(
-            "Complete the baseline questionnaire before randomising.",
-            errors={"baseline": ["The baseline questionnaire is not complete."]},
+            gettext("Complete the baseline questionnaire before randomising."),
+            errors={"baseline": [gettext("The baseline questionnaire is not complete.")]},
         )
 
 
@@ -318,7 +320,7 @@ def instrument_publish(*, trial: Trial, definition: dict[str, Any]) -> Instrumen
     try:
         validate_definition(definition=definition)
     except DefinitionError as exc:
-        raise ApplicationError(f"The questionnaire definition is not valid: {exc}") from exc
+        raise ApplicationError(gettext("The questionnaire definition is not valid: %(exc)s") % {"exc": exc}) from exc
     existing = InstrumentVersion.objects.filter(trial=trial, code=definition["code"], version=definition["version"]).first()
     if existing is not None:
         if existing.definition != definition:
@@ -337,7 +339,7 @@ def instrument_for(*, occurrence: Occurrence) -> InstrumentVersion:
     version = versions.filter(published_at__lte=occurrence.opens_at).order_by("-published_at").first()
     version = version or versions.order_by("published_at").first()
     if version is None:
-        raise NotFound(f"No questionnaire '{occurrence.instrument}' is published.")
+        raise NotFound(gettext("No questionnaire '%(instrument)s' is published.") % {"instrument": occurrence.instrument})
     return version
 
 
@@ -383,11 +385,11 @@ def response_submit(
         allowed.add(OccurrenceStatus.MISSED)
     in_window = occurrence.opens_at <= now < occurrence.closes_at or source == ResponseSource.STAFF
     if occurrence.status not in allowed or not in_window:
-        raise QuestionnaireClosed("This questionnaire is closed: it can no longer be answered here.")
+        raise QuestionnaireClosed(gettext("This questionnaire is closed: it can no longer be answered here."))
     version = instrument_for(occurrence=occurrence)
     answers, errors = clean_answers(definition=version.definition, raw=raw)
     if errors:
-        raise ApplicationError("Some answers need your attention.", errors=errors)
+        raise ApplicationError(gettext("Some answers need your attention."), errors=errors)
     actor = (
         {"actor": "participant", "participant": occurrence.participant.study_id} if source == ResponseSource.PARTICIPANT else {}
     )
@@ -405,6 +407,8 @@ def response_submit(
         occurrence.status = OccurrenceStatus.COMPLETED
         occurrence.completed_at = now
         occurrence.save(update_fields=["status", "completed_at"])
+        # The answers saved step by step are now the response (or staff entered it): the draft goes.
+        ResponseDraft.objects.filter(occurrence=occurrence).delete()
     Message.objects.filter(occurrence=occurrence, status=MessageStatus.PLANNED).update(
         status=MessageStatus.CANCELLED, cancelled_reason="Questionnaire completed"
     )
@@ -413,6 +417,83 @@ def response_submit(
             outcomes_derive(participant=occurrence.participant, now=now)
     hooks.run_submitted(response)
     return Submitted(response, created=True)
+
+
+# --- Drafts: the participant's answers saved at each step -------------------------------------
+
+
+@dataclass(frozen=True)
+class DraftSaved:
+    draft: ResponseDraft
+    errors: dict[str, list[str]]
+
+
+def _draft_occurrence(*, occurrence: Occurrence, now: dt.datetime) -> Occurrence:
+    """The occurrence, locked (so a draft is never written after its response), if the participant
+    may still answer it; QuestionnaireClosed otherwise."""
+    occurrence = (
+        Occurrence.objects.select_for_update(of=("self",)).select_related("participant__site__trial").get(pk=occurrence.pk)
+    )
+    ensure_writable(trial=occurrence.participant.site.trial)
+    in_window = occurrence.opens_at <= now < occurrence.closes_at
+    if occurrence.status not in ACTIVE or not in_window:
+        raise QuestionnaireClosed(gettext("This questionnaire is closed: it can no longer be answered here."))
+    return occurrence
+
+
+def draft_step(*, definition: dict[str, Any], number: int) -> Step:
+    """The step with this number (as in its address); NotFound for a number the definition has not."""
+    for step in steps(definition=definition):
+        if step.number == number:
+            return step
+    raise NotFound(gettext("There is no such step in this questionnaire."))
+
+
+@transaction.atomic
+def draft_save(
+    *, occurrence: Occurrence, step: int, raw: dict[str, Any], partial: bool = False, now: dt.datetime | None = None
+) -> DraftSaved:
+    """Save the participant's answers to one step of their questionnaire (the draft is created on the
+    first step). The step is checked with the rules of ``clean_answers``, restricted to its questions.
+
+    With errors the draft is not changed and ApplicationError lists them, unless ``partial`` (going
+    back): then the valid answers are saved, the invalid ones left out, and the errors returned.
+    A completed questionnaire refuses as closed: its answers are the response, recorded once."""
+    now = now or timezone.now()
+    occurrence = _draft_occurrence(occurrence=occurrence, now=now)
+    version = instrument_for(occurrence=occurrence)
+    the_step = draft_step(definition=version.definition, number=step)
+    draft = ResponseDraft.objects.filter(occurrence=occurrence).first()
+    if draft is not None and draft.instrument_version_id != version.pk:  # never happens unless versions change mid-way
+        draft.answers = {}
+    before = draft.answers if draft is not None else {}
+    answers, errors = step_clean(definition=version.definition, step=the_step, answers=before, raw=raw)
+    if errors and not partial:
+        raise ApplicationError(gettext("Some answers need your attention."), errors=errors)
+    actor = {"actor": "participant", "participant": occurrence.participant.study_id}
+    with audit_context(reason="Questionnaire answers saved", **actor):
+        if draft is None:
+            draft = ResponseDraft.objects.create(
+                occurrence=occurrence, instrument_version=version, answers=answers, step=0 if partial else step, updated_at=now
+            )
+        else:
+            draft.instrument_version = version
+            draft.answers = answers
+            draft.step = draft.step if partial else max(draft.step, step)
+            draft.updated_at = now
+            draft.save(update_fields=["instrument_version", "answers", "step", "updated_at"])
+    return DraftSaved(draft, errors)
+
+
+@transaction.atomic
+def draft_submit(*, occurrence: Occurrence, now: dt.datetime | None = None) -> Submitted:
+    """Send the answers saved step by step as the participant's response, through ``response_submit``
+    (the same checks, scores and outcomes as any response); the draft is deleted with it."""
+    now = now or timezone.now()
+    draft = ResponseDraft.objects.filter(occurrence=occurrence).first()
+    return response_submit(
+        occurrence=occurrence, raw=dict(draft.answers) if draft is not None else {}, source=ResponseSource.PARTICIPANT, now=now
+    )
 
 
 # --- Messages: planned as rows, claimed in batches, re-checked, sent once ---------------------
@@ -556,17 +637,21 @@ def call_log_record(
         by, Perm.ENTER_FOLLOWUP, trial=trial, site_id=participant.site_id, message="Your role may not record follow-up calls."
     )
     if participant.withdrawn_from_followup:
-        raise Conflict(f"{participant.study_id} has withdrawn from follow-up: no follow-up calls are recorded.")
+        raise Conflict(
+            gettext("%(study_id)s has withdrawn from follow-up: no follow-up calls are recorded.")
+            % {"study_id": participant.study_id}
+        )
     if outcome not in CallOutcome.values:
         raise ApplicationError(
-            "Choose the outcome of the call.", errors={"outcome": [f"One of: {', '.join(CallOutcome.values)}."]}
+            gettext("Choose the outcome of the call."), errors={"outcome": [f"One of: {', '.join(CallOutcome.values)}."]}
         )
     note = (note or "").strip()
     if len(note) > 500:
-        raise ApplicationError("The note is too long.", errors={"note": ["At most 500 characters."]})
+        raise ApplicationError(gettext("The note is too long."), errors={"note": [gettext("At most 500 characters.")]})
     if occurrence is not None and occurrence.participant_id != participant.pk:
         raise ApplicationError(
-            "That questionnaire is not this participant's.", errors={"occurrence": ["Not one of this participant's."]}
+            gettext("That questionnaire is not this participant's."),
+            errors={"occurrence": [gettext("Not one of this participant's.")]},
         )
     with audit_context(reason=f"Follow-up call: {CallOutcome(outcome).label}"):
         return CallLog.objects.create(
@@ -791,15 +876,15 @@ def outcome_adjudicate(
     access.require(by, Perm.MANAGE_QUERIES, trial=trial, message="Only data managers adjudicate outcomes.")
     errors: dict[str, list[str]] = {}
     if not reason.strip():
-        errors["reason"] = ["Say why the derived value is overridden."]
+        errors["reason"] = [gettext("Say why the derived value is overridden.")]
     if event and event_date is None:
-        errors["event_date"] = ["An event needs its date."]
+        errors["event_date"] = [gettext("An event needs its date.")]
     assert participant.randomised_at is not None
     randomised_on = participant.randomised_at.astimezone(zoneinfo.ZoneInfo(participant_timezone(participant=participant))).date()
     if event_date is not None and event_date < randomised_on:
-        errors["event_date"] = ["Before randomisation."]
+        errors["event_date"] = [gettext("Before randomisation.")]
     if errors:
-        raise ApplicationError("The adjudication needs your attention.", errors=errors)
+        raise ApplicationError(gettext("The adjudication needs your attention."), errors=errors)
     with audit_context(reason=reason.strip()):
         outcome.adjudicated = True
         outcome.adjudicated_event = event
@@ -832,10 +917,10 @@ def response_correct(*, response: QuestionnaireResponse, raw: dict[str, Any], re
         message="Your role may not correct answers.",
     )
     if not reason.strip():
-        raise ApplicationError("Say why the answers are corrected.", errors={"reason": ["Required."]})
+        raise ApplicationError(gettext("Say why the answers are corrected."), errors={"reason": [gettext("Required.")]})
     answers, errors = clean_answers(definition=response.instrument_version.definition, raw=raw)
     if errors:
-        raise ApplicationError("Some answers need your attention.", errors=errors)
+        raise ApplicationError(gettext("Some answers need your attention."), errors=errors)
     with audit_context(reason=reason.strip()):
         response.answers = answers
         response.scores = score(definition=response.instrument_version.definition, answers=answers)

@@ -3,8 +3,11 @@ from django.urls import path
 from followup import views
 
 urlpatterns = [
+    path("link/", views.link_request, name="link-request"),
     path("p/<str:token>/", views.home, name="participant-home"),
     path("p/<str:token>/q/<id:pk>/", views.questionnaire, name="questionnaire"),
+    path("p/<str:token>/q/<id:pk>/step/<id:number>/", views.questionnaire_step, name="questionnaire-step"),
+    path("p/<str:token>/q/<id:pk>/review/", views.questionnaire_review, name="questionnaire-review"),
     path("p/<str:token>/q/<id:pk>/thanks/", views.thanks, name="questionnaire-thanks"),
     path("p/<str:token>/stop/<str:channel>/", views.opt_out, name="opt-out"),
     path("participants/<id:pk>/access-link/", views.staff_issue_link, name="participant-issue-link"),

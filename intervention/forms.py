@@ -9,6 +9,7 @@ from typing import Any
 
 from crispy_forms.layout import HTML, Field, Fieldset, Layout
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from intervention.models import Attendance, DeliveryMode
 from intervention.services import PrescriptionInput
@@ -24,16 +25,18 @@ def time_input() -> forms.TimeInput:
 
 
 def mode_choices(modes: Iterable[str]) -> list[tuple[str, str]]:
-    return [(m, DeliveryMode(m).label) for m in modes if m in DeliveryMode.values]
+    return [(m, str(DeliveryMode(m).label)) for m in modes if m in DeliveryMode.values]
 
 
 class AgendaForm(forms.Form):
     """The agenda's filters. Invalid values are reported and the defaults used instead."""
 
-    date = forms.DateField(required=False, widget=date_input(), error_messages={"invalid": "Give the date as YYYY-MM-DD."})
-    view = forms.ChoiceField(required=False, choices=[(DAY, "Day"), (WEEK, "Week")])
+    date = forms.DateField(
+        label=_("Date"), required=False, widget=date_input(), error_messages={"invalid": _("Give the date as YYYY-MM-DD.")}
+    )
+    view = forms.ChoiceField(label=_("View"), required=False, choices=[(DAY, _("Day")), (WEEK, _("Week"))])
     physiotherapist = forms.ChoiceField(
-        required=False, error_messages={"invalid_choice": "Choose a physiotherapist at your sites."}
+        required=False, error_messages={"invalid_choice": _("Choose a physiotherapist at your sites.")}
     )
 
     def __init__(self, *args: Any, physiotherapists: Sequence[Any], **kwargs: Any) -> None:
@@ -50,8 +53,10 @@ class AgendaForm(forms.Form):
 class RangeForm(forms.Form):
     """Look for slots between two dates, e.g. outside the session's window."""
 
-    date_from = forms.DateField(label="From", widget=date_input(), error_messages={"invalid": "Give the date as YYYY-MM-DD."})
-    date_to = forms.DateField(label="To", widget=date_input(), error_messages={"invalid": "Give the date as YYYY-MM-DD."})
+    date_from = forms.DateField(
+        label=_("From"), widget=date_input(), error_messages={"invalid": _("Give the date as YYYY-MM-DD.")}
+    )
+    date_to = forms.DateField(label=_("To"), widget=date_input(), error_messages={"invalid": _("Give the date as YYYY-MM-DD.")})
 
     def __init__(self, data: Any = None, **kwargs: Any) -> None:
         if data is not None:  # the query string says ?from=&to=
@@ -81,13 +86,13 @@ class BookForm(ServiceForm):
     """A slot, a mode and, outside the window, a reason. The page draws it by hand: the free slots
     are grouped by day around the mode and reason fields."""
 
-    submit_label = "Book this slot"
+    submit_label = _("Book this slot")
     slot_taken = False  # set when the service found the chosen slot taken meanwhile
 
-    slot = forms.CharField(error_messages={"required": "Choose a free slot."})
-    mode = ButtonChoiceField(label="How", error_messages={"required": "Choose how the session is held."})
+    slot = forms.CharField(error_messages={"required": _("Choose a free slot.")})
+    mode = ButtonChoiceField(label=_("How"), error_messages={"required": _("Choose how the session is held.")})
     reason = forms.CharField(
-        label="Reason (required outside the session's window)",
+        label=_("Reason (required outside the session's window)"),
         required=False,
         max_length=300,
         widget=forms.Textarea(attrs={"rows": 2}),
@@ -95,7 +100,7 @@ class BookForm(ServiceForm):
 
     def __init__(self, *args: Any, modes: Iterable[str], rescheduling: bool = False, **kwargs: Any) -> None:
         if rescheduling:
-            self.submit_label = "Move the booking to this slot"
+            self.submit_label = _("Move the booking to this slot")
         super().__init__(*args, **kwargs)
         mode = self.fields["mode"]
         assert isinstance(mode, forms.ChoiceField)
@@ -114,32 +119,34 @@ class BookForm(ServiceForm):
 
 
 class CancelForm(ServiceForm):
-    submit_label = "Cancel the booking"
+    submit_label = _("Cancel the booking")
     submit_class = "btn-outline-danger"
 
     reason = forms.CharField(
-        label="Why is the booking cancelled?",
+        label=_("Why is the booking cancelled?"),
         max_length=300,
         widget=forms.Textarea(attrs={"rows": 2}),
-        error_messages={"required": "Say why the booking is cancelled."},
+        error_messages={"required": _("Say why the booking is cancelled.")},
     )
 
 
 class RecordForm(ServiceForm):
-    submit_label = "Save the record"
+    submit_label = _("Save the record")
 
-    attendance = ButtonChoiceField(label="Attendance", choices=Attendance.choices, error_messages={"required": "Choose one."})
-    duration_minutes = forms.IntegerField(
-        label="Duration (minutes)", required=False, min_value=1, max_value=300, help_text="Required when attended."
+    attendance = ButtonChoiceField(
+        label=_("Attendance"), choices=Attendance.choices, error_messages={"required": _("Choose one.")}
     )
-    topics = forms.MultipleChoiceField(label="Topics covered", required=False, widget=forms.CheckboxSelectMultiple)
-    notes = forms.CharField(label="Notes", required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    duration_minutes = forms.IntegerField(
+        label=_("Duration (minutes)"), required=False, min_value=1, max_value=300, help_text=_("Required when attended.")
+    )
+    topics = forms.MultipleChoiceField(label=_("Topics covered"), required=False, widget=forms.CheckboxSelectMultiple)
+    notes = forms.CharField(label=_("Notes"), required=False, widget=forms.Textarea(attrs={"rows": 3}))
 
     def __init__(
         self, *args: Any, topics: Iterable[Sequence[str]], sets_prescription: bool, correcting: bool, **kwargs: Any
     ) -> None:
         if correcting:
-            self.submit_label = "Save the correction"
+            self.submit_label = _("Save the correction")
         super().__init__(*args, **kwargs)
         field = self.fields["topics"]
         assert isinstance(field, forms.MultipleChoiceField)
@@ -147,12 +154,14 @@ class RecordForm(ServiceForm):
         self.sets_prescription = sets_prescription
         parts: list[Any] = [Field("attendance", template=BUTTONS), "duration_minutes", "topics", "notes"]
         if sets_prescription:
-            self.fields["walks_per_week"] = forms.IntegerField(label="Walks per week", required=False, min_value=1, max_value=14)
+            self.fields["walks_per_week"] = forms.IntegerField(
+                label=_("Walks per week"), required=False, min_value=1, max_value=14
+            )
             self.fields["minutes_per_walk"] = forms.IntegerField(
-                label="Minutes per walk", required=False, min_value=1, max_value=300
+                label=_("Minutes per walk"), required=False, min_value=1, max_value=300
             )
             self.fields["progression"] = forms.CharField(
-                label="Progression", required=False, widget=forms.Textarea(attrs={"rows": 2})
+                label=_("Progression"), required=False, widget=forms.Textarea(attrs={"rows": 2})
             )
             parts.append(
                 Fieldset(
@@ -165,9 +174,9 @@ class RecordForm(ServiceForm):
             )
         if correcting:
             self.fields["reason"] = forms.CharField(
-                label="Reason for the correction",
+                label=_("Reason for the correction"),
                 max_length=300,
-                error_messages={"required": "This session was already recorded: say why it is corrected."},
+                error_messages={"required": _("This session was already recorded: say why it is corrected.")},
             )
             parts.append("reason")
         self.helper.layout = Layout(*parts)
@@ -197,13 +206,13 @@ class RecordForm(ServiceForm):
 class LeaveForm(ServiceForm):
     """Leave in the physiotherapist's time zone: whole days unless times are given."""
 
-    submit_label = "Add leave"
+    submit_label = _("Add leave")
 
-    starts_on = forms.DateField(label="From", widget=date_input())
-    starts_time = forms.TimeField(label="From time", required=False, widget=time_input(), help_text="Empty: start of day.")
-    ends_on = forms.DateField(label="To", widget=date_input())
-    ends_time = forms.TimeField(label="To time", required=False, widget=time_input(), help_text="Empty: end of day.")
-    reason = forms.CharField(label="Note (optional)", required=False, max_length=200)
+    starts_on = forms.DateField(label=_("From"), widget=date_input())
+    starts_time = forms.TimeField(label=_("From time"), required=False, widget=time_input(), help_text=_("Empty: start of day."))
+    ends_on = forms.DateField(label=_("To"), widget=date_input())
+    ends_time = forms.TimeField(label=_("To time"), required=False, widget=time_input(), help_text=_("Empty: end of day."))
+    reason = forms.CharField(label=_("Note (optional)"), required=False, max_length=200)
     what = forms.CharField(widget=forms.HiddenInput, initial="leave")
 
     def __init__(self, *args: Any, zone: str, **kwargs: Any) -> None:
@@ -231,14 +240,14 @@ class SiteChoiceField(forms.ModelChoiceField):
 class ExtraSlotForm(ServiceForm):
     """One-off time at a clinic, in the clinic's wall-clock time."""
 
-    submit_label = "Add extra time"
+    submit_label = _("Add extra time")
 
-    site = SiteChoiceField(label="Clinic", queryset=Site.objects.none(), empty_label=None)
-    day = forms.DateField(label="Day", widget=date_input())
-    start = forms.TimeField(label="From", widget=time_input())
-    end = forms.TimeField(label="To", widget=time_input())
+    site = SiteChoiceField(label=_("Clinic"), queryset=Site.objects.none(), empty_label=None)
+    day = forms.DateField(label=_("Day"), widget=date_input())
+    start = forms.TimeField(label=_("From"), widget=time_input())
+    end = forms.TimeField(label=_("To"), widget=time_input())
     modes = forms.MultipleChoiceField(
-        label="Modes", required=False, widget=forms.CheckboxSelectMultiple, help_text="None ticked: every mode you offer."
+        label=_("Modes"), required=False, widget=forms.CheckboxSelectMultiple, help_text=_("None ticked: every mode you offer.")
     )
     what = forms.CharField(widget=forms.HiddenInput, initial="extra")
 

@@ -10,7 +10,8 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.utils import timezone
+from django.utils import formats, timezone
+from django.utils.translation import gettext
 from icalendar import Calendar, Event
 
 from intervention.models import DeliveryMode, Session, SessionStatus
@@ -158,16 +159,21 @@ def session_context(message: Message, *, zone: str) -> dict[str, Any]:
     at = session.starts_at or (dt.datetime.fromisoformat(message.payload["was_at"]) if "was_at" in message.payload else None)
     starts = at.astimezone(tz) if at else None
     contact = getattr(message.participant, "contact", None)
+    # Rendered in the participant's language (the sweep overrides it while it renders).
     ways: dict[str, str] = {
-        str(DeliveryMode.VIDEO): f"Video call: {session.meeting_link}",
-        str(DeliveryMode.PHONE): f"Your physiotherapist will phone you on {contact.mobile if contact else 'your number'}.",
-        str(DeliveryMode.IN_PERSON): f"At {message.participant.site.name}.",
+        str(DeliveryMode.VIDEO): gettext("Video call: %(link)s") % {"link": session.meeting_link},
+        str(DeliveryMode.PHONE): gettext("Your physiotherapist will phone you on %(number)s.")
+        % {"number": contact.mobile if contact and contact.mobile else gettext("your number")},
+        str(DeliveryMode.IN_PERSON): gettext("At %(site)s.") % {"site": message.participant.site.name},
     }
     how = ways.get(session.mode, "")
     return {
-        "session": f"session {session.number} ({session.name})",
-        "when": f"{starts:%A %d %B %Y at %H:%M} ({starts.tzname()})" if starts else "",
-        "mode": DeliveryMode(session.mode).label if session.mode else "",
+        "session": gettext("session %(number)s (%(name)s)") % {"number": session.number, "name": session.name},
+        "when": gettext("%(day)s at %(time)s (%(zone)s)")
+        % {"day": formats.date_format(starts, "l d F Y"), "time": f"{starts:%H:%M}", "zone": starts.tzname()}
+        if starts
+        else "",
+        "mode": str(DeliveryMode(session.mode).label) if session.mode else "",
         "how": how,
         "physiotherapist": session.physiotherapist.get_full_name() or session.physiotherapist.get_username()
         if session.physiotherapist

@@ -15,6 +15,7 @@ from django.contrib.postgres.fields import RangeOperators
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Func
+from django.utils.translation import gettext_lazy as _
 
 from participants.models import Participant
 from trial.models import Arm, Site, Trial
@@ -36,9 +37,9 @@ VIDEO_LINK_VALIDATORS = [
 
 
 class DeliveryMode(models.TextChoices):
-    IN_PERSON = "in_person", "In person"
-    VIDEO = "video", "Video call"
-    PHONE = "phone", "Phone call"
+    IN_PERSON = "in_person", _("In person")
+    VIDEO = "video", _("Video call")
+    PHONE = "phone", _("Phone call")
 
 
 class InterventionPolicy(models.Model):
@@ -47,19 +48,19 @@ class InterventionPolicy(models.Model):
 
     trial = models.OneToOneField(Trial, on_delete=models.PROTECT, related_name="intervention_policy")
     arm = models.ForeignKey(
-        Arm, on_delete=models.PROTECT, related_name="+", help_text="The arm whose participants have sessions."
+        Arm, on_delete=models.PROTECT, related_name="+", help_text=_("The arm whose participants have sessions.")
     )
     slot_minutes = models.PositiveSmallIntegerField(default=45)
     reminder_days_before = models.PositiveSmallIntegerField(default=1)
-    reminder_hour = models.PositiveSmallIntegerField(default=10, help_text="Local hour of the session reminder.")
-    agenda_hour = models.PositiveSmallIntegerField(default=7, help_text="Local hour of physiotherapists' daily agenda e-mail.")
+    reminder_hour = models.PositiveSmallIntegerField(default=10, help_text=_("Local hour of the session reminder."))
+    agenda_hour = models.PositiveSmallIntegerField(default=7, help_text=_("Local hour of physiotherapists' daily agenda e-mail."))
     diary_weeks = models.PositiveSmallIntegerField(default=12)
-    inactivity_days = models.PositiveSmallIntegerField(default=14, help_text="Flag a diary with nothing logged for this long.")
+    inactivity_days = models.PositiveSmallIntegerField(default=14, help_text=_("Flag a diary with nothing logged for this long."))
     video_link_template = models.CharField(
         max_length=200,
         default="https://meet.jit.si/walkback-{room}",
         validators=VIDEO_LINK_VALIDATORS,
-        help_text="{room} is the session's random room name (never its id, which anyone could guess).",
+        help_text=_("{room} is the session's random room name (never its id, which anyone could guess)."),
     )
     target_minutes_per_walk = models.PositiveSmallIntegerField(default=30)
     target_walks_per_week = models.PositiveSmallIntegerField(default=5)
@@ -68,14 +69,16 @@ class InterventionPolicy(models.Model):
     # The per-protocol population of a release (closeout.releases.catalogue.per_protocol_sql).
     per_protocol_min_sessions = models.PositiveSmallIntegerField(
         default=4,
-        help_text="Per protocol, a participant of the intervention arm attended at least this many sessions "
-        "(and did not stop the intervention); every participant also stayed in follow-up until the first "
-        "outcome questionnaire was due.",
+        help_text=_(
+            "Per protocol, a participant of the intervention arm attended at least this many sessions "
+            "(and did not stop the intervention); every participant also stayed in follow-up until the first "
+            "outcome questionnaire was due."
+        ),
     )
 
     class Meta:
         db_table = "participants_interventionpolicy"
-        verbose_name_plural = "intervention policies"
+        verbose_name_plural = _("intervention policies")
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(slot_minutes__gte=5, reminder_hour__lte=23, agenda_hour__lte=23),
@@ -101,7 +104,7 @@ class SessionPlan(models.Model):
     trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="session_plans")
     number = models.PositiveSmallIntegerField()
     name = models.CharField(max_length=80)
-    target_day = models.PositiveSmallIntegerField(help_text="Days after randomisation.")
+    target_day = models.PositiveSmallIntegerField(help_text=_("Days after randomisation."))
     window_before_days = models.PositiveSmallIntegerField(default=0)
     window_after_days = models.PositiveSmallIntegerField(default=7)
     modes = models.JSONField(default=list, help_text='Allowed modes, e.g. ["in_person", "video"].')
@@ -126,15 +129,15 @@ class WorkingHours(models.Model):
     physiotherapist = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="working_hours"
     )
-    weekday = models.PositiveSmallIntegerField(help_text="0 = Monday ... 6 = Sunday.")
+    weekday = models.PositiveSmallIntegerField(help_text=_("0 = Monday ... 6 = Sunday."))
     start = models.TimeField()
     end = models.TimeField()
-    modes = models.JSONField(default=list, blank=True, help_text="Empty: every mode the physiotherapist offers.")
+    modes = models.JSONField(default=list, blank=True, help_text=_("Empty: every mode the physiotherapist offers."))
 
     class Meta:
         db_table = "participants_workinghours"
         ordering = ["site", "physiotherapist", "weekday", "start"]
-        verbose_name_plural = "working hours"
+        verbose_name_plural = _("working hours")
         constraints = [
             models.CheckConstraint(condition=models.Q(end__gt=models.F("start")), name="working_hours_ordered"),
             models.CheckConstraint(condition=models.Q(weekday__lte=6), name="working_hours_weekday_valid"),
@@ -173,7 +176,7 @@ class Leave(models.Model):
 
     class Meta:
         db_table = "participants_leave"
-        verbose_name_plural = "leave"
+        verbose_name_plural = _("leave")
         constraints = [models.CheckConstraint(condition=models.Q(ends_at__gt=models.F("starts_at")), name="leave_ordered")]
 
     def __str__(self) -> str:
@@ -200,12 +203,12 @@ class Holiday(models.Model):
 
 
 class SessionStatus(models.TextChoices):
-    PLANNED = "planned", "Not booked"
-    BOOKED = "booked", "Booked"
-    ATTENDED = "attended", "Attended"
-    NO_SHOW = "no_show", "Did not attend"
-    CANCELLED_LATE = "cancelled_late", "Cancelled late"
-    CANCELLED = "cancelled", "Cancelled"
+    PLANNED = "planned", _("Not booked")
+    BOOKED = "booked", _("Booked")
+    ATTENDED = "attended", _("Attended")
+    NO_SHOW = "no_show", _("Did not attend")
+    CANCELLED_LATE = "cancelled_late", _("Cancelled late")
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 OCCUPYING = (SessionStatus.BOOKED, SessionStatus.ATTENDED, SessionStatus.NO_SHOW, SessionStatus.CANCELLED_LATE)
@@ -276,9 +279,9 @@ class Session(models.Model):
 
 
 class Attendance(models.TextChoices):
-    ATTENDED = "attended", "Attended"
-    NO_SHOW = "no_show", "Did not attend"
-    CANCELLED_LATE = "cancelled_late", "Cancelled late"
+    ATTENDED = "attended", _("Attended")
+    NO_SHOW = "no_show", _("Did not attend")
+    CANCELLED_LATE = "cancelled_late", _("Cancelled late")
 
 
 @pghistory.track(
@@ -325,7 +328,7 @@ class Prescription(models.Model):
     participant = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="prescriptions")
     walks_per_week = models.PositiveSmallIntegerField()
     minutes_per_walk = models.PositiveSmallIntegerField()
-    progression = models.TextField(blank=True, help_text="How to progress toward the target.")
+    progression = models.TextField(blank=True, help_text=_("How to progress toward the target."))
     starts_on = models.DateField()
 
     class Meta:

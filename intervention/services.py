@@ -13,6 +13,7 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from intervention import selectors
 from intervention.messages import SESSION_TEMPLATES, session_messages_booked, session_messages_cancelled
@@ -55,12 +56,17 @@ def require_intervention_arm(*, participant: Participant) -> InterventionPolicy:
     """The trial's intervention policy, if the participant was allocated to its arm; else a clear error."""
     policy = intervention_policy(trial=participant.site.trial)
     if policy is None:
-        raise NotInInterventionArm("This trial has no intervention sessions configured.")
+        raise NotInInterventionArm(gettext("This trial has no intervention sessions configured."))
     arm_id = Allocation.objects.filter(participant=participant).values_list("arm_id", flat=True).first()
     if arm_id is None:
-        raise NotInInterventionArm(f"{participant.study_id} is not randomised: sessions come after randomisation.")
+        raise NotInInterventionArm(
+            gettext("%(study_id)s is not randomised: sessions come after randomisation.") % {"study_id": participant.study_id}
+        )
     if arm_id != policy.arm_id:
-        raise NotInInterventionArm(f"{participant.study_id} is not in the {policy.arm.name} arm: no sessions or diary.")
+        raise NotInInterventionArm(
+            gettext("%(study_id)s is not in the %(name)s arm: no sessions or diary.")
+            % {"study_id": participant.study_id, "name": policy.arm.name}
+        )
     return policy
 
 
@@ -139,7 +145,7 @@ def _session_for_update(session_id: int) -> Session:
         .first()
     )
     if session is None:
-        raise NotFound("No such session.")
+        raise NotFound(gettext("No such session."))
     return session
 
 
@@ -176,19 +182,30 @@ def session_book(
         _require(by, Perm.BOOK_SESSIONS, trial, participant.site_id)
     policy = require_intervention_arm(participant=participant)
     if participant.withdrawal_scope:
-        raise Conflict(f"{participant.study_id} has withdrawn from the intervention: no sessions are booked.")
+        raise Conflict(
+            gettext("%(study_id)s has withdrawn from the intervention: no sessions are booked.")
+            % {"study_id": participant.study_id}
+        )
     if session.status not in (SessionStatus.PLANNED, SessionStatus.BOOKED):
-        raise Conflict(f"Session {session.number} is {session.get_status_display().lower()}: it cannot be booked.")
+        raise Conflict(
+            gettext("Session %(number)s is %(status)s: it cannot be booked.")
+            % {"number": session.number, "status": str(session.get_status_display()).lower()}
+        )
     if starts_at.tzinfo is None:
-        raise ApplicationError("Give the time with its time zone.", errors={"starts_at": ["Needs a UTC offset."]})
+        raise ApplicationError(
+            gettext("Give the time with its time zone."), errors={"starts_at": [gettext("Needs a UTC offset.")]}
+        )
     if starts_at <= now:
-        raise ApplicationError("That time has passed.", errors={"starts_at": ["In the past."]})
+        raise ApplicationError(gettext("That time has passed."), errors={"starts_at": [gettext("In the past.")]})
     if mode not in DeliveryMode.values or (session.allowed_modes and mode not in session.allowed_modes):
-        allowed = ", ".join(DeliveryMode(m).label.lower() for m in session.allowed_modes) or "any"
-        raise ApplicationError(f"Session {session.number} can be {allowed}.", errors={"mode": ["Not an allowed mode."]})
+        allowed = ", ".join(str(DeliveryMode(m).label).lower() for m in session.allowed_modes) or gettext("any")
+        raise ApplicationError(
+            gettext("Session %(number)s can be %(modes)s.") % {"number": session.number, "modes": allowed},
+            errors={"mode": [gettext("Not an allowed mode.")]},
+        )
     physio = physiotherapist or session.physiotherapist
     if physio is None:
-        raise Conflict("No physiotherapist is assigned: assign one before booking.")
+        raise Conflict(gettext("No physiotherapist is assigned: assign one before booking."))
     zone = participant_zone(participant)
     local_day = starts_at.astimezone(zoneinfo.ZoneInfo(zone)).date()
     outside = not (session.window_start <= local_day <= session.window_end)
@@ -196,16 +213,17 @@ def session_book(
         raise ApplicationError(
             f"That day is outside session {session.number}'s window ({session.window_start:%d %b} - {session.window_end:%d %b %Y}): "
             "give a reason to book it anyway.",
-            errors={"reason": ["Required outside the window."]},
+            errors={"reason": [gettext("Required outside the window.")]},
         )
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_BOOKING_LOCK_SPACE, physio.pk])
     slot = selectors.slot_at(physiotherapist=physio, starts_at=starts_at, ignore_session_id=session.pk, trial=trial, now=now)
     if slot is None:
-        raise Conflict("That time is no longer free: choose another slot.", extra={"code": "slot_taken"})
+        raise Conflict(gettext("That time is no longer free: choose another slot."), extra={"code": "slot_taken"})
     if mode not in slot.modes:
         raise ApplicationError(
-            "That slot does not offer this mode.", errors={"mode": [f"This slot offers: {', '.join(sorted(slot.modes))}."]}
+            gettext("That slot does not offer this mode."),
+            errors={"mode": [f"This slot offers: {', '.join(sorted(slot.modes))}."]},
         )
     rescheduled = session.status == SessionStatus.BOOKED
     session.physiotherapist = physio
@@ -222,7 +240,7 @@ def session_book(
         with transaction.atomic(), audit_context(reason=why, **actor):
             session.save()
     except IntegrityError as exc:  # the exclusion constraint: another booking got there first
-        raise Conflict("That time is no longer free: choose another slot.", extra={"code": "slot_taken"}) from exc
+        raise Conflict(gettext("That time is no longer free: choose another slot."), extra={"code": "slot_taken"}) from exc
     session_messages_booked(session=session, rescheduled=rescheduled, now=now)
     return Booked(session, rescheduled)
 
@@ -237,9 +255,9 @@ def session_cancel_booking(*, session_id: int, reason: str, by: Any = None, part
     if not participant_token:
         _require(by, Perm.BOOK_SESSIONS, trial, participant.site_id)
     if not reason.strip():
-        raise ApplicationError("Say why the booking is cancelled.", errors={"reason": ["Required."]})
+        raise ApplicationError(gettext("Say why the booking is cancelled."), errors={"reason": [gettext("Required.")]})
     if session.status != SessionStatus.BOOKED:
-        raise Conflict(f"Session {session.number} is not booked.")
+        raise Conflict(gettext("Session %(number)s is not booked.") % {"number": session.number})
     previous = session.starts_at
     session.status = SessionStatus.PLANNED
     session.starts_at = session.ends_at = None
@@ -286,31 +304,32 @@ def session_record(
     if attendance not in Attendance.values:
         errors["attendance"] = [f"One of: {', '.join(Attendance.values)}."]
     if session.status == SessionStatus.PLANNED or session.starts_at is None:
-        raise Conflict(f"Session {session.number} was never booked: book it first.")
+        raise Conflict(gettext("Session %(number)s was never booked: book it first.") % {"number": session.number})
     if session.status == SessionStatus.CANCELLED:
-        raise Conflict(f"Session {session.number} was cancelled.")
+        raise Conflict(gettext("Session %(number)s was cancelled.") % {"number": session.number})
     if session.starts_at > now:
-        raise Conflict(f"Session {session.number} has not started yet.")
+        raise Conflict(gettext("Session %(number)s has not started yet.") % {"number": session.number})
     if attendance == Attendance.ATTENDED and not (duration_minutes and 1 <= duration_minutes <= 300):
-        errors["duration_minutes"] = ["Minutes the session lasted (1-300)."]
+        errors["duration_minutes"] = [gettext("Minutes the session lasted (1-300).")]
     known = {code for code, _ in policy.topics}
     chosen = list(dict.fromkeys(topics or []))
     if unknown := [t for t in chosen if t not in known]:
         errors["topics"] = [f"Unknown topics: {', '.join(unknown)}."]
     needs_prescription = session.sets_prescription and attendance == Attendance.ATTENDED
     if needs_prescription and prescription is None:
-        errors["prescription"] = ["This session sets the walking prescription."]
+        errors["prescription"] = [gettext("This session sets the walking prescription.")]
     if prescription is not None:
         if not 1 <= prescription.walks_per_week <= 14:
-            errors["walks_per_week"] = ["Between 1 and 14."]
+            errors["walks_per_week"] = [gettext("Between 1 and 14.")]
         if not 1 <= prescription.minutes_per_walk <= 300:
-            errors["minutes_per_walk"] = ["Between 1 and 300."]
+            errors["minutes_per_walk"] = [gettext("Between 1 and 300.")]
     if errors:
-        raise ApplicationError("Some fields need your attention.", errors=errors)
+        raise ApplicationError(gettext("Some fields need your attention."), errors=errors)
     existing = SessionRecord.objects.filter(session=session).first()
     if existing is not None and not reason.strip():
         raise ApplicationError(
-            "This session was already recorded: give a reason for the correction.", errors={"reason": ["Required."]}
+            gettext("This session was already recorded: give a reason for the correction."),
+            errors={"reason": [gettext("Required.")]},
         )
     values = {
         "attendance": attendance,
@@ -381,21 +400,21 @@ def walk_log(
         _require(by, Perm.DELIVER_SESSIONS, trial, participant.site_id)
     require_intervention_arm(participant=participant)
     if participant.withdrawal_scope:
-        raise Conflict("The walking diary closed when you withdrew from the programme.")
+        raise Conflict(gettext("The walking diary closed when you withdrew from the programme."))
     zone = zoneinfo.ZoneInfo(participant_zone(participant))
     today = now.astimezone(zone).date()
     errors: dict[str, list[str]] = {}
     assert participant.randomised_at is not None
     if walked_on > today:
-        errors["walked_on"] = ["That day has not come yet."]
+        errors["walked_on"] = [gettext("That day has not come yet.")]
     elif walked_on < participant.randomised_at.astimezone(zone).date():
-        errors["walked_on"] = ["That is before you joined the programme."]
+        errors["walked_on"] = [gettext("That is before you joined the programme.")]
     if not 1 <= minutes <= 600:
-        errors["minutes"] = ["Minutes walked, between 1 and 600."]
+        errors["minutes"] = [gettext("Minutes walked, between 1 and 600.")]
     if steps is not None and not 0 <= steps <= 100_000:
-        errors["steps"] = ["Steps, up to 100,000."]
+        errors["steps"] = [gettext("Steps, up to 100,000.")]
     if errors:
-        raise ApplicationError("Please check the walk.", errors=errors)
+        raise ApplicationError(gettext("Please check the walk."), errors=errors)
     actor = {"actor": "participant", "participant": participant.study_id} if by is None else {}
     with audit_context(reason="Walk logged", **actor):
         return Walk.objects.create(participant=participant, walked_on=walked_on, minutes=minutes, steps=steps, entered_by=by)
@@ -426,7 +445,7 @@ def staff_timezone(*, user: Any, trial: Trial) -> str:
 def _require_own_availability(by: Any, physiotherapist: Any, trial: Trial) -> None:
     access.require(by, Perm.DELIVER_SESSIONS, trial=trial, message="Your role may not change a physiotherapist's availability.")
     if by is None or physiotherapist is None or by.pk != physiotherapist.pk:
-        raise NotAllowed("Physiotherapists change their own availability.")
+        raise NotAllowed(gettext("Physiotherapists change their own availability."))
 
 
 def _lock_bookings(physiotherapist: Any) -> None:
@@ -459,7 +478,7 @@ def _check_period(
     starts_at: dt.datetime, ends_at: dt.datetime, now: dt.datetime, longest: dt.timedelta, longest_label: str
 ) -> dict[str, list[str]]:
     if starts_at.tzinfo is None or ends_at.tzinfo is None:
-        return {"starts_at": ["Needs a UTC offset."]}
+        return {"starts_at": [gettext("Needs a UTC offset.")]}
     if ends_at <= starts_at:
         return {"ends_at": ["Must be after the start."]}
     if ends_at <= now:
@@ -486,19 +505,23 @@ def leave_add(
     _require_own_availability(by, physiotherapist, trial)
     errors = _check_period(starts_at, ends_at, now, dt.timedelta(days=366), "a year at a time")
     if len(reason.strip()) > 200:
-        errors["reason"] = ["At most 200 characters."]
+        errors["reason"] = [gettext("At most 200 characters.")]
     if errors:
-        raise ApplicationError("Please check the leave.", errors=errors)
+        raise ApplicationError(gettext("Please check the leave."), errors=errors)
     _lock_bookings(physiotherapist)
     zone = staff_timezone(user=physiotherapist, trial=trial)
     if clashes := _booked_between(physiotherapist, starts_at, ends_at):
         raise Conflict(
-            f"Sessions are booked during that leave: {_listing(clashes, zone)}. Move or cancel them first.",
+            gettext("Sessions are booked during that leave: %(listing_clashes__zone)s. Move or cancel them first.")
+            % {"listing_clashes__zone": _listing(clashes, zone)},
             extra={"sessions": [s.pk for s in clashes]},
         )
     overlap = Leave.objects.filter(physiotherapist=physiotherapist, starts_at__lt=ends_at, ends_at__gt=starts_at).first()
     if overlap is not None:
-        raise Conflict(f"That overlaps your leave from {_at(overlap.starts_at, zone)} to {_at(overlap.ends_at, zone)}.")
+        raise Conflict(
+            gettext("That overlaps your leave from %(starts_at__zone)s to %(ends_at__zone)s.")
+            % {"starts_at__zone": _at(overlap.starts_at, zone), "ends_at__zone": _at(overlap.ends_at, zone)}
+        )
     with audit_context(reason=reason.strip() or "Leave added"):
         return Leave.objects.create(physiotherapist=physiotherapist, starts_at=starts_at, ends_at=ends_at, reason=reason.strip())
 
@@ -510,10 +533,10 @@ def leave_remove(*, trial: Trial, leave_id: int, by: Any, reason: str = "", now:
     ensure_writable(trial=trial)
     leave = Leave.objects.select_for_update().filter(pk=leave_id).first()
     if leave is None:
-        raise NotFound("No such leave.")
+        raise NotFound(gettext("No such leave."))
     _require_own_availability(by, leave.physiotherapist, trial)
     if leave.ends_at <= now:
-        raise Conflict("That leave is over: it stays on record.")
+        raise Conflict(gettext("That leave is over: it stays on record."))
     with audit_context(reason=reason.strip() or "Leave removed"):
         leave.delete()
 
@@ -536,13 +559,13 @@ def extra_slot_add(
     _require_own_availability(by, physiotherapist, trial)
     errors = _check_period(starts_at, ends_at, now, dt.timedelta(hours=12), "12 hours")
     if not errors and starts_at < now:
-        errors["starts_at"] = ["That time has passed."]
+        errors["starts_at"] = [gettext("That time has passed.")]
     policy = intervention_policy(trial=trial)
     slot_minutes = policy.slot_minutes if policy else 45
     if not errors and ends_at - starts_at < dt.timedelta(minutes=slot_minutes):
-        errors["ends_at"] = [f"Shorter than one session ({slot_minutes} minutes)."]
+        errors["ends_at"] = [gettext("Shorter than one session (%(slot_minutes)s minutes).") % {"slot_minutes": slot_minutes}]
     if not Site.objects.filter(pk=site.pk, trial=trial, staff__user=physiotherapist).exists():
-        errors["site"] = ["Choose a clinic you work at."]
+        errors["site"] = [gettext("Choose a clinic you work at.")]
     chosen = list(dict.fromkeys(modes or []))
     offered = set(
         getattr(StaffProfile.objects.filter(user=physiotherapist).first(), "delivery_modes", None) or DeliveryMode.values
@@ -550,15 +573,21 @@ def extra_slot_add(
     if unknown := [m for m in chosen if m not in DeliveryMode.values or m not in offered]:
         errors["modes"] = [f"Not among the modes you offer: {', '.join(unknown)}."]
     if errors:
-        raise ApplicationError("Please check the extra time.", errors=errors)
+        raise ApplicationError(gettext("Please check the extra time."), errors=errors)
     _lock_bookings(physiotherapist)
     zone = site.timezone
     overlap = ExtraSlot.objects.filter(physiotherapist=physiotherapist, starts_at__lt=ends_at, ends_at__gt=starts_at).first()
     if overlap is not None:
-        raise Conflict(f"That overlaps your extra time from {_at(overlap.starts_at, zone)} to {_at(overlap.ends_at, zone)}.")
+        raise Conflict(
+            gettext("That overlaps your extra time from %(starts_at__zone)s to %(ends_at__zone)s.")
+            % {"starts_at__zone": _at(overlap.starts_at, zone), "ends_at__zone": _at(overlap.ends_at, zone)}
+        )
     leave = Leave.objects.filter(physiotherapist=physiotherapist, starts_at__lt=ends_at, ends_at__gt=starts_at).first()
     if leave is not None:
-        raise Conflict(f"You are on leave then ({_at(leave.starts_at, zone)} to {_at(leave.ends_at, zone)}).")
+        raise Conflict(
+            gettext("You are on leave then (%(starts_at__zone)s to %(ends_at__zone)s).")
+            % {"starts_at__zone": _at(leave.starts_at, zone), "ends_at__zone": _at(leave.ends_at, zone)}
+        )
     with audit_context(reason="Extra time added"):
         return ExtraSlot.objects.create(
             physiotherapist=physiotherapist, site=site, starts_at=starts_at, ends_at=ends_at, modes=chosen
@@ -572,14 +601,15 @@ def extra_slot_remove(*, trial: Trial, extra_slot_id: int, by: Any, reason: str 
     ensure_writable(trial=trial)
     extra = ExtraSlot.objects.select_for_update().select_related("site").filter(pk=extra_slot_id).first()
     if extra is None:
-        raise NotFound("No such extra time.")
+        raise NotFound(gettext("No such extra time."))
     _require_own_availability(by, extra.physiotherapist, trial)
     if extra.ends_at <= now:
-        raise Conflict("That extra time is over: it stays on record.")
+        raise Conflict(gettext("That extra time is over: it stays on record."))
     _lock_bookings(extra.physiotherapist)
     if clashes := _booked_between(extra.physiotherapist, extra.starts_at, extra.ends_at):
         raise Conflict(
-            f"Sessions are booked in that time: {_listing(clashes, extra.site.timezone)}. Move or cancel them first.",
+            gettext("Sessions are booked in that time: %(timezone)s. Move or cancel them first.")
+            % {"timezone": _listing(clashes, extra.site.timezone)},
             extra={"sessions": [s.pk for s in clashes]},
         )
     with audit_context(reason=reason.strip() or "Extra time removed"):

@@ -19,9 +19,11 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from intervention import selectors, services
@@ -35,11 +37,12 @@ from intervention.forms import (
     LeaveForm,
     RangeForm,
     RecordForm,
+    parse_instant,
 )
 from intervention.models import OCCUPYING, DeliveryMode, ExtraSlot, Leave, Session, SessionStatus, WorkingHours
 from participants import blinding
 from participants.models import Participant
-from trial import access
+from trial import access, downloads
 from trial.access import Perm
 from trial.errors import ApplicationError
 from trial.models import RoleCode, Site, StaffProfile, Trial
@@ -89,7 +92,7 @@ def _times(starts_at: dt.datetime, ends_at: dt.datetime, viewer: zoneinfo.ZoneIn
 
 
 def _modes(modes: Any) -> list[str]:
-    return [DeliveryMode(m).label for m in DeliveryMode.values if m in modes]
+    return [str(DeliveryMode(m).label) for m in DeliveryMode.values if m in modes]
 
 
 # --- Agenda ---------------------------------------------------------------------------------
@@ -112,7 +115,7 @@ class Entry:
 
 
 @login_required
-def agenda(request: HttpRequest) -> HttpResponse:
+def agenda(request: HttpRequest) -> HttpResponseBase:
     trial = _trial(request)
     _require(request, trial, Perm.BOOK_SESSIONS, Perm.DELIVER_SESSIONS)
     user: Any = request.user
@@ -178,6 +181,8 @@ def agenda(request: HttpRequest) -> HttpResponse:
     while on <= last:
         days.append((on, sorted(by_day.get(on, []), key=lambda e: (e.starts_at, e.session is None))))
         on += dt.timedelta(days=1)
+    if downloads.wants_csv(request):
+        return downloads.csv_download(name="agenda", header=AGENDA_CSV_HEADER, rows=_agenda_rows(days))
     return render(
         request,
         "intervention/staff/agenda.html",
@@ -200,8 +205,30 @@ def agenda(request: HttpRequest) -> HttpResponse:
             "zone": zone,
             "zone_name": _zone_name(zone),
             "may_edit_availability": is_physio and physio is not None and physio.pk == user.pk,
+            "csv_url": downloads.csv_url(request),
         },
     )
+
+
+AGENDA_CSV_HEADER = ["date", "time", "clinic_time", "site", "entry", "study_id", "session", "session_name", "mode", "status"]
+
+
+def _agenda_rows(days: list[tuple[dt.date, list[Entry]]]) -> list[list[Any]]:
+    """The agenda's lines as the page shows them: a session the viewer may not see is only 'booked'."""
+    rows: list[list[Any]] = []
+    for day, entries in days:
+        for e in entries:
+            start = [day.isoformat(), e.time, e.clinic_time, e.site.code if e.site else ""]
+            if e.session is None:
+                rows.append([*start, "free", "", "", "", ", ".join(e.modes), ""])
+            elif not e.shown:
+                rows.append([*start, "booked", "", "", "", "", ""])
+            else:
+                s = e.session
+                rows.append(
+                    [*start, "session", s.participant.study_id, s.number, s.name, s.get_mode_display(), s.get_status_display()]
+                )
+    return rows
 
 
 # --- Booking --------------------------------------------------------------------------------
@@ -217,6 +244,57 @@ class SlotChoice:
     outside: bool
 
 
+@dataclass(frozen=True)
+class ModeChoice:
+    value: str
+    label: str
+    url: str
+    chosen: bool
+
+
+@dataclass(frozen=True)
+class DayChoice:
+    day: dt.date
+    count: int
+    outside: bool
+    url: str
+    chosen: bool
+
+
+def _step_url(request: HttpRequest, **changes: str) -> str:
+    """This booking page with its range kept and ``changes`` made (a mode, a day)."""
+    keep = {k: request.GET[k] for k in ("from", "to", "mode", "day") if request.GET.get(k)}
+    if "day" not in changes:
+        keep.pop("day", None)  # another mode has other days
+    keep.update(changes)
+    return f"{request.path}?{urlencode(keep)}" if keep else request.path
+
+
+def _chosen_mode(request: HttpRequest, form: BookForm | None, allowed: list[str], session: Session) -> str:
+    """The posted mode, else ?mode=, else the booked one (rescheduling), else the only one allowed."""
+    posted = form.data.get("mode", "") if form is not None and form.is_bound else ""
+    booked = session.mode if session.status == SessionStatus.BOOKED else ""
+    for candidate in (posted, request.GET.get("mode", ""), booked):
+        if candidate in allowed:
+            return str(candidate)
+    return allowed[0] if len(allowed) == 1 else ""
+
+
+def _chosen_day(request: HttpRequest, form: BookForm | None, days: list[dt.date], viewer: zoneinfo.ZoneInfo) -> dt.date | None:
+    """The day whose times are shown: the posted slot's, else ?day=, else the first with free times."""
+    if form is not None and form.is_bound:
+        moment = parse_instant(str(form.data.get("slot", "")))
+        if moment is not None and moment.astimezone(viewer).date() in days:
+            return moment.astimezone(viewer).date()
+    try:
+        asked = dt.date.fromisoformat(request.GET.get("day", ""))
+    except ValueError:
+        asked = None
+    if asked in days:
+        return asked
+    return days[0] if days else None
+
+
 def _book_page(
     request: HttpRequest,
     trial: Trial,
@@ -226,13 +304,15 @@ def _book_page(
     cancel_form: CancelForm | None = None,
     status: int = 200,
 ) -> HttpResponse:
+    """Booking in steps, each a plain link or form (no script needed): how the session is held,
+    then a day with free times (with how many), then a time of that day, then book."""
     participant = session.participant
     zone = services.staff_timezone(user=request.user, trial=trial)
     viewer = zoneinfo.ZoneInfo(zone)
     participant_tz = zoneinfo.ZoneInfo(services.participant_zone(participant))
     now = timezone.now()
     today = now.astimezone(viewer).date()
-    allowed = session.allowed_modes or DeliveryMode.values
+    allowed = [m for m in DeliveryMode.values if m in (session.allowed_modes or DeliveryMode.values)]
     rescheduling = session.status == SessionStatus.BOOKED
     refusal = ""
     if participant.withdrawal_scope:
@@ -255,21 +335,24 @@ def _book_page(
         first, last = max(session.window_start, today), session.window_end
         range_form = range_form if wants_range else RangeForm(initial={"date_from": first, "date_to": last})
 
+    mode = _chosen_mode(request, form, allowed, session)
     by_day: dict[dt.date, list[SlotChoice]] = defaultdict(list)
-    if not refusal and session.physiotherapist is not None and first <= last:
+    if not refusal and mode and session.physiotherapist is not None and first <= last:
         sites = {s.pk: s for s in Site.objects.filter(trial=trial)}
         for slot in selectors.physiotherapist_slots(
             physiotherapist=session.physiotherapist, trial=trial, date_from=first, date_to=last, now=now
         ):
-            modes = [m for m in allowed if m in slot.modes]
-            if not modes:
+            if mode not in slot.modes:
                 continue
             site = sites.get(slot.site_id)
             time, clinic_time = _times(slot.starts_at, slot.ends_at, viewer, site.timezone if site else zone)
             local_day = slot.starts_at.astimezone(participant_tz).date()
             outside = not (session.window_start <= local_day <= session.window_end)
+            modes = [m for m in allowed if m in slot.modes]
             choice = SlotChoice(slot.starts_at.isoformat(), time, clinic_time, site, _modes(modes), outside)
             by_day[slot.starts_at.astimezone(viewer).date()].append(choice)
+    days = sorted(by_day)
+    day = _chosen_day(request, form, days, viewer)
     current = ""
     if rescheduling and session.starts_at and session.ends_at:
         time, clinic_time = _times(session.starts_at, session.ends_at, viewer, participant.site.timezone)
@@ -292,7 +375,16 @@ def _book_page(
             "overridden": overridden,
             "first": first,
             "last": last,
-            "slot_days": sorted(by_day.items()),
+            "mode": mode,
+            "mode_label": DeliveryMode(mode).label if mode else "",
+            "mode_choices": [ModeChoice(m, str(DeliveryMode(m).label), _step_url(request, mode=m), m == mode) for m in allowed],
+            "day_choices": [
+                DayChoice(d, len(by_day[d]), by_day[d][0].outside, _step_url(request, mode=mode, day=d.isoformat()), d == day)
+                for d in days
+            ],
+            "day": day,
+            "times": by_day[day] if day else [],
+            "back_to_window": f"{request.path}?{urlencode({'mode': mode})}" if mode else request.path,
             "zone_name": _zone_name(zone),
         },
         status=status,
@@ -347,7 +439,11 @@ def cancel(request: HttpRequest, pk: int) -> HttpResponse:
         except ApplicationError as exc:
             form.show_error(exc)
             return _book_page(request, trial, _session(request, trial, pk), cancel_form=form, status=exc.status)
-        messages.success(request, f"The booking of session {session.number} of {session.participant.study_id} is cancelled.")
+        messages.success(
+            request,
+            gettext("The booking of session %(number)s of %(study_id)s is cancelled.")
+            % {"number": session.number, "study_id": session.participant.study_id},
+        )
         return redirect("participant-detail", pk=session.participant_id)
     return _book_page(request, trial, session, cancel_form=form)
 
@@ -415,7 +511,11 @@ def record(request: HttpRequest, pk: int) -> HttpResponse:
             status = exc.status
         else:
             verb = "corrected" if existing is not None else "recorded"
-            messages.success(request, f"Session {session.number} of {session.participant.study_id} {verb}.")
+            messages.success(
+                request,
+                gettext("Session %(number)s of %(study_id)s %(verb)s.")
+                % {"number": session.number, "study_id": session.participant.study_id, "verb": verb},
+            )
             return redirect("participant-detail", pk=session.participant_id)
     zone = zoneinfo.ZoneInfo(services.staff_timezone(user=request.user, trial=trial))
     when = ""
@@ -473,7 +573,7 @@ def availability(request: HttpRequest) -> HttpResponse:
                 reason=leave_form.cleaned_data["reason"],
                 by=user,
             )
-            messages.success(request, "Leave added: no sessions are offered in that time.")
+            messages.success(request, gettext("Leave added: no sessions are offered in that time."))
             return redirect("intervention-availability")
         if what == "extra" and extra_form.is_valid():
             starts_at, ends_at = extra_form.period()
@@ -486,7 +586,7 @@ def availability(request: HttpRequest) -> HttpResponse:
                 modes=extra_form.cleaned_data["modes"],
                 by=user,
             )
-            messages.success(request, "Extra time added: its slots can be booked.")
+            messages.success(request, gettext("Extra time added: its slots can be booked."))
             return redirect("intervention-availability")
     except ApplicationError as exc:
         (leave_form if what == "leave" else extra_form).show_error(exc)
@@ -548,7 +648,7 @@ def leave_remove(request: HttpRequest, pk: int) -> HttpResponse:
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, "Leave removed: that time is offered again.")
+        messages.success(request, gettext("Leave removed: that time is offered again."))
     return redirect("intervention-availability")
 
 
@@ -562,7 +662,7 @@ def extra_slot_remove(request: HttpRequest, pk: int) -> HttpResponse:
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, "Extra time removed.")
+        messages.success(request, gettext("Extra time removed."))
     return redirect("intervention-availability")
 
 

@@ -12,13 +12,15 @@ from typing import Any
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
+from django.utils import formats, timezone, translation
+from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
 
 from intervention import selectors, services
 from intervention.models import DeliveryMode, Session, SessionStatus, Walk
 from participants.links import access_link_participant
 from participants.models import Participant
+from participants.selectors import participant_language
 from trial.errors import ApplicationError
 
 RECENT_WALKS = 14
@@ -41,6 +43,7 @@ def _participant(token: str) -> Participant:
     participant = access_link_participant(token=token)
     if participant is None:
         raise Http404("This link is not valid. Ask the study team for a new one.")
+    translation.activate(participant_language(participant))
     if not in_intervention_arm(participant):
         raise Http404("There is nothing here.")
     return participant
@@ -51,7 +54,7 @@ def _today(participant: Participant) -> dt.date:
 
 
 def _day(day: dt.date) -> str:
-    return f"{day:%A} {day.day} {day:%B}"
+    return formats.date_format(day, "l j F")
 
 
 def _bookable(session: Session, today: dt.date) -> bool:
@@ -115,7 +118,11 @@ def session_book(request: HttpRequest, token: str, pk: int) -> HttpResponse:
     today = _today(participant)
     if not _bookable(session, today):
         if session.status == SessionStatus.PLANNED and today < session.window_start:
-            messages.info(request, f"You can choose a time for {session.name} from {_day(session.window_start)}.")
+            messages.info(
+                request,
+                gettext("You can choose a time for %(session)s from %(day)s.")
+                % {"session": session.name, "day": _day(session.window_start)},
+            )
         return redirect("participant-sessions", token=token)
     modes = [m for m in DeliveryMode.values if m in (session.allowed_modes or DeliveryMode.values)]
     wanted = (request.POST.get("mode") if request.method == "POST" else request.GET.get("mode")) or ""
@@ -124,19 +131,22 @@ def session_book(request: HttpRequest, token: str, pk: int) -> HttpResponse:
     if request.method == "POST":
         starts_at = _parse_instant(request.POST.get("starts_at", ""))
         if starts_at is None:
-            message, status = "Please choose one of the times below.", 400
+            message, status = gettext("Please choose one of the times below."), 400
         else:
             try:
                 # The mode as sent: the service refuses one the session does not allow.
                 services.session_book(session_id=session.pk, starts_at=starts_at, mode=wanted, participant_token=True)
             except ApplicationError as exc:
                 if exc.extra.get("code") == "slot_taken":
-                    message = "Sorry, someone has just taken that time. Please choose another time below."
+                    message = gettext("Sorry, someone has just taken that time. Please choose another time below.")
                 else:
                     message = exc.message
                 status = exc.status
             else:
-                messages.success(request, f"Booked: {session.name}. We will send you a confirmation and a reminder.")
+                messages.success(
+                    request,
+                    gettext("Booked: %(session)s. We will send you a confirmation and a reminder.") % {"session": session.name},
+                )
                 return redirect("participant-sessions", token=token)
     context = {
         "token": token,
@@ -179,13 +189,13 @@ def diary(request: HttpRequest, token: str) -> HttpResponse:
         try:
             walked_on = dt.date.fromisoformat(values["walked_on"])
         except ValueError:
-            errors["walked_on"] = ["Choose the day you walked."]
+            errors["walked_on"] = [gettext("Choose the day you walked.")]
         minutes = _parse_int(values["minutes"])
         if minutes is None:
-            errors["minutes"] = ["How many minutes did you walk? Enter a number, e.g. 30."]
+            errors["minutes"] = [gettext("How many minutes did you walk? Enter a number, e.g. 30.")]
         steps = _parse_int(values["steps"]) if values["steps"] else None
         if values["steps"] and steps is None:
-            errors["steps"] = ["Steps as a whole number, or leave this empty."]
+            errors["steps"] = [gettext("Steps as a whole number, or leave this empty.")]
         if not errors:
             assert walked_on is not None and minutes is not None
             try:
@@ -193,10 +203,13 @@ def diary(request: HttpRequest, token: str) -> HttpResponse:
             except ApplicationError as exc:
                 errors, message, status = exc.errors, exc.message, exc.status
             else:
-                messages.success(request, f"Saved: {minutes} minutes on {_day(walked_on)}. Well done!")
+                messages.success(
+                    request,
+                    gettext("Saved: %(minutes)s minutes on %(day)s. Well done!") % {"minutes": minutes, "day": _day(walked_on)},
+                )
                 return redirect("participant-diary", token=token)
         else:
-            message, status = "Please check the walk.", 400
+            message, status = gettext("Please check the walk."), 400
     report = selectors.adherence(participant=participant, today=today)
     week = report.weeks[-1] if report.weeks else None
     goal = week.target_minutes * week.target_walks if week and week.target_minutes and week.target_walks else None

@@ -6,7 +6,11 @@ class MessagingConfig(AppConfig):
     verbose_name = "Messages"
 
     def ready(self) -> None:
+        from messaging import kinds
+        from messaging.links import LinkMessages
         from participants import records
+
+        kinds.register(LinkMessages())
 
         records.register(
             {

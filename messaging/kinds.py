@@ -35,6 +35,10 @@ class MessageKind:
         """Why this message must not go out now (it is then cancelled), or ''."""
         return ""
 
+    def immediate(self, message: Message) -> bool:
+        """True for a message the participant is waiting for: it goes out in quiet hours too."""
+        return False
+
     def template_code(self, message: Message) -> str:
         raise NotImplementedError
 

@@ -9,34 +9,42 @@ their unique constraints; only the kinds read them.
 from __future__ import annotations
 
 import pgtrigger
+from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext, gettext_noop
+from django.utils.translation import gettext_lazy as _
 
 from participants.models import Channel, Participant
-from trial.models import Trial
+from trial.models import LanguageField, Trial
 
 
 class MessagePolicy(models.Model):
     """How and when a trial's participants are contacted about their questionnaires."""
 
     class Channels(models.TextChoices):
-        PREFERRED = "preferred", "The participant's preferred channel"
-        ALL = "all", "Every channel the participant has"
+        PREFERRED = "preferred", _("The participant's preferred channel")
+        ALL = "all", _("Every channel the participant has")
 
     trial = models.OneToOneField(Trial, on_delete=models.PROTECT, related_name="message_policy")
-    send_hour = models.PositiveSmallIntegerField(default=10, help_text="Local hour (0-23) at which messages go out.")
-    quiet_start = models.PositiveSmallIntegerField(default=21, help_text="Local hour from which nothing is sent.")
-    quiet_end = models.PositiveSmallIntegerField(default=8, help_text="Local hour from which sending resumes.")
+    send_hour = models.PositiveSmallIntegerField(default=10, help_text=_("Local hour (0-23) at which messages go out."))
+    quiet_start = models.PositiveSmallIntegerField(default=21, help_text=_("Local hour from which nothing is sent."))
+    quiet_end = models.PositiveSmallIntegerField(default=8, help_text=_("Local hour from which sending resumes."))
     channels = models.CharField(max_length=10, choices=Channels.choices, default=Channels.PREFERRED)
-    max_attempts = models.PositiveSmallIntegerField(default=5, help_text="Sending attempts before a message is failed.")
+    max_attempts = models.PositiveSmallIntegerField(default=5, help_text=_("Sending attempts before a message is failed."))
     lost_to_followup_missed = models.PositiveSmallIntegerField(
-        default=3, help_text="Consecutive missed monthly questionnaires that flag a participant for review."
+        default=3, help_text=_("Consecutive missed monthly questionnaires that flag a participant for review.")
     )
-    closing_soon_days = models.PositiveSmallIntegerField(default=3, help_text="The worklist lists windows closing within.")
+    closing_soon_days = models.PositiveSmallIntegerField(default=3, help_text=_("The worklist lists windows closing within."))
+    welcome_message = models.BooleanField(
+        default=True, help_text=_("Send each participant a welcome message with their personal link when they are enrolled.")
+    )
+    link_requests_per_day = models.PositiveSmallIntegerField(
+        default=3, help_text=_('"Send me a new link" requests answered per participant in 24 hours (0: none).')
+    )
 
     class Meta:
         db_table = "followup_messagepolicy"  # its table since it lived in follow-up
-        verbose_name_plural = "message policies"
+        verbose_name_plural = _("message policies")
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(send_hour__lte=23, quiet_start__lte=23, quiet_end__lte=23), name="message_policy_hours_valid"
@@ -49,37 +57,44 @@ class MessagePolicy(models.Model):
 
 
 class MessageTemplate(models.Model):
-    """The wording of one kind of message on one channel. Never changed: a new version is
-    published, and every message uses the version current when it is sent."""
+    """The wording of one kind of message on one channel in one language. Never changed: a new
+    version is published, and every message uses the version current when it is sent, in the
+    participant's language (the site's language when theirs has no wording)."""
 
     trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="message_templates")
-    code = models.CharField(max_length=40, help_text="invitation, reminder, ...")
+    code = models.CharField(max_length=40, help_text=_("invitation, reminder, ..."))
     channel = models.CharField(max_length=10, choices=Channel.choices)
+    language = LanguageField(
+        db_default=settings.LANGUAGE_CODE,
+        help_text=_("The language of the wording; versions are numbered per language."),
+    )
     version = models.PositiveIntegerField()
-    subject = models.CharField(max_length=200, blank=True, help_text="E-mail only.")
+    subject = models.CharField(max_length=200, blank=True, help_text=_("E-mail only."))
     body = models.TextField(
-        help_text="Django template text: {{ questionnaire }}, {{ due_date }}, {{ link }}, {{ opt_out_link }}."
+        help_text=_("Django template text: {{ questionnaire }}, {{ due_date }}, {{ link }}, {{ opt_out_link }}.")
     )
     published_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         db_table = "followup_messagetemplate"  # its table since it lived in follow-up
-        ordering = ["code", "channel", "-version"]
+        ordering = ["code", "channel", "language", "-version"]
         constraints = [
-            models.UniqueConstraint(fields=["trial", "code", "channel", "version"], name="message_template_version_unique"),
+            models.UniqueConstraint(
+                fields=["trial", "code", "channel", "language", "version"], name="message_template_version_unique"
+            ),
         ]
         triggers = [pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete)]
 
     def __str__(self) -> str:
-        return f"{self.code} ({self.channel}) v{self.version}"
+        return f"{self.code} ({self.channel}, {self.language}) v{self.version}"
 
 
 class MessageStatus(models.TextChoices):
-    PLANNED = "planned", "Planned"
-    SENDING = "sending", "Sending"
-    SENT = "sent", "Sent"
-    CANCELLED = "cancelled", "Cancelled"
-    FAILED = "failed", "Failed"
+    PLANNED = "planned", _("Planned")
+    SENDING = "sending", _("Sending")
+    SENT = "sent", _("Sent")
+    CANCELLED = "cancelled", _("Cancelled")
+    FAILED = "failed", _("Failed")
 
 
 _STEP_NAMES = {
@@ -126,7 +141,9 @@ class Message(models.Model):
         "followup.Occurrence", null=True, blank=True, on_delete=models.PROTECT, related_name="messages"
     )
     session = models.ForeignKey("intervention.Session", null=True, blank=True, on_delete=models.PROTECT, related_name="messages")
-    step = models.CharField(max_length=20, help_text="invitation, reminder-1, ...; for sessions confirmation-1, reminder-1, ...")
+    step = models.CharField(
+        max_length=20, help_text=_("invitation, reminder-1, ...; for sessions confirmation-1, reminder-1, ...")
+    )
     channel = models.CharField(max_length=10, choices=Channel.choices)
     planned_at = models.DateTimeField()
     due_at = models.DateTimeField()
@@ -134,7 +151,9 @@ class Message(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     template = models.ForeignKey(MessageTemplate, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     subject = models.CharField(max_length=200, blank=True)
-    payload = models.JSONField(default=dict, blank=True, help_text="Details the wording needs, e.g. a cancelled session's time.")
+    payload = models.JSONField(
+        default=dict, blank=True, help_text=_("Details the wording needs, e.g. a cancelled session's time.")
+    )
     provider_id = models.CharField(max_length=100, blank=True)
     last_error = models.CharField(max_length=300, blank=True)
     cancelled_reason = models.CharField(max_length=200, blank=True)
@@ -155,6 +174,11 @@ class Message(models.Model):
                 condition=models.Q(session__isnull=False),
                 name="message_once_per_session_step_channel",
             ),
+            models.UniqueConstraint(
+                fields=["participant", "channel"],
+                condition=models.Q(step="welcome", occurrence__isnull=True, session__isnull=True),
+                name="message_welcome_once_per_channel",
+            ),
             models.CheckConstraint(condition=models.Q(status__in=MessageStatus.values), name="message_status_valid"),
             models.CheckConstraint(condition=models.Q(channel__in=Channel.values), name="message_channel_valid"),
             models.CheckConstraint(
@@ -164,6 +188,9 @@ class Message(models.Model):
         indexes = [
             models.Index(fields=["due_at"], condition=models.Q(status__in=["planned", "sending"]), name="message_due"),
             models.Index(fields=["participant", "planned_at"], name="message_by_participant"),
+            # The messages list (page and API), newest planned first: read a page off the index instead
+            # of sorting every message (1.5M at 50,000 participants: 0.9 s).
+            models.Index(fields=["-planned_at", "-id"], name="message_newest_first"),
         ]
 
     def __str__(self) -> str:

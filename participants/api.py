@@ -23,6 +23,7 @@ from participants.serializers import (
     UnblindInput,
     WithdrawInput,
 )
+from trial import sorting
 from trial.access import Perm
 from trial.api.permissions import requires
 from trial.errors import ApplicationError, NotFound
@@ -101,6 +102,18 @@ class ScreeningEnrol(APIView):
         OpenApiParameter("site", str, description="A site code."),
         OpenApiParameter("status", str, enum=ParticipantStatus.values),
         OpenApiParameter("q", str, description="Part of a study id."),
+        OpenApiParameter(
+            "search",
+            str,
+            description="A study id or its start; for roles that see contact details also a name, "
+            "an e-mail address or a phone number.",
+        ),
+        OpenApiParameter(
+            "sort",
+            str,
+            description="A column to sort by, descending with a leading '-': study_id, site, status, randomised "
+            "(and arm, for roles that see allocations).",
+        ),
     ]
 )
 class ParticipantList(ListAPIView):
@@ -112,11 +125,29 @@ class ParticipantList(ListAPIView):
     def get_queryset(self) -> Any:
         if getattr(self, "swagger_fake_view", False):  # schema generation: no request, no trial
             return Participant.objects.none()
-        filters = {k: self.request.query_params.get(k, "") for k in ("site", "status", "q")}
-        if "status" in self.request.query_params and filters["status"] not in ParticipantStatus.values:
+        params = self.request.query_params
+        filters = {k: params.get(k, "") for k in ("site", "status", "q", "search")}
+        if "status" in params and filters["status"] not in ParticipantStatus.values:
             # As the schema says: one of the statuses, or no status parameter at all.
             raise ValidationError({"status": [f"Choose one of: {', '.join(ParticipantStatus.values)}."]})
-        return selectors.participant_list(user=self.request.user, trial=_trial(self.request), filters=filters)
+        if len(filters["search"]) > selectors.SEARCH_MAX:
+            raise ValidationError({"search": [f"At most {selectors.SEARCH_MAX} characters."]})
+        trial = _trial(self.request)
+        columns = selectors.participant_sorts(user=self.request.user, trial=trial)
+        sort = sorting.sort_parse(params.get("sort"), columns=columns)
+        if sort.refused:
+            raise ValidationError({"sort": [f"Choose one of: {', '.join(columns)}, each with or without a leading '-'."]})
+        participants = selectors.participant_list(user=self.request.user, trial=trial, filters=filters, columns=False)
+        return sorting.sort_apply(participants, sort, columns=columns)
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """The page's ids first, then the columns of those rows only (``selectors.participant_page``)."""
+        rows = self.get_queryset()
+        ids = self.paginate_queryset(rows.values_list("pk", flat=True))
+        if ids is None:  # not paginated
+            return Response(self.get_serializer(selectors.participant_columns(rows, trial=_trial(request)), many=True).data)
+        page = selectors.participant_page(trial=_trial(request), ids=ids)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     def get_serializer_context(self) -> dict[str, Any]:
         return {**super().get_serializer_context(), **_arm_context(self.request)}

@@ -23,6 +23,7 @@ from participants.models import Participant, Unblinding
 from participants.records import INTERVENTION_ONLY_SCOPES
 from trial import access
 from trial.access import Perm
+from trial.auditchain import HASH_COLUMNS
 from trial.models import Trial
 
 
@@ -199,7 +200,9 @@ def record_history(*, obj: Model, user: Any, trial: Trial) -> list[HistoryEntry]
             who = SOME_STAFF
         if context.get("on_behalf_of"):
             who = f"{who} (for {context['on_behalf_of']})"
-        diff = event.pgh_diff or {}
+        # The audit chain's hashes are not the record's: they seal every earlier event of the table
+        # (of any participant, in any arm), so they are never shown.
+        diff = {k: v for k, v in (event.pgh_diff or {}).items() if k not in HASH_COLUMNS}
         changes = [
             (field, shown(field, old), shown(field, new))
             for field, (old, new) in sorted(diff.items())
@@ -207,7 +210,7 @@ def record_history(*, obj: Model, user: Any, trial: Trial) -> list[HistoryEntry]
         ]
         if diff and not changes:
             continue
-        data = {k: shown(k, v) for k, v in (event.pgh_data or {}).items()}
+        data = {k: shown(k, v) for k, v in (event.pgh_data or {}).items() if k not in HASH_COLUMNS}
         entries.append(
             HistoryEntry(
                 at=event.pgh_created_at,

@@ -12,6 +12,7 @@ from crispy_forms.layout import HTML, Field, Fieldset, Layout, Submit
 from django import forms
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from participants.models import (
     Channel,
@@ -24,7 +25,7 @@ from participants.models import (
 )
 from participants.services import ConsentInput, ContactInput
 from trial.errors import ApplicationError
-from trial.models import Site, Trial
+from trial.models import Site, Trial, default_language, language_choices
 
 BUTTONS = "participants/field_buttons.html"
 YES_NO = [("yes", "Yes"), ("no", "No")]
@@ -53,7 +54,7 @@ class ButtonChoiceField(forms.ChoiceField):
 class ServiceForm(forms.Form):
     """A form that shows a service's refusal: its message above the form, field errors by the fields."""
 
-    submit_label = "Save"
+    submit_label: Any = _("Save")  # lazy: in the language of the request
     submit_class = "btn-primary"
 
     def __init__(self, *args: Any, action: str = "", **kwargs: Any) -> None:
@@ -76,12 +77,12 @@ class ServiceForm(forms.Form):
 
 
 class ScreeningForm(ServiceForm):
-    submit_label = "Record screening"
+    submit_label = _("Record screening")
 
     site = forms.ModelChoiceField(
-        queryset=Site.objects.none(), error_messages={"invalid_choice": "Choose one of the sites you work at."}
+        queryset=Site.objects.none(), error_messages={"invalid_choice": _("Choose one of the sites you work at.")}
     )
-    screened_on = forms.DateField(label="Screened on", widget=date_input())
+    screened_on = forms.DateField(label=_("Screened on"), widget=date_input())
 
     def __init__(self, *args: Any, trial: Trial, sites: QuerySet[Site], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -102,7 +103,7 @@ class ScreeningForm(ServiceForm):
             self.fields["referral"] = forms.ChoiceField(
                 label=factor.label,
                 required=False,
-                choices=[("", "Not recorded"), *((lv.code, lv.label) for lv in factor.levels.all())],
+                choices=[("", _("Not recorded")), *((lv.code, lv.label) for lv in factor.levels.all())],
             )
             fields.append("referral")
         self.criteria = list(trial.eligibility.filter(active=True).order_by("order", "code"))
@@ -112,7 +113,7 @@ class ScreeningForm(ServiceForm):
                 choices=YES_NO,
                 kind=criterion.kind,
                 kind_label=criterion.get_kind_display(),
-                error_messages={"required": "Answer yes or no."},
+                error_messages={"required": _("Answer yes or no.")},
             )
         self.helper.layout = Layout(
             *fields,
@@ -127,20 +128,20 @@ class ScreeningForm(ServiceForm):
 
 
 class DeclineForm(ServiceForm):
-    submit_label = "Record declined"
+    submit_label = _("Record declined")
 
     reason = forms.CharField(
-        label="Why did they decline? (optional)", required=False, max_length=300, widget=forms.Textarea(attrs={"rows": 2})
+        label=_("Why did they decline? (optional)"), required=False, max_length=300, widget=forms.Textarea(attrs={"rows": 2})
     )
 
 
 def consent_fields() -> dict[str, forms.Field]:
     return {
-        "method": ButtonChoiceField(label="How consent was taken", choices=ConsentMethod.choices),
+        "method": ButtonChoiceField(label=_("How consent was taken"), choices=ConsentMethod.choices),
         "signed_name": forms.CharField(
-            label="Name, typed by the participant as their signature",
+            label=_("Name, typed by the participant as their signature"),
             max_length=200,
-            error_messages={"required": "The participant types their name to sign."},
+            error_messages={"required": _("The participant types their name to sign.")},
         ),
     }
 
@@ -150,13 +151,20 @@ def _zone_choices() -> list[tuple[str, str]]:
 
 
 class EnrolForm(ServiceForm):
-    submit_label = "Enrol"
+    submit_label = _("Enrol")
 
-    version = forms.ChoiceField(label="Consent form version")
-    email = forms.EmailField(label="E-mail", required=False)
-    mobile = forms.CharField(label="Mobile", required=False, max_length=30, widget=forms.TextInput(attrs={"type": "tel"}))
-    preferred_channel = ButtonChoiceField(label="Send questionnaires by", choices=Channel.choices, initial=Channel.EMAIL)
-    timezone = forms.ChoiceField(label="Participant's time zone", choices=_zone_choices)
+    version = forms.ChoiceField(label=_("Consent form version"))
+    email = forms.EmailField(label=_("E-mail"), required=False)
+    mobile = forms.CharField(label=_("Mobile"), required=False, max_length=30, widget=forms.TextInput(attrs={"type": "tel"}))
+    preferred_channel = ButtonChoiceField(label=_("Send questionnaires by"), choices=Channel.choices, initial=Channel.EMAIL)
+    timezone = forms.ChoiceField(label=_("Participant's time zone"), choices=_zone_choices)
+    language = forms.ChoiceField(
+        label=_("Language"),
+        choices=language_choices,
+        initial=default_language,
+        required=False,  # blank: the site's language
+        help_text=_("Their pages and messages are in it."),
+    )
 
     def __init__(
         self,
@@ -180,7 +188,7 @@ class EnrolForm(ServiceForm):
         for factor in self.factors:
             self.fields[f"stratum_{factor.code}"] = forms.ChoiceField(
                 label=factor.label,
-                choices=[("", "Choose…"), *((lv.code, lv.label) for lv in factor.levels.all())],
+                choices=[("", _("Choose…")), *((lv.code, lv.label) for lv in factor.levels.all())],
                 initial=screening.referral if factor.pk == trial.referral_factor_id else None,
             )
         self.helper.layout = Layout(
@@ -193,6 +201,7 @@ class EnrolForm(ServiceForm):
                 "mobile",
                 Field("preferred_channel", template=BUTTONS),
                 "timezone",
+                "language",
             ),
         )
 
@@ -215,12 +224,16 @@ class EnrolForm(ServiceForm):
     def contact(self) -> ContactInput:
         data = self.cleaned_data
         return ContactInput(
-            email=data["email"], mobile=data["mobile"], timezone=data["timezone"], preferred_channel=data["preferred_channel"]
+            email=data["email"],
+            mobile=data["mobile"],
+            timezone=data["timezone"],
+            preferred_channel=data["preferred_channel"],
+            language=data["language"],
         )
 
 
 class ReconsentForm(ServiceForm):
-    submit_label = "Record re-consent"
+    submit_label = _("Record re-consent")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -235,11 +248,11 @@ class ReconsentForm(ServiceForm):
 
 
 class WithdrawForm(ServiceForm):
-    submit_label = "Record withdrawal"
+    submit_label = _("Record withdrawal")
 
-    scope = ButtonChoiceField(label="The participant withdraws from", choices=WithdrawalScope.choices, stacked=True)
-    reason = forms.CharField(label="Reason", max_length=500, widget=forms.Textarea(attrs={"rows": 3}))
-    withdrawn_on = forms.DateField(label="Date of withdrawal", widget=date_input())
+    scope = ButtonChoiceField(label=_("The participant withdraws from"), choices=WithdrawalScope.choices, stacked=True)
+    reason = forms.CharField(label=_("Reason"), max_length=500, widget=forms.Textarea(attrs={"rows": 3}))
+    withdrawn_on = forms.DateField(label=_("Date of withdrawal"), widget=date_input())
 
     def __init__(self, *args: Any, zone: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -248,26 +261,26 @@ class WithdrawForm(ServiceForm):
 
 
 class UnblindForm(ServiceForm):
-    submit_label = "Unblind this participant"
+    submit_label = _("Unblind this participant")
     submit_class = "btn-danger"
 
-    reason = forms.CharField(label="Clinical reason for unblinding", max_length=500, widget=forms.Textarea(attrs={"rows": 3}))
+    reason = forms.CharField(label=_("Clinical reason for unblinding"), max_length=500, widget=forms.Textarea(attrs={"rows": 3}))
     password = forms.CharField(
-        label="Your password, to confirm", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
+        label=_("Your password, to confirm"), strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
     )
 
 
 class ScreeningFilterForm(forms.Form):
-    site = forms.ChoiceField(required=False)
-    outcome = forms.ChoiceField(required=False, choices=[("", "Any outcome"), *ScreeningOutcome.choices])
-    date_from = forms.DateField(label="From", required=False, widget=date_input())
-    date_to = forms.DateField(label="To", required=False, widget=date_input())
+    site = forms.ChoiceField(label=_("Site"), required=False)
+    outcome = forms.ChoiceField(label=_("Outcome"), required=False, choices=[("", _("Any outcome")), *ScreeningOutcome.choices])
+    date_from = forms.DateField(label=_("From"), required=False, widget=date_input())
+    date_to = forms.DateField(label=_("To"), required=False, widget=date_input())
 
     def __init__(self, *args: Any, sites: Iterable[Site], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         site = self.fields["site"]
         assert isinstance(site, forms.ChoiceField)
-        site.choices = [("", "All your sites"), *((s.code, f"{s.code} {s.name}") for s in sites)]
+        site.choices = [("", _("All your sites")), *((s.code, f"{s.code} {s.name}") for s in sites)]
 
     def filters(self) -> dict[str, Any]:
         self.is_valid()  # invalid fields are left out of cleaned_data, so they do not filter
@@ -275,10 +288,14 @@ class ScreeningFilterForm(forms.Form):
 
 
 class ParticipantFilterForm(ScreeningFilterForm):
-    status = forms.ChoiceField(required=False, choices=[("", "Any status"), *ParticipantStatus.choices])
-    q = forms.CharField(label="Study id", required=False, max_length=30)
+    status = forms.ChoiceField(label=_("Status"), required=False, choices=[("", _("Any status")), *ParticipantStatus.choices])
+    q = forms.CharField(label=_("Study id"), required=False, max_length=30)  # part of a study id (older links)
+    search = forms.CharField(label=_("Search"), required=False, max_length=100)
 
-    def __init__(self, *args: Any, sites: Iterable[Site], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, sites: Iterable[Site], contacts: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, sites=sites, **kwargs)
         for name in ("outcome", "date_from", "date_to"):
             del self.fields[name]
+        self.fields["search"].help_text = (
+            _("A study id, or a name, e-mail address or phone number.") if contacts else _("A study id, or its start.")
+        )

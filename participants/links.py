@@ -16,6 +16,8 @@ from django.utils.crypto import salted_hmac
 from participants.models import AccessLink, Participant
 from trial.errors import Conflict
 from trial.guard import ensure_writable
+from trial.keys import key_fingerprint_record
+from trial.models import KeyPurpose
 
 
 def _token_hash(token: str) -> str:
@@ -40,6 +42,7 @@ def access_link_issue(*, participant: Participant, by: Any = None) -> str:
     AccessLink.objects.filter(participant=participant, revoked_at__isnull=True).update(revoked_at=now)
     nonce = secrets.token_hex(32)
     token = _token_from_nonce(nonce)
+    key_fingerprint_record(purpose=KeyPurpose.LINKS)
     AccessLink.objects.create(participant=participant, token_sha256=_token_hash(token), nonce=nonce, created_by=by)
     return token
 
@@ -62,6 +65,7 @@ def access_link_tokens(*, participants: list[Participant]) -> dict[int, str]:
             nonce = secrets.token_hex(32)
             tokens[pk] = _token_from_nonce(nonce)
             new.append(AccessLink(participant_id=pk, token_sha256=_token_hash(tokens[pk]), nonce=nonce))
+        key_fingerprint_record(purpose=KeyPurpose.LINKS)
         AccessLink.objects.bulk_create(new)
     return tokens
 
@@ -70,7 +74,7 @@ def _link_owner(token: str, *, revoked: bool) -> Participant | None:
     if not token or len(token) > 100:
         return None
     link = (
-        AccessLink.objects.select_related("participant__site__trial")
+        AccessLink.objects.select_related("participant__site__trial", "participant__contact")
         .filter(token_sha256=_token_hash(token), revoked_at__isnull=not revoked)
         .first()
     )

@@ -10,15 +10,16 @@ import pghistory
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
-from trial.models import Site, StratificationFactor, StratumLevel, TimezoneField, Trial
+from trial.models import LanguageField, Site, StratificationFactor, StratumLevel, TimezoneField, Trial
 
 
 class ScreeningOutcome(models.TextChoices):
-    ELIGIBLE = "eligible", "Eligible"
-    INELIGIBLE = "ineligible", "Not eligible"
-    DECLINED = "declined", "Eligible, declined"
-    ENROLLED = "enrolled", "Enrolled"
+    ELIGIBLE = "eligible", _("Eligible")
+    INELIGIBLE = "ineligible", _("Not eligible")
+    DECLINED = "declined", _("Eligible, declined")
+    ENROLLED = "enrolled", _("Enrolled")
 
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
@@ -27,10 +28,10 @@ class Screening(models.Model):
 
     site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="screenings")
     screened_on = models.DateField()
-    referral = models.CharField(max_length=40, blank=True, help_text="Referral route (a level of the referral factor).")
+    referral = models.CharField(max_length=40, blank=True, help_text=_("Referral route (a level of the referral factor)."))
     answers = models.JSONField(default=dict)
     eligible = models.BooleanField()
-    reasons = models.JSONField(default=list, blank=True, help_text="Codes of the criteria that made the person ineligible.")
+    reasons = models.JSONField(default=list, blank=True, help_text=_("Codes of the criteria that made the person ineligible."))
     outcome = models.CharField(max_length=12, choices=ScreeningOutcome.choices)
     declined_reason = models.CharField(max_length=300, blank=True)
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
@@ -54,9 +55,9 @@ class Screening(models.Model):
 
 
 class ConsentMethod(models.TextChoices):
-    IN_PERSON = "in_person", "In person"
-    VIDEO = "video", "Video call"
-    ONLINE = "online", "Online"
+    IN_PERSON = "in_person", _("In person")
+    VIDEO = "video", _("Video call")
+    ONLINE = "online", _("Online")
 
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
@@ -78,15 +79,15 @@ class ConsentDocument(models.Model):
 
 
 class ParticipantStatus(models.TextChoices):
-    ENROLLED = "enrolled", "Enrolled"
-    RANDOMISED = "randomised", "Randomised"
-    WITHDRAWN = "withdrawn", "Withdrawn"
+    ENROLLED = "enrolled", _("Enrolled")
+    RANDOMISED = "randomised", _("Randomised")
+    WITHDRAWN = "withdrawn", _("Withdrawn")
 
 
 class WithdrawalScope(models.TextChoices):
-    INTERVENTION = "intervention", "Stop the intervention only"
-    FOLLOWUP = "followup", "Stop follow-up"
-    CONSENT = "consent", "Withdraw consent for further data use"
+    INTERVENTION = "intervention", _("Stop the intervention only")
+    FOLLOWUP = "followup", _("Stop follow-up")
+    CONSENT = "consent", _("Withdraw consent for further data use")
 
 
 # How far each scope reaches: a wider one includes the narrower ones.
@@ -111,7 +112,7 @@ class Participant(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
-        help_text="Chosen at enrolment, or assigned (the least loaded at the site) when sessions are planned.",
+        help_text=_("Chosen at enrolment, or assigned (the least loaded at the site) when sessions are planned."),
     )
 
     class Meta:
@@ -165,7 +166,7 @@ class Consent(models.Model):
     participant = models.ForeignKey(Participant, null=True, blank=True, on_delete=models.PROTECT, related_name="consents")
     document = models.ForeignKey(ConsentDocument, on_delete=models.PROTECT, related_name="consents")
     method = models.CharField(max_length=10, choices=ConsentMethod.choices)
-    signed_name = models.CharField(max_length=200, help_text="The participant's name, typed as their signature.")
+    signed_name = models.CharField(max_length=200, help_text=_("The participant's name, typed as their signature."))
     taken_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     consented_at = models.DateTimeField(default=timezone.now)
 
@@ -184,8 +185,8 @@ class Consent(models.Model):
 
 
 class Channel(models.TextChoices):
-    EMAIL = "email", "E-mail"
-    SMS = "sms", "SMS"
+    EMAIL = "email", _("E-mail")
+    SMS = "sms", _("SMS")
 
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
@@ -197,11 +198,15 @@ class ContactDetails(models.Model):
     mobile = models.CharField(max_length=30, blank=True)
     preferred_channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.EMAIL)
     timezone = TimezoneField(max_length=64)
-    email_opted_out_at = models.DateTimeField(null=True, blank=True, help_text="The participant asked for no more e-mail.")
-    sms_opted_out_at = models.DateTimeField(null=True, blank=True, help_text="The participant asked for no more SMS.")
+    language = LanguageField(
+        db_default=settings.LANGUAGE_CODE,  # rows written in SQL (the benchmark's) get it too
+        help_text=_("The participant's language: their pages and messages are in it."),
+    )
+    email_opted_out_at = models.DateTimeField(null=True, blank=True, help_text=_("The participant asked for no more e-mail."))
+    sms_opted_out_at = models.DateTimeField(null=True, blank=True, help_text=_("The participant asked for no more SMS."))
 
     class Meta:
-        verbose_name_plural = "contact details"
+        verbose_name_plural = _("contact details")
         constraints = [
             models.CheckConstraint(condition=~models.Q(email="", mobile=""), name="contact_has_email_or_mobile"),
         ]
@@ -278,8 +283,10 @@ class AccessLink(models.Model):
     nonce = models.CharField(
         max_length=64,
         blank=True,
-        help_text="Random value the token is derived from with the server's secret (HMAC), so messages can carry "
-        "the live link; the database alone cannot produce a token.",
+        help_text=_(
+            "Random value the token is derived from with the server's secret (HMAC), so messages can carry "
+            "the live link; the database alone cannot produce a token."
+        ),
     )
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")

@@ -35,6 +35,13 @@ class ContactInputSerializer(serializers.Serializer):
     mobile = serializers.CharField(required=False, allow_blank=True, default="", max_length=30)
     timezone = serializers.CharField(required=False, allow_blank=True, default="")
     preferred_channel = serializers.ChoiceField(choices=["email", "sms"], required=False, default="email")
+    language = serializers.CharField(
+        required=False,
+        default="",
+        allow_blank=True,
+        max_length=15,
+        help_text="A language code of the installation (settings.LANGUAGES); blank: the site's language.",
+    )
 
 
 class EnrolInput(serializers.Serializer):

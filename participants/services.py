@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Exists, F, OuterRef
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from participants import hooks
 from participants.models import (
@@ -45,6 +46,7 @@ from trial.models import (
     Site,
     StratumCursor,
     Trial,
+    default_language,
 )
 from trial.randomisation import ArmWeight, minimise, stratum_key
 
@@ -84,14 +86,14 @@ def eligibility_decide(*, trial: Trial, answers: Mapping[str, bool]) -> tuple[bo
     unknown = sorted(set(answers) - {c.code for c in criteria})
     errors: dict[str, list[str]] = {}
     for code in missing:
-        errors[f"answers.{code}"] = ["Answer this criterion (yes or no)."]
+        errors[f"answers.{code}"] = [gettext("Answer this criterion (yes or no).")]
     for code in unknown:
-        errors[f"answers.{code}"] = ["Not a criterion of this trial."]
+        errors[f"answers.{code}"] = [gettext("Not a criterion of this trial.")]
     not_bool = [code for code, value in answers.items() if not isinstance(value, bool)]
     for code in not_bool:
-        errors[f"answers.{code}"] = ["Answer true or false."]
+        errors[f"answers.{code}"] = [gettext("Answer true or false.")]
     if errors:
-        raise ApplicationError("The eligibility checklist is incomplete or has unknown items.", errors=errors)
+        raise ApplicationError(gettext("The eligibility checklist is incomplete or has unknown items."), errors=errors)
     reasons = [
         c.code
         for c in criteria
@@ -110,18 +112,20 @@ def screening_record(
     today = timezone.localdate(timezone=_zone(site.timezone))
     screened_on = screened_on or today
     if screened_on > today:
-        raise ApplicationError("The screening date cannot be in the future.", errors={"screened_on": ["In the future."]})
+        raise ApplicationError(
+            gettext("The screening date cannot be in the future."), errors={"screened_on": [gettext("In the future.")]}
+        )
     if screened_on < trial.recruitment_start:
         started = f"{trial.recruitment_start:%d %b %Y}"
         raise ApplicationError(
-            f"The screening date is before recruitment started ({started}).",
+            gettext("The screening date is before recruitment started (%(started)s).") % {"started": started},
             errors={"screened_on": [f"Before recruitment started on {started}."]},
         )
     if referral and trial.referral_factor_id:
         allowed = set(trial.referral_factor.levels.values_list("code", flat=True)) if trial.referral_factor else set()
         if referral not in allowed:
             raise ApplicationError(
-                "Unknown referral route.", errors={"referral": [f"Choose one of: {', '.join(sorted(allowed))}."]}
+                gettext("Unknown referral route."), errors={"referral": [f"Choose one of: {', '.join(sorted(allowed))}."]}
             )
     eligible, reasons = eligibility_decide(trial=trial, answers=answers)
     with audit_context(reason="Screening recorded"):
@@ -145,7 +149,8 @@ def screening_decline(*, screening: Screening, reason: str, by: Any) -> Screenin
     _require(by, Perm.SCREEN_ENROL, trial, screening.site_id)
     if screening.outcome != ScreeningOutcome.ELIGIBLE:
         raise Conflict(
-            f"Only an eligible person who has not enrolled can decline (this one is {screening.get_outcome_display().lower()})."
+            gettext("Only an eligible person who has not enrolled can decline (this one is %(lower)s).")
+            % {"lower": screening.get_outcome_display().lower()}
         )
     with audit_context(reason=reason or "Declined"):
         screening.outcome = ScreeningOutcome.DECLINED
@@ -169,14 +174,20 @@ def consent_document_publish(*, trial: Trial, version: str, title: str, body: st
     ensure_writable(trial=trial)
     version = version.strip()
     if not version:
-        raise ApplicationError("A version is required.", errors={"version": ["Required."]})
+        raise ApplicationError(gettext("A version is required."), errors={"version": [gettext("Required.")]})
     if ConsentDocument.objects.filter(trial=trial, version=version).exists():
-        raise Conflict(f"Version {version} is already published.", errors={"version": ["Already published."]})
+        raise Conflict(
+            gettext("Version %(version)s is already published.") % {"version": version},
+            errors={"version": [gettext("Already published.")]},
+        )
     try:
         with audit_context(reason=f"Consent document v{version} published"), transaction.atomic():
             return ConsentDocument.objects.create(trial=trial, version=version, title=title, body=body)
     except IntegrityError as exc:  # published by someone else at the same moment
-        raise Conflict(f"Version {version} is already published.", errors={"version": ["Already published."]}) from exc
+        raise Conflict(
+            gettext("Version %(version)s is already published.") % {"version": version},
+            errors={"version": [gettext("Already published.")]},
+        ) from exc
 
 
 # --- Enrolment ------------------------------------------------------------------------------
@@ -195,6 +206,7 @@ class ContactInput:
     mobile: str = ""
     timezone: str = ""
     preferred_channel: str = "email"
+    language: str = ""  # blank: the site's language (settings.LANGUAGE_CODE)
 
 
 def _validate_strata(trial: Trial, strata: Mapping[str, str]) -> list[tuple[Any, Any]]:
@@ -202,7 +214,7 @@ def _validate_strata(trial: Trial, strata: Mapping[str, str]) -> list[tuple[Any,
     errors: dict[str, list[str]] = {}
     pairs = []
     for code in sorted(set(strata) - set(factors)):
-        errors[f"strata.{code}"] = ["Not a stratification factor of this trial."]
+        errors[f"strata.{code}"] = [gettext("Not a stratification factor of this trial.")]
     for code, factor in factors.items():
         value = strata.get(code)
         if value in (None, ""):
@@ -210,11 +222,11 @@ def _validate_strata(trial: Trial, strata: Mapping[str, str]) -> list[tuple[Any,
         level = next((lv for lv in factor.levels.all() if lv.code == value), None)
         if level is None:
             choices = ", ".join(lv.code for lv in factor.levels.all())
-            errors[f"strata.{code}"] = [f"Not one of: {choices}."]
+            errors[f"strata.{code}"] = [gettext("Not one of: %(choices)s.") % {"choices": choices}]
         else:
             pairs.append((factor, level))
     if errors:
-        raise ApplicationError("Some stratification answers are not valid.", errors=errors)
+        raise ApplicationError(gettext("Some stratification answers are not valid."), errors=errors)
     return pairs
 
 
@@ -235,16 +247,17 @@ def participant_enrol(
     ensure_writable(trial=trial)
     _require(by, Perm.SCREEN_ENROL, trial, site.pk)
     if screening.outcome == ScreeningOutcome.ENROLLED:
-        raise Conflict(f"This person is already enrolled as {screening.participant.study_id}.")
+        raise Conflict(gettext("This person is already enrolled as %(study_id)s.") % {"study_id": screening.participant.study_id})
     if not screening.eligible:
         raise ApplicationError(
-            "This person is not eligible: " + ", ".join(screening.reasons) + ".", errors={"screening": ["Not eligible."]}
+            gettext("This person is not eligible: ") + ", ".join(screening.reasons) + ".",
+            errors={"screening": [gettext("Not eligible.")]},
         )
     errors: dict[str, list[str]] = {}
     if consent.method not in ConsentMethod.values:
         errors["consent.method"] = [f"Choose one of: {', '.join(ConsentMethod.values)}."]
     if not consent.signed_name.strip():
-        errors["consent.signed_name"] = ["The participant types their name to sign."]
+        errors["consent.signed_name"] = [gettext("The participant types their name to sign.")]
     document = (
         ConsentDocument.objects.filter(trial=trial, version=consent.version).first()
         if consent.version
@@ -255,10 +268,14 @@ def participant_enrol(
             f"No consent document version {consent.version}." if consent.version else "No consent document is published yet."
         ]
     if not contact.email and not contact.mobile:
-        errors["contact"] = ["Give an e-mail address or a mobile number."]
+        errors["contact"] = [gettext("Give an e-mail address or a mobile number.")]
     zone = contact.timezone or site.timezone
     contact_row = ContactDetails(
-        email=contact.email.strip(), mobile=contact.mobile.strip(), timezone=zone, preferred_channel=contact.preferred_channel
+        email=contact.email.strip(),
+        mobile=contact.mobile.strip(),
+        timezone=zone,
+        preferred_channel=contact.preferred_channel,
+        language=contact.language or default_language(),
     )
     try:
         contact_row.full_clean(exclude=["participant"])
@@ -267,7 +284,7 @@ def participant_enrol(
             errors[f"contact.{field}"] = messages
     if errors:
         raise ApplicationError(
-            "The enrolment is incomplete: " + "; ".join(f"{k}: {v[0]}" for k, v in errors.items()), errors=errors
+            gettext("The enrolment is incomplete: ") + "; ".join(f"{k}: {v[0]}" for k, v in errors.items()), errors=errors
         )
     pairs = _validate_strata(trial, strata)
     with audit_context(reason="Enrolment"):
@@ -304,7 +321,7 @@ def participant_set_strata(*, participant: Participant, strata: Mapping[str, str
     ensure_writable(trial=trial)
     _require(by, Perm.SCREEN_ENROL, trial, participant.site_id)
     if participant.is_randomised:
-        raise Conflict("Stratification answers cannot change after randomisation.")
+        raise Conflict(gettext("Stratification answers cannot change after randomisation."))
     pairs = _validate_strata(trial, strata)
     with audit_context(reason=reason or "Stratification answers"):
         for factor, level in pairs:
@@ -322,11 +339,14 @@ def participant_reconsent(*, participant: Participant, consent: ConsentInput, by
     _require(by, Perm.SCREEN_ENROL, trial, participant.site_id)
     document = consent_document_current(trial=trial)
     if document is None or participant.screening is None:
-        raise ApplicationError("No consent document is published.")
+        raise ApplicationError(gettext("No consent document is published."))
     if Consent.objects.filter(participant=participant, document=document).exists():
-        raise Conflict(f"{participant.study_id} has already consented under the current version ({document.version}).")
+        raise Conflict(
+            gettext("%(study_id)s has already consented under the current version (%(version)s).")
+            % {"study_id": participant.study_id, "version": document.version}
+        )
     if consent.method not in ConsentMethod.values or not consent.signed_name.strip():
-        raise ApplicationError("Give the consent method and the participant's typed name.")
+        raise ApplicationError(gettext("Give the consent method and the participant's typed name."))
     with audit_context(reason=f"Re-consent under v{document.version}"):
         return Consent.objects.create(
             screening=participant.screening,
@@ -382,7 +402,7 @@ def _randomise_once(*, participant_id: int, by: Any) -> Allocation:
     levels = {code: level for code, (_, level) in answers.items() if level is not None}
     missing = randomisation_missing(participant=participant, trial=trial, answers=answers)
     if missing:
-        raise NotReady("Not ready to randomise: " + "; ".join(missing) + ".", errors={"participant": missing})
+        raise NotReady(gettext("Not ready to randomise: ") + "; ".join(missing) + ".", errors={"participant": missing})
     key = stratum_key(levels)
     now = timezone.now()
     with audit_context(reason="Randomisation"):
@@ -525,16 +545,22 @@ def participant_withdraw(
     _require(by, Perm.WITHDRAW, trial, participant.site_id)
     if scope not in WithdrawalScope.values:
         raise ApplicationError(
-            "Choose what the participant withdraws from.", errors={"scope": [f"One of: {', '.join(WithdrawalScope.values)}."]}
+            gettext("Choose what the participant withdraws from."),
+            errors={"scope": [f"One of: {', '.join(WithdrawalScope.values)}."]},
         )
     if not reason.strip():
-        raise ApplicationError("Say why the participant withdraws.", errors={"reason": ["Required."]})
+        raise ApplicationError(gettext("Say why the participant withdraws."), errors={"reason": [gettext("Required.")]})
     if WITHDRAWAL_RANK[scope] <= WITHDRAWAL_RANK[participant.withdrawal_scope or ""]:
-        raise Conflict(f"{participant.study_id} has already withdrawn ({participant.get_withdrawal_scope_display().lower()}).")
+        raise Conflict(
+            gettext("%(study_id)s has already withdrawn (%(lower)s).")
+            % {"study_id": participant.study_id, "lower": participant.get_withdrawal_scope_display().lower()}
+        )
     today = timezone.localdate(timezone=_zone(participant.site.timezone))
     withdrawn_on = withdrawn_on or today
     if withdrawn_on > today:
-        raise ApplicationError("The withdrawal date cannot be in the future.", errors={"withdrawn_on": ["In the future."]})
+        raise ApplicationError(
+            gettext("The withdrawal date cannot be in the future."), errors={"withdrawn_on": [gettext("In the future.")]}
+        )
     with audit_context(reason=reason):
         withdrawal = Withdrawal.objects.create(
             participant=participant, scope=scope, reason=reason.strip(), withdrawn_on=withdrawn_on, recorded_by=by
@@ -560,9 +586,11 @@ def participant_unblind(*, participant: Participant, user: Any, reason: str, pas
         user=user, password=password, purpose="emergency-unblinding", message="The password is not right; nothing was unblinded."
     )
     if not reason.strip():
-        raise ApplicationError("Give the clinical reason for unblinding.", errors={"reason": ["Required."]})
+        raise ApplicationError(gettext("Give the clinical reason for unblinding."), errors={"reason": [gettext("Required.")]})
     if not participant.is_randomised:
-        raise Conflict(f"{participant.study_id} has not been randomised: there is no arm to reveal.")
+        raise Conflict(
+            gettext("%(study_id)s has not been randomised: there is no arm to reveal.") % {"study_id": participant.study_id}
+        )
     # Asked again with the same reason (a retry after an error page, a double click): the same
     # unblinding, not a second record and a second alert.
     already = Unblinding.objects.filter(participant=participant, user=user, reason=reason.strip()).order_by("pk").first()

@@ -11,11 +11,12 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
+from django.core.paginator import Page, Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from participants import blinding, selectors, services
@@ -27,7 +28,7 @@ from participants.forms import (
     ScreeningForm,
 )
 from participants.models import ConsentDocument, Participant, Screening, ScreeningOutcome
-from trial import access, downloads
+from trial import access, downloads, sorting
 from trial.access import Perm
 from trial.errors import ApplicationError
 from trial.models import Trial
@@ -66,6 +67,8 @@ def screening_log(request: HttpRequest) -> HttpResponseBase:
     sites = access.visible_sites(request.user, trial=trial)
     form = ScreeningFilterForm(request.GET, sites=sites)
     screenings = selectors.screening_list(user=request.user, trial=trial, filters=form.filters())
+    sort = sorting.sort_parse(request.GET.get("sort"), columns=selectors.SCREENING_SORTS)
+    screenings = sorting.sort_apply(screenings, sort, columns=selectors.SCREENING_SORTS)
     if downloads.wants_csv(request):
 
         def rows(batch: list[Screening]) -> Any:
@@ -93,6 +96,8 @@ def screening_log(request: HttpRequest) -> HttpResponseBase:
             "may_screen": access.has_perm(request.user, Perm.SCREEN_ENROL, trial=trial),
             "tz": trial.timezone,
             "csv_url": downloads.csv_url(request),
+            "sort": sort,
+            "sorts": sorting.sort_headers(request, sort, columns=selectors.SCREENING_SORTS),
         },
     )
 
@@ -114,7 +119,7 @@ def screening_new(request: HttpRequest) -> HttpResponse:
         except ApplicationError as exc:
             form.show_error(exc)
         else:
-            messages.success(request, "Screening recorded.")
+            messages.success(request, gettext("Screening recorded."))
             return redirect("screening-detail", pk=screening.pk)
     return render(request, "participants/screening_form.html", {"form": form})
 
@@ -167,7 +172,7 @@ def screening_decline(request: HttpRequest, pk: int) -> HttpResponse:
         except ApplicationError as exc:
             form.show_error(exc)
         else:
-            messages.success(request, "Recorded: eligible, declined to take part.")
+            messages.success(request, gettext("Recorded: eligible, declined to take part."))
             return redirect("screening-detail", pk=pk)
     return _screening_page(request, trial, screening, decline_form=form)
 
@@ -177,7 +182,7 @@ def screening_enrol(request: HttpRequest, pk: int) -> HttpResponse:
     trial = _trial(request, Perm.SCREEN_ENROL)
     screening = _screening(request, trial, pk)
     if (enrolled := _participant_of(screening)) is not None:
-        messages.info(request, f"This person is already enrolled as {enrolled.study_id}.")
+        messages.info(request, gettext("This person is already enrolled as %(study_id)s.") % {"study_id": enrolled.study_id})
         return redirect("participant-detail", pk=enrolled.pk)
     form = EnrolForm(
         request.POST if request.method == "POST" else None,
@@ -193,7 +198,7 @@ def screening_enrol(request: HttpRequest, pk: int) -> HttpResponse:
         except ApplicationError as exc:
             form.show_error(exc)
         else:
-            messages.success(request, f"Enrolled as {participant.study_id}.")
+            messages.success(request, gettext("Enrolled as %(study_id)s.") % {"study_id": participant.study_id})
             return redirect("participant-detail", pk=participant.pk)
     return render(request, "participants/enrol_form.html", {"form": form, "screening": screening})
 
@@ -204,8 +209,13 @@ def screening_enrol(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def participant_list(request: HttpRequest) -> HttpResponseBase:
     trial = _trial(request)
-    form = ParticipantFilterForm(request.GET, sites=access.visible_sites(request.user, trial=trial))
-    participants = selectors.participant_list(user=request.user, trial=trial, filters=form.filters())
+    contacts = access.has_perm(request.user, Perm.VIEW_CONTACTS, trial=trial)
+    form = ParticipantFilterForm(request.GET, sites=access.visible_sites(request.user, trial=trial), contacts=contacts)
+    chosen = selectors.participant_list(user=request.user, trial=trial, filters=form.filters(), columns=False)
+    columns = selectors.participant_sorts(user=request.user, trial=trial)
+    sort = sorting.sort_parse(request.GET.get("sort"), columns=columns)
+    chosen = sorting.sort_apply(chosen, sort, columns=columns)
+    participants = selectors.participant_columns(chosen, trial=trial)
     sees_allocation = access.access_for(request.user, trial).sees_allocation
     if downloads.wants_csv(request):
         zone = zoneinfo.ZoneInfo(trial.timezone)
@@ -229,8 +239,13 @@ def participant_list(request: HttpRequest) -> HttpResponseBase:
             header=header + (["arm"] if sees_allocation else []),
             rows=downloads.in_chunks(participants, rows),
         )
-    page = Paginator(participants, PAGE_SIZE).get_page(request.GET.get("page"))
-    page.object_list = blinding.participants_as_seen(list(page.object_list), user=request.user, trial=trial)
+    # The page's ids first, then its columns for those rows only.
+    ids = Paginator(chosen.values_list("pk", flat=True), PAGE_SIZE).get_page(request.GET.get("page"))
+    page: Page[Any] = Page(
+        blinding.participants_as_seen(selectors.participant_page(trial=trial, ids=ids), user=request.user, trial=trial),
+        ids.number,
+        ids.paginator,
+    )
     return render(
         request,
         "participants/participant_list.html",
@@ -240,5 +255,7 @@ def participant_list(request: HttpRequest) -> HttpResponseBase:
             "sees_allocation": sees_allocation,
             "tz": trial.timezone,
             "csv_url": downloads.csv_url(request),
+            "sort": sort,
+            "sorts": sorting.sort_headers(request, sort, columns=columns),
         },
     )

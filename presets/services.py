@@ -10,11 +10,13 @@ from typing import Any
 
 from django.db import transaction
 
+from closeout.models import EconomicPolicy
 from followup.models import OutcomePolicy, ScheduleRule
 from followup.services import baselines_create, instrument_publish, messaging_defaults_apply
 from intervention.services import intervention_defaults_apply
 from participants.models import ConsentDocument
 from presets.instrument_library import LIBRARY
+from presets.walkback import ECONOMICS
 from safety.services import safety_defaults_apply
 from trial.audit import audit_context
 from trial.models import Trial
@@ -70,4 +72,6 @@ def preset_apply(*, preset: TrialPreset, today: dt.date | None = None) -> Trial:
             )
         safety_defaults_apply(trial=trial, categories=[list(c) for c in preset.ae_categories])
         OutcomePolicy.objects.get_or_create(trial=trial)
+        if preset.code in ECONOMICS:  # never overwrites what was edited in admin
+            EconomicPolicy.objects.get_or_create(trial=trial, defaults=ECONOMICS[preset.code])
     return trial

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import Any
+
+from presets.value_sets import AUSTRALIA_2023
 from trial.presets import (
     ArmSpec,
     CriterionSpec,
@@ -124,3 +128,30 @@ WALKBACK = TrialPreset(
 )
 
 PRESETS: dict[str, TrialPreset] = {WALKBACK.code: WALKBACK}
+
+# The economic evaluation (closeout.models.EconomicPolicy), set when the preset is first applied
+# and edited in admin after that. Australian dollars at 2023 prices, of the order of the Medicare
+# Benefits Schedule fee (GP), private fees (physiotherapist, chiropractor, specialist), a public
+# emergency presentation and average daily earnings: placeholders for the trial's health economist
+# to confirm before the analysis is read. Discounting at 5% a year (the PBAC's rate) only matters
+# for a horizon longer than 12 months.
+WALKBACK_ECONOMICS: dict[str, Any] = {
+    "value_set": AUSTRALIA_2023,
+    "currency": "AUD",
+    "price_year": 2023,
+    "care_unit_costs": {
+        "gp": 42.85,
+        "physiotherapist": 90.0,
+        "chiropractor": 70.0,
+        "emergency": 650.0,
+        "specialist": 160.0,
+        "other": 80.0,
+    },
+    "work_day_cost": Decimal("380.00"),
+    "session_cost": Decimal("75.00"),
+    "discount_rate": Decimal("0.05"),
+    "horizon_months": 12,
+    "wtp_threshold": Decimal("50000"),
+}
+
+ECONOMICS: dict[str, dict[str, Any]] = {WALKBACK.code: WALKBACK_ECONOMICS}

@@ -9,39 +9,42 @@ from typing import Any
 
 from crispy_forms.layout import Field, Fieldset, Layout
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from participants.forms import BUTTONS, ButtonChoiceField, ServiceForm, date_input
 from safety.models import AdverseEvent, AEOutcome, AEStatus, Relatedness, SafetyPolicy, SeriousCriterion, Severity
 from safety.services import AEInput
 from trial.models import Site
 
-EXPECTED = [("", "Not assessed"), ("yes", "Expected"), ("no", "Unexpected")]
+EXPECTED = [("", _("Not assessed")), ("yes", "Expected"), ("no", "Unexpected")]
 
 
-def _optional(choices: Iterable[tuple[str, Any]], blank: str) -> list[tuple[str, Any]]:
+def _optional(choices: Iterable[tuple[str, Any]], blank: Any) -> list[tuple[str, Any]]:
     return [("", blank), *choices]
 
 
 class AdverseEventForm(ServiceForm):
-    submit_label = "Record the adverse event"
+    submit_label = _("Record the adverse event")
 
-    onset_date = forms.DateField(label="Onset date", required=False, widget=date_input())
+    onset_date = forms.DateField(label=_("Onset date"), required=False, widget=date_input())
     description = forms.CharField(
-        label="What happened", required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 3})
+        label=_("What happened"), required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 3})
     )
-    category = forms.ChoiceField(label="Category", required=False)
-    severity = ButtonChoiceField(label="Severity", choices=Severity.choices, required=False)
-    serious = forms.BooleanField(label="Serious", required=False, help_text="Tick if it meets any criterion of a serious event.")
+    category = forms.ChoiceField(label=_("Category"), required=False)
+    severity = ButtonChoiceField(label=_("Severity"), choices=Severity.choices, required=False)
+    serious = forms.BooleanField(
+        label=_("Serious"), required=False, help_text=_("Tick if it meets any criterion of a serious event.")
+    )
     serious_criteria = forms.MultipleChoiceField(
-        label="Seriousness criteria", required=False, choices=SeriousCriterion.choices, widget=forms.CheckboxSelectMultiple
+        label=_("Seriousness criteria"), required=False, choices=SeriousCriterion.choices, widget=forms.CheckboxSelectMultiple
     )
     relatedness = forms.ChoiceField(
-        label="Related to the study", required=False, choices=_optional(Relatedness.choices, "Not assessed")
+        label=_("Related to the study"), required=False, choices=_optional(Relatedness.choices, "Not assessed")
     )
-    expected = forms.ChoiceField(label="Expected", required=False, choices=EXPECTED)
-    action_taken = forms.CharField(label="Action taken", required=False, max_length=300)
-    outcome = forms.ChoiceField(label="Outcome", required=False, choices=_optional(AEOutcome.choices, "Not known yet"))
-    resolution_date = forms.DateField(label="Resolution date", required=False, widget=date_input())
+    expected = forms.ChoiceField(label=_("Expected"), required=False, choices=EXPECTED)
+    action_taken = forms.CharField(label=_("Action taken"), required=False, max_length=300)
+    outcome = forms.ChoiceField(label=_("Outcome"), required=False, choices=_optional(AEOutcome.choices, "Not known yet"))
+    resolution_date = forms.DateField(label=_("Resolution date"), required=False, widget=date_input())
 
     def __init__(self, *args: Any, policy: SafetyPolicy, with_reason: str = "", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -103,26 +106,32 @@ class AdverseEventForm(ServiceForm):
 
 
 class FollowUpForm(ServiceForm):
-    submit_label = "Add the follow-up"
+    submit_label = _("Add the follow-up")
 
-    note = forms.CharField(label="News of the event", max_length=5000, widget=forms.Textarea(attrs={"rows": 2}), required=False)
-    outcome = forms.ChoiceField(label="Outcome now", required=False, choices=_optional(AEOutcome.choices, "Unchanged"))
-    resolution_date = forms.DateField(label="Resolution date", required=False, widget=date_input())
+    note = forms.CharField(
+        label=_("News of the event"), max_length=5000, widget=forms.Textarea(attrs={"rows": 2}), required=False
+    )
+    outcome = forms.ChoiceField(label=_("Outcome now"), required=False, choices=_optional(AEOutcome.choices, "Unchanged"))
+    resolution_date = forms.DateField(label=_("Resolution date"), required=False, widget=date_input())
 
 
 class DismissForm(ServiceForm):
-    submit_label = "Dismiss: not an adverse event"
+    submit_label = _("Dismiss: not an adverse event")
     submit_class = "btn-outline-danger"
 
-    reason = forms.CharField(label="Why it is not an adverse event", max_length=300, required=False)
+    reason = forms.CharField(label=_("Why it is not an adverse event"), max_length=300, required=False)
 
 
 class AEFilterForm(forms.Form):
-    participant = forms.CharField(label="Study id", required=False, max_length=30)
-    site = forms.ChoiceField(required=False)
-    serious = forms.ChoiceField(required=False, choices=[("", "Serious or not"), ("true", "Serious"), ("false", "Not serious")])
-    category = forms.ChoiceField(required=False)
-    status = forms.ChoiceField(required=False, choices=_optional(AEStatus.choices, "Any status"))
+    participant = forms.CharField(label=_("Study id"), required=False, max_length=30)
+    site = forms.ChoiceField(label=_("Site"), required=False)
+    serious = forms.ChoiceField(
+        label=_("Serious"),
+        required=False,
+        choices=[("", _("Serious or not")), ("true", _("Serious")), ("false", _("Not serious"))],
+    )
+    category = forms.ChoiceField(label=_("Category"), required=False)
+    status = forms.ChoiceField(label=_("Status"), required=False, choices=_optional(AEStatus.choices, _("Any status")))
 
     def __init__(self, *args: Any, sites: Iterable[Site], policy: SafetyPolicy, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

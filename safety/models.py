@@ -8,6 +8,7 @@ from __future__ import annotations
 import pghistory
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from participants.models import Participant
 from trial.models import Trial
@@ -20,60 +21,60 @@ class SafetyPolicy(models.Model):
 
     trial = models.OneToOneField(Trial, on_delete=models.PROTECT, related_name="safety_policy")
     categories = models.JSONField(default=list, help_text='[["code", "label"], ...], e.g. body regions.')
-    initial_report_hours = models.PositiveSmallIntegerField(default=24, help_text="A serious event is reported within.")
-    followup_report_days = models.PositiveSmallIntegerField(default=7, help_text="Its first follow-up report is due within.")
+    initial_report_hours = models.PositiveSmallIntegerField(default=24, help_text=_("A serious event is reported within."))
+    followup_report_days = models.PositiveSmallIntegerField(default=7, help_text=_("Its first follow-up report is due within."))
 
     class Meta:
         db_table = "participants_safetypolicy"
-        verbose_name_plural = "safety policies"
+        verbose_name_plural = _("safety policies")
 
     def __str__(self) -> str:
         return f"Safety policy of {self.trial}"
 
 
 class AESource(models.TextChoices):
-    STAFF = "staff", "Entered by staff"
-    QUESTIONNAIRE = "questionnaire", "Reported in a questionnaire"
-    SESSION = "session", "Reported at a session"
+    STAFF = "staff", _("Entered by staff")
+    QUESTIONNAIRE = "questionnaire", _("Reported in a questionnaire")
+    SESSION = "session", _("Reported at a session")
 
 
 class AEStatus(models.TextChoices):
-    PENDING = "pending", "To review"
-    OPEN = "open", "Ongoing"
-    RESOLVED = "resolved", "Resolved"
-    DISMISSED = "dismissed", "Dismissed"
+    PENDING = "pending", _("To review")
+    OPEN = "open", _("Ongoing")
+    RESOLVED = "resolved", _("Resolved")
+    DISMISSED = "dismissed", _("Dismissed")
 
 
 class Severity(models.TextChoices):
-    MILD = "mild", "Mild"
-    MODERATE = "moderate", "Moderate"
-    SEVERE = "severe", "Severe"
+    MILD = "mild", _("Mild")
+    MODERATE = "moderate", _("Moderate")
+    SEVERE = "severe", _("Severe")
 
 
 class SeriousCriterion(models.TextChoices):
-    DEATH = "death", "Death"
-    LIFE_THREATENING = "life_threatening", "Life-threatening"
-    HOSPITALISATION = "hospitalisation", "Hospitalisation or its prolongation"
-    DISABILITY = "disability", "Persistent or significant disability"
-    CONGENITAL_ANOMALY = "congenital_anomaly", "Congenital anomaly"
-    OTHER_IMPORTANT = "other_important", "Other important medical event"
+    DEATH = "death", _("Death")
+    LIFE_THREATENING = "life_threatening", _("Life-threatening")
+    HOSPITALISATION = "hospitalisation", _("Hospitalisation or its prolongation")
+    DISABILITY = "disability", _("Persistent or significant disability")
+    CONGENITAL_ANOMALY = "congenital_anomaly", _("Congenital anomaly")
+    OTHER_IMPORTANT = "other_important", _("Other important medical event")
 
 
 class Relatedness(models.TextChoices):
-    NOT = "not", "Not related"
-    UNLIKELY = "unlikely", "Unlikely"
-    POSSIBLY = "possibly", "Possibly"
-    PROBABLY = "probably", "Probably"
-    DEFINITELY = "definitely", "Definitely"
+    NOT = "not", _("Not related")
+    UNLIKELY = "unlikely", _("Unlikely")
+    POSSIBLY = "possibly", _("Possibly")
+    PROBABLY = "probably", _("Probably")
+    DEFINITELY = "definitely", _("Definitely")
 
 
 class AEOutcome(models.TextChoices):
-    RECOVERED = "recovered", "Recovered"
-    RECOVERING = "recovering", "Recovering"
-    NOT_RECOVERED = "not_recovered", "Not recovered"
-    SEQUELAE = "sequelae", "Recovered with sequelae"
-    FATAL = "fatal", "Fatal"
-    UNKNOWN = "unknown", "Unknown"
+    RECOVERED = "recovered", _("Recovered")
+    RECOVERING = "recovering", _("Recovering")
+    NOT_RECOVERED = "not_recovered", _("Not recovered")
+    SEQUELAE = "sequelae", _("Recovered with sequelae")
+    FATAL = "fatal", _("Fatal")
+    UNKNOWN = "unknown", _("Unknown")
 
 
 @pghistory.track(
@@ -92,7 +93,7 @@ class AdverseEvent(models.Model):
     session = models.ForeignKey(
         "intervention.Session", null=True, blank=True, on_delete=models.PROTECT, related_name="adverse_events"
     )
-    reported_text = models.TextField(blank=True, help_text="What the participant wrote, for a questionnaire report.")
+    reported_text = models.TextField(blank=True, help_text=_("What the participant wrote, for a questionnaire report."))
     onset_date = models.DateField(null=True, blank=True)
     description = models.TextField(blank=True)
     category = models.CharField(max_length=40, blank=True)
@@ -105,8 +106,8 @@ class AdverseEvent(models.Model):
     outcome = models.CharField(max_length=16, choices=AEOutcome.choices, blank=True)
     resolution_date = models.DateField(null=True, blank=True)
     dismissed_reason = models.CharField(max_length=300, blank=True)
-    aware_at = models.DateTimeField(help_text="When the study team became aware of it.")
-    serious_since = models.DateTimeField(null=True, blank=True, help_text="When it was first recorded as serious.")
+    aware_at = models.DateTimeField(help_text=_("When the study team became aware of it."))
+    serious_since = models.DateTimeField(null=True, blank=True, help_text=_("When it was first recorded as serious."))
     reported_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

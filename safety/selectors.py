@@ -6,14 +6,25 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Min, QuerySet
+from django.db.models import Count, Min, Q, QuerySet
 from django.utils import timezone
 
 from safety.models import AdverseEvent, AEStatus, SafetyPolicy
 from trial import access
-from trial.models import Allocation, Trial
+from trial.models import Trial
 
 FILTERS = ("participant", "site", "serious", "category", "status")
+# The columns the event list may be sorted by (trial.sorting). Not the source nor who reported it:
+# to a blinded reader both can read differently from the truth (an education session tells the arm).
+EVENT_SORTS: dict[str, tuple[str, ...]] = {
+    "event": ("pk",),
+    "participant": ("participant__study_id",),
+    "aware": ("aware_at",),
+    "onset": ("onset_date",),
+    "category": ("category",),
+    "severity": ("severity",),
+    "status": ("status",),
+}
 
 
 def adverse_event_list(*, user: Any, trial: Trial, filters: dict[str, str] | None = None) -> QuerySet[AdverseEvent]:
@@ -85,27 +96,50 @@ class ArmSummary:
     by_category: dict[str, int]
 
 
+def adverse_event_counts(*, user: Any, trial: Trial) -> dict[str, int]:
+    """Events at the user's sites by status, and serious ones (dismissed ones left out of total and
+    serious), in one aggregate query over the events alone."""
+    events = AdverseEvent.objects.filter(participant__site__in=access.visible_sites(user, trial=trial))
+    live = ~Q(status=AEStatus.DISMISSED)
+    return events.aggregate(
+        total=Count("pk", filter=live),
+        pending=Count("pk", filter=Q(status=AEStatus.PENDING)),
+        open=Count("pk", filter=Q(status=AEStatus.OPEN)),
+        resolved=Count("pk", filter=Q(status=AEStatus.RESOLVED)),
+        dismissed=Count("pk", filter=Q(status=AEStatus.DISMISSED)),
+        serious=Count("pk", filter=Q(serious=True) & live),
+    )
+
+
 def safety_by_arm(*, user: Any, trial: Trial) -> list[ArmSummary] | None:
-    """Events by arm (for unblinded roles only; None for anyone else)."""
+    """Events by arm (for unblinded roles only; None for anyone else), counted in SQL: the arms
+    with their allocations, then the open and resolved events by arm and category."""
     if not access.can_see_allocation(user, trial=trial):
         return None
-    allocations = dict(Allocation.objects.filter(participant__site__trial=trial).values_list("participant_id", "arm__name"))
-    events = AdverseEvent.objects.filter(participant__site__trial=trial, status__in=[AEStatus.OPEN, AEStatus.RESOLVED])
-    summaries = []
-    for arm in trial.arms.order_by("order"):
-        members = {pid for pid, name in allocations.items() if name == arm.name}
-        mine = [e for e in events if e.participant_id in members]
-        by_category: dict[str, int] = {}
-        for e in mine:
-            by_category[e.category] = by_category.get(e.category, 0) + 1
-        summaries.append(
-            ArmSummary(
-                arm.name,
-                len(members),
-                len({e.participant_id for e in mine}),
-                len(mine),
-                sum(1 for e in mine if e.serious),
-                by_category,
-            )
+    arms = list(trial.arms.order_by("order").annotate(members=Count("allocations")))
+    events = AdverseEvent.objects.filter(
+        participant__site__trial=trial, status__in=[AEStatus.OPEN, AEStatus.RESOLVED], participant__allocation__isnull=False
+    )
+    by_arm_category = events.values_list("participant__allocation__arm_id", "category").annotate(
+        events=Count("pk"), serious=Count("pk", filter=Q(serious=True))
+    )
+    with_event = dict(
+        events.values_list("participant__allocation__arm_id").annotate(people=Count("participant_id", distinct=True))
+    )
+    totals: dict[int, dict[str, Any]] = {arm.pk: {"events": 0, "serious": 0, "by_category": {}} for arm in arms}
+    for arm_id, category, count, serious in by_arm_category.order_by():
+        if arm_id in totals:
+            totals[arm_id]["events"] += count
+            totals[arm_id]["serious"] += serious
+            totals[arm_id]["by_category"][category] = count
+    return [
+        ArmSummary(
+            arm.name,
+            arm.members,
+            with_event.get(arm.pk, 0),
+            totals[arm.pk]["events"],
+            totals[arm.pk]["serious"],
+            totals[arm.pk]["by_category"],
         )
-    return summaries
+        for arm in arms
+    ]

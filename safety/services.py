@@ -10,6 +10,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from participants.models import Participant
 from safety.models import (
@@ -74,33 +75,33 @@ class AEInput:
 def _validate(data: AEInput, *, participant: Participant, policy: SafetyPolicy, today: dt.date) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     if data.onset_date is None:
-        errors["onset_date"] = ["When did it start?"]
+        errors["onset_date"] = [gettext("When did it start?")]
     elif data.onset_date > today:
-        errors["onset_date"] = ["In the future."]
+        errors["onset_date"] = [gettext("In the future.")]
     if not data.description.strip():
-        errors["description"] = ["Describe the event."]
+        errors["description"] = [gettext("Describe the event.")]
     categories = {code for code, _ in policy.categories}
     if data.category not in categories:
         errors["category"] = [f"One of: {', '.join(sorted(categories))}."]
     if data.severity not in Severity.values:
-        errors["severity"] = ["Mild, moderate or severe."]
+        errors["severity"] = [gettext("Mild, moderate or severe.")]
     if data.serious and not data.serious_criteria:
-        errors["serious_criteria"] = ["A serious event meets at least one criterion."]
+        errors["serious_criteria"] = [gettext("A serious event meets at least one criterion.")]
     if unknown := [c for c in data.serious_criteria if c not in SeriousCriterion.values]:
         errors["serious_criteria"] = [f"Unknown: {', '.join(unknown)}."]
     if not data.serious and data.serious_criteria:
-        errors["serious"] = ["Criteria were chosen: mark the event serious, or clear them."]
+        errors["serious"] = [gettext("Criteria were chosen: mark the event serious, or clear them.")]
     if data.relatedness and data.relatedness not in Relatedness.values:
         errors["relatedness"] = [f"One of: {', '.join(Relatedness.values)}."]
     if data.outcome and data.outcome not in AEOutcome.values:
         errors["outcome"] = [f"One of: {', '.join(AEOutcome.values)}."]
     if data.resolution_date is not None:
         if data.onset_date is not None and data.resolution_date < data.onset_date:
-            errors["resolution_date"] = ["Before the onset."]
+            errors["resolution_date"] = [gettext("Before the onset.")]
         elif data.resolution_date > today:
-            errors["resolution_date"] = ["In the future."]
+            errors["resolution_date"] = [gettext("In the future.")]
     if data.outcome == AEOutcome.FATAL and SeriousCriterion.DEATH not in data.serious_criteria:
-        errors["serious_criteria"] = ["A fatal outcome makes the event serious (death)."]
+        errors["serious_criteria"] = [gettext("A fatal outcome makes the event serious (death).")]
     return errors
 
 
@@ -169,10 +170,12 @@ def adverse_event_record(
         sessions: Any = AdverseEvent._meta.get_field("session").related_model
         session = sessions._default_manager.filter(pk=session_id, participant=participant).first()
         if session is None:
-            raise ApplicationError("That session is not this participant's.", errors={"session": ["Another participant's."]})
+            raise ApplicationError(
+                gettext("That session is not this participant's."), errors={"session": [gettext("Another participant's.")]}
+            )
     errors = _validate(data, participant=participant, policy=safety_policy(trial=trial), today=_today(participant))
     if errors:
-        raise ApplicationError("The adverse event needs your attention.", errors=errors)
+        raise ApplicationError(gettext("The adverse event needs your attention."), errors=errors)
     event = AdverseEvent(
         participant=participant,
         source=AESource.SESSION if session is not None else source,
@@ -194,12 +197,12 @@ def adverse_event_update(*, event: AdverseEvent, data: AEInput, reason: str, by:
     trial = _require(by, event.participant)
     ensure_writable(trial=trial)
     if event.status == AEStatus.DISMISSED:
-        raise Conflict("This report was dismissed; record a new event instead.")
+        raise Conflict(gettext("This report was dismissed; record a new event instead."))
     if not reason.strip():
-        raise ApplicationError("Say why the event changes.", errors={"reason": ["Required."]})
+        raise ApplicationError(gettext("Say why the event changes."), errors={"reason": [gettext("Required.")]})
     errors = _validate(data, participant=event.participant, policy=safety_policy(trial=trial), today=_today(event.participant))
     if errors:
-        raise ApplicationError("The adverse event needs your attention.", errors=errors)
+        raise ApplicationError(gettext("The adverse event needs your attention."), errors=errors)
     if event.reported_by is None:
         event.reported_by = by
     _apply(event, data, timezone.now())
@@ -216,9 +219,9 @@ def adverse_event_dismiss(*, event: AdverseEvent, reason: str, by: Any) -> Adver
     trial = _require(by, event.participant)
     ensure_writable(trial=trial)
     if event.status != AEStatus.PENDING:
-        raise Conflict("Only a report waiting for review can be dismissed.")
+        raise Conflict(gettext("Only a report waiting for review can be dismissed."))
     if not reason.strip():
-        raise ApplicationError("Say why it is not an adverse event.", errors={"reason": ["Required."]})
+        raise ApplicationError(gettext("Say why it is not an adverse event."), errors={"reason": [gettext("Required.")]})
     with audit_context(reason=reason.strip()):
         event.status = AEStatus.DISMISSED
         event.dismissed_reason = reason.strip()[:300]
@@ -243,18 +246,18 @@ def adverse_event_followup_add(
     trial = _require(by, event.participant)
     ensure_writable(trial=trial)
     if event.status not in (AEStatus.OPEN, AEStatus.RESOLVED):
-        raise Conflict("Complete the report before adding follow-ups.")
+        raise Conflict(gettext("Complete the report before adding follow-ups."))
     errors: dict[str, list[str]] = {}
     if not note.strip():
-        errors["note"] = ["What is the news?"]
+        errors["note"] = [gettext("What is the news?")]
     if outcome and outcome not in AEOutcome.values:
         errors["outcome"] = [f"One of: {', '.join(AEOutcome.values)}."]
     if resolution_date is not None and event.onset_date is not None and resolution_date < event.onset_date:
-        errors["resolution_date"] = ["Before the onset."]
+        errors["resolution_date"] = [gettext("Before the onset.")]
     if outcome in RESOLVED_OUTCOMES and outcome != AEOutcome.FATAL and resolution_date is None:
-        errors["resolution_date"] = ["When did it resolve?"]
+        errors["resolution_date"] = [gettext("When did it resolve?")]
     if errors:
-        raise ApplicationError("The follow-up needs your attention.", errors=errors)
+        raise ApplicationError(gettext("The follow-up needs your attention."), errors=errors)
     with audit_context(reason="Adverse event follow-up"):
         followup = AEFollowUp.objects.create(
             event=event,

@@ -14,11 +14,12 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Count, Prefetch, Q
+from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from participants import blinding
@@ -28,7 +29,7 @@ from safety import selectors, services
 from safety.forms import AdverseEventForm, AEFilterForm, DismissForm, FollowUpForm
 from safety.models import AdverseEvent, AEFollowUp, AESource, AEStatus, SafetyPolicy, SeriousCriterion
 from safety.selectors import SaeDeadlines
-from trial import access, downloads
+from trial import access, downloads, sorting
 from trial.access import Perm
 from trial.errors import ApplicationError, Conflict
 from trial.models import Trial
@@ -105,15 +106,7 @@ def _participant(request: HttpRequest, trial: Trial, pk: int) -> Participant:
 def safety_overview(request: HttpRequest) -> HttpResponse:
     trial = _trial(request)
     rows = _Rows(request, trial)
-    events = selectors.adverse_event_list(user=request.user, trial=trial)
-    counts = events.aggregate(
-        total=Count("pk", distinct=True, filter=~Q(status=AEStatus.DISMISSED)),
-        pending=Count("pk", distinct=True, filter=Q(status=AEStatus.PENDING)),
-        open=Count("pk", distinct=True, filter=Q(status=AEStatus.OPEN)),
-        resolved=Count("pk", distinct=True, filter=Q(status=AEStatus.RESOLVED)),
-        dismissed=Count("pk", distinct=True, filter=Q(status=AEStatus.DISMISSED)),
-        serious=Count("pk", distinct=True, filter=Q(serious=True) & ~Q(status=AEStatus.DISMISSED)),
-    )
+    counts = selectors.adverse_event_counts(user=request.user, trial=trial)
     serious = rows.rows(selectors.adverse_event_list(user=request.user, trial=trial, filters={"serious": "true"}))
     deadline_counts = {
         kind: {
@@ -130,12 +123,16 @@ def safety_overview(request: HttpRequest) -> HttpResponse:
         if by_arm is None
         else [{"summary": s, "by_category": [s.by_category.get(code, 0) for code, _ in categories]} for s in by_arm]
     )
+    # The deadlines are counted over every serious event; the table shows them a page at a time
+    # (500 at 50,000 participants made the page half a megabyte).
+    page = Paginator(serious, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
         "safety/overview.html",
         {
             "counts": counts,
-            "serious_rows": serious,
+            "page": page,
+            "serious_rows": page.object_list,
             "deadline_counts": deadline_counts,
             "policy": rows.policy,
             "categories": categories,
@@ -151,6 +148,8 @@ def event_list(request: HttpRequest) -> HttpResponseBase:
     rows = _Rows(request, trial)
     form = AEFilterForm(request.GET, sites=access.visible_sites(request.user, trial=trial).order_by("code"), policy=rows.policy)
     events = selectors.adverse_event_list(user=request.user, trial=trial, filters=form.filters())
+    sort = sorting.sort_parse(request.GET.get("sort"), columns=selectors.EVENT_SORTS)
+    events = sorting.sort_apply(events, sort, columns=selectors.EVENT_SORTS)
     if downloads.wants_csv(request):
         zone = zoneinfo.ZoneInfo(trial.timezone)
 
@@ -186,6 +185,8 @@ def event_list(request: HttpRequest) -> HttpResponseBase:
             "pending": rows.rows(selectors.pending_reports(user=request.user, trial=trial)),
             "tz": trial.timezone,
             "csv_url": downloads.csv_url(request),
+            "sort": sort,
+            "sorts": sorting.sort_headers(request, sort, columns=selectors.EVENT_SORTS),
         },
     )
 
@@ -253,7 +254,10 @@ def event_new(request: HttpRequest, pk: int) -> HttpResponse:
                 status = exc.status
             else:
                 note = " The safety contacts are alerted." if event.serious else ""
-                messages.success(request, f"Adverse event of {participant.study_id} recorded.{note}")
+                messages.success(
+                    request,
+                    gettext("Adverse event of %(study_id)s recorded.%(note)s") % {"study_id": participant.study_id, "note": note},
+                )
                 return redirect("adverse-event-detail", pk=event.pk)
     return render(
         request,
@@ -269,7 +273,7 @@ def event_edit(request: HttpRequest, pk: int) -> HttpResponse:
     trial = _trial(request)
     event = _event(request, trial, pk)
     if event.status == AEStatus.DISMISSED:
-        messages.info(request, "This report was dismissed; record a new event instead.")
+        messages.info(request, gettext("This report was dismissed; record a new event instead."))
         return redirect("adverse-event-detail", pk=pk)
     pending = event.status == AEStatus.PENDING
     form = AdverseEventForm(
@@ -326,7 +330,7 @@ def event_followup(request: HttpRequest, pk: int) -> HttpResponse:
             form.show_error(exc)
             status = exc.status
         else:
-            messages.success(request, "Follow-up added.")
+            messages.success(request, gettext("Follow-up added."))
             return redirect("adverse-event-detail", pk=pk)
     return _detail_page(request, trial, event, followup_form=form, status=status)
 
@@ -348,6 +352,6 @@ def event_dismiss(request: HttpRequest, pk: int) -> HttpResponse:
             form.show_error(exc)
             status = exc.status
         else:
-            messages.success(request, "Report dismissed: not an adverse event.")
+            messages.success(request, gettext("Report dismissed: not an adverse event."))
             return redirect("adverse-event-detail", pk=pk)
     return _detail_page(request, trial, event, dismiss_form=form, status=status)

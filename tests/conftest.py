@@ -10,6 +10,7 @@ from django.conf import settings
 from django.test import override_settings
 from rest_framework.test import APIClient
 
+from messaging.models import MessagePolicy
 from participants import services as journey
 from participants.models import Participant
 from presets.services import preset_apply
@@ -22,15 +23,29 @@ from trial.models import Trial
 IN_CI = bool(os.environ.get("CI"))
 
 
+# Tests that run only when ``-m`` names them: the fuzzing (minutes) and the fault injection
+# (processes killed mid-work), as CI's PostgreSQL pass does; `dev.py test` and the first pass leave them out.
+ONLY_WHEN_NAMED = ("fuzz", "faults")
+
+
+# The slow crawls and round trips run for many minutes on a busy 2-core machine (the arm-swap crawl
+# about 23 minutes, the simulated trial 13): they get a longer limit than pyproject's per-test one.
+SLOW_MARKERS = ("armswap", "simulation", "accessibility", "migrations")
+SLOW_TIMEOUT_SECONDS = 2700
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The fuzzing tests (marker ``fuzz``) take minutes: they run only when ``-m`` names them, as
-    CI's PostgreSQL pass does, so `dev.py test` and the first CI pass leave them out."""
-    if "fuzz" in (config.getoption("markexpr") or ""):
-        return
-    skipped = [item for item in items if item.get_closest_marker("fuzz")]
-    if skipped:
-        config.hook.pytest_deselected(items=skipped)
-        items[:] = [item for item in items if not item.get_closest_marker("fuzz")]
+    for item in items:
+        if any(item.get_closest_marker(m) for m in SLOW_MARKERS) and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(SLOW_TIMEOUT_SECONDS))
+    named = config.getoption("markexpr") or ""
+    for marker in ONLY_WHEN_NAMED:
+        if marker in named:
+            continue
+        skipped = [item for item in items if item.get_closest_marker(marker)]
+        if skipped:
+            config.hook.pytest_deselected(items=skipped)
+            items[:] = [item for item in items if not item.get_closest_marker(marker)]
 
 
 def require_service(condition: bool, reason: str) -> None:
@@ -43,16 +58,17 @@ def require_service(condition: bool, reason: str) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """The figures of the security tests, also under xdist (their reports carry them to this process)."""
-    totals: dict[str, int] = {}
+    """The figures of the security, fault and accessibility tests, also under xdist (their reports
+    carry them to this process)."""
+    totals: dict[str, float] = {}
     for report in terminalreporter.stats.get("passed", []) + terminalreporter.stats.get("failed", []):
         if getattr(report, "when", "") != "call":
             continue
         for name, value in getattr(report, "user_properties", []):
-            if isinstance(value, int) and name.startswith(("fuzzed_", "matrix_")):
+            if isinstance(value, int | float) and name.startswith(("fuzzed_", "matrix_", "faults_", "axe_", "phone_")):
                 totals[name] = totals.get(name, 0) + value
     if totals:
-        terminalreporter.write_sep("-", "security tests")
+        terminalreporter.write_sep("-", "security, fault and accessibility tests")
         for name, value in sorted(totals.items()):
             terminalreporter.write_line(f"{name.replace('_', ' ')}: {value}")
 
@@ -171,8 +187,12 @@ def first_factor_login(_force_login_includes_the_second_factor: Any) -> Callable
 
 @pytest.fixture
 def walkback(db: Any) -> Trial:
-    """The WalkBack configuration, as `setup_walkback` creates it, on a fixed day."""
-    return preset_apply(preset=WALKBACK, today=dt.date(2026, 3, 2))
+    """The WalkBack configuration, as `setup_walkback` creates it, on a fixed day; without the
+    welcome message at enrolment, so tests of questionnaire and session messages count only those
+    (tests/messaging/test_link_messages.py turns it on)."""
+    trial = preset_apply(preset=WALKBACK, today=dt.date(2026, 3, 2))
+    MessagePolicy.objects.filter(trial=trial).update(welcome_message=False)
+    return trial
 
 
 @pytest.fixture

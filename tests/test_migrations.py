@@ -101,3 +101,21 @@ def test_a_time_zone_field_still_checks_the_zone_and_migrations_see_a_char_field
     field.run_validators("Australia/Sydney")
     with pytest.raises(ValidationError, match="not a known time zone"):
         Site._meta.get_field("timezone").run_validators("Mars/Olympus_Mons")
+
+
+def test_a_language_field_offers_the_installations_languages_and_migrations_see_a_plain_char_field() -> None:
+    from django.test import override_settings
+
+    from messaging.models import MessageTemplate
+    from participants.models import ContactDetails
+
+    for model in (ContactDetails, MessageTemplate):
+        field = model._meta.get_field("language")
+        _name, path, _args, kwargs = field.deconstruct()
+        assert path == "django.db.models.CharField" and "choices" not in kwargs and "default" not in kwargs
+        with override_settings(LANGUAGES=[("en-au", "English"), ("vi", "Tiếng Việt")], LANGUAGE_CODE="vi"):
+            assert [code for code, _label in field.choices] == ["en-au", "vi"]
+            assert field.get_default() == "vi"
+            field.clean("vi", None)
+            with pytest.raises(ValidationError):
+                field.clean("klingon", None)

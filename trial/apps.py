@@ -9,7 +9,7 @@ class TrialConfig(AppConfig):
     def ready(self) -> None:
         from django.urls import register_converter
 
-        from trial import audit
+        from trial import audit, checks  # noqa: F401 - registers the system checks
         from trial.converters import IdConverter
 
         register_converter(IdConverter, "id")  # before any URLconf that uses <id:...> is imported
@@ -17,12 +17,20 @@ class TrialConfig(AppConfig):
         audit.connect_signals()
         _error_messages_never_echo_the_input()
         post_migrate.connect(_sync_periodic_tasks, sender=self)
+        post_migrate.connect(_chain_audit_tables, sender=self)
 
 
 def _sync_periodic_tasks(**kwargs: object) -> None:
     from trial.services import periodic_tasks_sync
 
     periodic_tasks_sync()
+
+
+def _chain_audit_tables(**kwargs: object) -> None:
+    # Event tables created by any app's migrations (now or in future) join the hash chain.
+    from trial.auditchain import audit_chain_install
+
+    audit_chain_install()
 
 
 def _error_messages_never_echo_the_input() -> None:

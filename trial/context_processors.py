@@ -4,6 +4,7 @@ from typing import Any
 
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils.translation import gettext
 
 from trial import access
 from trial.access import Perm
@@ -18,26 +19,26 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     acc = access.access_for(user, trial)
     items = []
     if Perm.VIEW_DASHBOARD in acc.perms:
-        items.append(("Dashboard", reverse("dashboard")))
+        items.append((gettext("Dashboard"), reverse("dashboard")))
     if Perm.VIEW_PARTICIPANTS in acc.perms:
-        items.append(("Screening", reverse("screening-log")))
-        items.append(("Participants", reverse("participant-list")))
+        items.append((gettext("Screening"), reverse("screening-log")))
+        items.append((gettext("Participants"), reverse("participant-list")))
     if Perm.ENTER_FOLLOWUP in acc.perms:
-        items.append(("Worklist", reverse("followup-worklist")))
+        items.append((gettext("Worklist"), reverse("followup-worklist")))
     if acc.perms & {Perm.DELIVER_SESSIONS, Perm.BOOK_SESSIONS}:  # coordinators book sessions too
-        items.append(("Agenda", reverse("intervention-agenda")))
+        items.append((gettext("Agenda"), reverse("intervention-agenda")))
     if Perm.REPORT_ADVERSE_EVENTS in acc.perms:
-        items.append(("Safety", reverse("safety-overview")))
+        items.append((gettext("Safety"), reverse("safety-overview")))
     if acc.perms & {Perm.MANAGE_QUERIES, Perm.ENTER_FOLLOWUP}:
-        items.append(("Queries", reverse("query-list")))
+        items.append((gettext("Queries"), reverse("query-list")))
     if acc.perms & {Perm.LOCK_DATABASE, Perm.MANAGE_QUERIES}:
-        items.append(("Lock", reverse("lock")))
+        items.append((gettext("Lock"), reverse("lock")))
     if Perm.CREATE_RELEASE in acc.perms:
-        items.append(("Releases", reverse("releases")))
+        items.append((gettext("Releases"), reverse("releases")))
     if Perm.VIEW_AUDIT in acc.perms:
-        items.append(("Audit trail", reverse("audit-log")))
+        items.append((gettext("Audit trail"), reverse("audit-log")))
     if Perm.CONFIGURE_TRIAL in acc.perms:
-        items.append(("Configuration", reverse("admin:index")))
-    items.append(("API", reverse("api-docs")))
+        items.append((gettext("Configuration"), reverse("admin:index")))
+    items.append((gettext("API"), reverse("api-docs")))
     role_label = dict(access.RoleCode.choices).get(acc.role or "", None)
     return {"nav_items": items, "nav_role": role_label, "nav_trial": trial}

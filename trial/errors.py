@@ -46,11 +46,16 @@ class StudyClosed(Exception):
 class LinkNotValid(Exception):
     """A participant's link that does not open their pages: answered with a page for participants
     (what happened and how to get a working link), never the staff "Not found" page. ``replaced``
-    when the link was theirs and a newer one has been issued; ``site_name`` then names their site."""
+    when the link was theirs and a newer one has been issued; ``site_name`` then names their site,
+    ``site`` is that site (for its study team's contact) and ``token`` the link, so the page can
+    offer to send the current link to the contact details on file."""
 
-    def __init__(self, *, replaced: bool = False, trial_name: str = "", site_name: str = "") -> None:
+    def __init__(
+        self, *, replaced: bool = False, trial_name: str = "", site_name: str = "", site: Any = None, token: str = ""
+    ) -> None:
         super().__init__("This link is not valid.")
         self.replaced, self.trial_name, self.site_name = replaced, trial_name, site_name
+        self.site, self.token = site, token
 
 
 def lock_refusal(exc: BaseException) -> DataLocked | None:

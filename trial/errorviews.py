@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.html import escape
-from django.utils.translation import gettext
+from django.utils.translation import get_language, gettext
 from django.views import defaults
 from kombu.exceptions import OperationalError as BrokerError
 
@@ -54,7 +54,7 @@ def service_unavailable(request: HttpRequest) -> HttpResponse:
         # No template and no database: the page must render while both are unavailable.
         title = gettext("Temporarily unavailable")
         response = HttpResponse(
-            f'<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" '
+            f'<!doctype html><html lang="{escape(get_language() or "en")}"><head><meta charset="utf-8"><meta name="viewport" '
             f'content="width=device-width, initial-scale=1"><title>{escape(title)}</title></head><body><main>'
             f"<h1>{escape(title)}</h1><p>{escape(message)}</p></main></body></html>",
             status=503,

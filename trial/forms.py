@@ -6,6 +6,7 @@ from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Submit
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
+from django.utils.translation import gettext_lazy as _
 
 from trial import signin
 from trial.errors import ApplicationError, NotAuthenticated
@@ -15,11 +16,13 @@ class LoginForm(AuthenticationForm):
     """Username, password and, for staff who have set up two-factor authentication, the code."""
 
     otp_token = forms.CharField(
-        label="Authentication code",
+        label=_("Authentication code"),
         required=False,
         max_length=40,
         strip=True,
-        help_text="From your authenticator app, or a recovery code. Leave empty if you have not set up two-factor authentication.",
+        help_text=_(
+            "From your authenticator app, or a recovery code. Leave empty if you have not set up two-factor authentication."
+        ),
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autocapitalize": "none"}),
     )
 
@@ -52,7 +55,7 @@ class LoginForm(AuthenticationForm):
 
 class OtpTokenForm(forms.Form):
     otp_token = forms.CharField(
-        label="Code",
+        label=_("Code"),
         max_length=40,
         strip=True,
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}),
@@ -61,7 +64,7 @@ class OtpTokenForm(forms.Form):
 
 class TwoFactorRemoveForm(forms.Form):
     credential = forms.CharField(
-        label="Your password or a current code",
+        label=_("Your password or a current code"),
         max_length=128,
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )

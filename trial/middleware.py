@@ -11,7 +11,7 @@ from django.utils.http import urlencode
 
 from trial import signin
 from trial.errors import LinkNotValid, StudyClosed, lock_refusal
-from trial.selectors import trial_get_current_or_none
+from trial.selectors import contact_sites, trial_get_current_or_none
 
 
 class TrialMiddleware:
@@ -33,7 +33,10 @@ class TrialMiddleware:
         if isinstance(exception, LinkNotValid):
             # 410 Gone for a link that was replaced, 404 for one that never was.
             return render(
-                request, "followup/link_not_valid.html", {"problem": exception}, status=410 if exception.replaced else 404
+                request,
+                "followup/link_not_valid.html",
+                {"problem": exception, "sites": [] if exception.site else contact_sites()},
+                status=410 if exception.replaced else 404,
             )
         refusal = lock_refusal(exception)
         if refusal is None:

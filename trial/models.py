@@ -11,6 +11,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 from knox.models import AbstractAuthToken
 
 
@@ -31,48 +32,76 @@ class TimezoneField(models.CharField):
         return name, "django.db.models.CharField", args, kwargs
 
 
+def language_choices() -> list[tuple[str, str]]:
+    """The installation's languages (settings.LANGUAGES): a callable, so adding one needs no migration."""
+    return [(code, str(name)) for code, name in settings.LANGUAGES]
+
+
+def default_language() -> str:
+    return str(settings.LANGUAGE_CODE)
+
+
+class LanguageField(models.CharField):
+    """A language code among the installation's (``settings.LANGUAGES``), defaulting to
+    ``LANGUAGE_CODE``. Choices and default are callables read at run time, so adding a language needs
+    no migration; and the field describes itself to migrations as a plain CharField without them, so
+    no migration imports this module (tests/test_migrations.py)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", 15)
+        kwargs.setdefault("choices", language_choices)
+        kwargs.setdefault("default", default_language)
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self) -> Any:
+        name, _path, args, kwargs = super().deconstruct()
+        kwargs.pop("choices", None)
+        kwargs.pop("default", None)
+        return name, "django.db.models.CharField", args, kwargs
+
+
 class RoleCode(models.TextChoices):
-    COORDINATOR = "coordinator", "Coordinator"
-    PHYSIOTHERAPIST = "physiotherapist", "Physiotherapist"
-    INVESTIGATOR = "investigator", "Investigator"
-    DATA_MANAGER = "data_manager", "Data manager"
-    STATISTICIAN = "statistician", "Statistician"
-    ADMIN = "admin", "Administrator"
+    COORDINATOR = "coordinator", _("Coordinator")
+    PHYSIOTHERAPIST = "physiotherapist", _("Physiotherapist")
+    INVESTIGATOR = "investigator", _("Investigator")
+    DATA_MANAGER = "data_manager", _("Data manager")
+    STATISTICIAN = "statistician", _("Statistician")
+    ADMIN = "admin", _("Administrator")
 
 
 class RandomisationMethod(models.TextChoices):
-    BLOCKS = "blocks", "Stratified permuted blocks"
-    MINIMISATION = "minimisation", "Minimisation (Pocock-Simon)"
+    BLOCKS = "blocks", _("Stratified permuted blocks")
+    MINIMISATION = "minimisation", _("Minimisation (Pocock-Simon)")
 
 
 class CriterionKind(models.TextChoices):
-    INCLUSION = "inclusion", "Inclusion"
-    EXCLUSION = "exclusion", "Exclusion"
+    INCLUSION = "inclusion", _("Inclusion")
+    EXCLUSION = "exclusion", _("Exclusion")
 
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
 class Trial(models.Model):
     code = models.SlugField(max_length=40, unique=True)
     name = models.CharField(max_length=200)
-    registration = models.CharField(max_length=60, blank=True, help_text="Registry id, e.g. ACTRN12619001134112.")
+    registration = models.CharField(max_length=60, blank=True, help_text=_("Registry id, e.g. ACTRN12619001134112."))
     timezone = TimezoneField(max_length=64, default="UTC")
     recruitment_target = models.PositiveIntegerField()
     recruitment_start = models.DateField()
     recruitment_end = models.DateField()
-    followup_end = models.DateField(help_text="Common end of follow-up for every participant.")
+    followup_end = models.DateField(help_text=_("Common end of follow-up for every participant."))
     min_followup_months = models.PositiveSmallIntegerField(default=12)
     max_followup_months = models.PositiveSmallIntegerField(default=36)
     baseline_before_randomisation = models.BooleanField(
         default=False,
-        help_text="Randomisation waits until the participant's baseline questionnaire is complete (when the trial has one).",
+        help_text=_("Randomisation waits until the participant's baseline questionnaire is complete (when the trial has one)."),
     )
-    study_id_prefix = models.CharField(max_length=8, default="P", help_text="Study ids read PREFIX-SITE-0001.")
+    study_id_prefix = models.CharField(max_length=8, default="P", help_text=_("Study ids read PREFIX-SITE-0001."))
     randomisation_method = models.CharField(
         max_length=20, choices=RandomisationMethod.choices, default=RandomisationMethod.BLOCKS
     )
-    block_sizes = models.JSONField(default=list, blank=True, help_text="Permuted block sizes, e.g. [4, 6, 8].")
+    block_sizes = models.JSONField(default=list, blank=True, help_text=_("Permuted block sizes, e.g. [4, 6, 8]."))
     minimisation_probability = models.DecimalField(
-        max_digits=3, decimal_places=2, default=0.8, help_text="Probability of the arm that minimises imbalance."
+        max_digits=3, decimal_places=2, default=0.8, help_text=_("Probability of the arm that minimises imbalance.")
     )
     referral_factor = models.ForeignKey(
         "StratificationFactor",
@@ -80,7 +109,7 @@ class Trial(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
-        help_text="The stratification factor that records the referral route at screening, if any.",
+        help_text=_("The stratification factor that records the referral route at screening, if any."),
     )
     # Set by the database-lock service; the write guard refuses clinical writes while it is set.
     data_locked_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -117,11 +146,19 @@ class Trial(models.Model):
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
 class Site(models.Model):
     trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="sites")
-    code = models.CharField(max_length=12, help_text="Short upper-case code used in study ids, e.g. SYD.")
+    code = models.CharField(max_length=12, help_text=_("Short upper-case code used in study ids, e.g. SYD."))
     name = models.CharField(max_length=200)
     timezone = TimezoneField(max_length=64)
     active = models.BooleanField(default=True)
     next_participant_number = models.PositiveIntegerField(default=1, editable=False)
+    # The study team's contact, shown to this site's participants on their pages (and on a link that
+    # no longer works) and available to message wordings as {{ study_contact }}.
+    contact_name = models.CharField(max_length=120, blank=True, help_text="Who participants contact, e.g. the study nurse.")
+    contact_phone = models.CharField(max_length=40, blank=True)
+    contact_email = models.EmailField(blank=True)
+    contact_hours = models.CharField(
+        max_length=120, blank=True, help_text="When they answer, e.g. Monday to Friday, 9 am to 5 pm."
+    )
 
     class Meta:
         ordering = ["code"]
@@ -133,6 +170,18 @@ class Site(models.Model):
     def __str__(self) -> str:
         return f"{self.code} {self.name}"
 
+    @property
+    def contact_lines(self) -> list[str]:
+        """The study team's contact as participants read it, one part a line (none when unset)."""
+        hours = f"({self.contact_hours})" if self.contact_hours else ""
+        phone = " ".join(part for part in (self.contact_phone, hours) if part)
+        return [part for part in (self.contact_name, phone, self.contact_email) if part]
+
+    @property
+    def contact_text(self) -> str:
+        """The same on one line, for messages: "the study nurse, 02 9999 0000 (weekdays), ..."."""
+        return ", ".join(self.contact_lines)
+
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
 class Arm(models.Model):
@@ -140,7 +189,7 @@ class Arm(models.Model):
     code = models.SlugField(max_length=30)
     name = models.CharField(max_length=120)
     description = models.TextField(blank=True)
-    ratio = models.PositiveSmallIntegerField(default=1, help_text="Allocation ratio weight, e.g. 1 for 1:1.")
+    ratio = models.PositiveSmallIntegerField(default=1, help_text=_("Allocation ratio weight, e.g. 1 for 1:1."))
     order = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
@@ -195,7 +244,7 @@ class EligibilityCriterion(models.Model):
 
     class Meta:
         ordering = ["order", "code"]
-        verbose_name_plural = "eligibility criteria"
+        verbose_name_plural = _("eligibility criteria")
         constraints = [
             models.UniqueConstraint(fields=["trial", "code"], name="criterion_code_unique_per_trial"),
             models.CheckConstraint(condition=models.Q(kind__in=CriterionKind.values), name="criterion_kind_valid"),
@@ -212,15 +261,15 @@ class Role(models.Model):
     trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="roles")
     code = models.CharField(max_length=20, choices=RoleCode.choices)
     sees_allocation = models.BooleanField(
-        default=False, help_text="Whether this role sees participants' arms before the database lock."
+        default=False, help_text=_("Whether this role sees participants' arms before the database lock.")
     )
     sees_allocation_after_lock = models.BooleanField(
-        default=True, help_text="Whether this role sees arms once the database is locked."
+        default=True, help_text=_("Whether this role sees arms once the database is locked.")
     )
-    trial_wide = models.BooleanField(default=False, help_text="Sees every site, not only the staff member's own.")
+    trial_wide = models.BooleanField(default=False, help_text=_("Sees every site, not only the staff member's own."))
     requires_two_factor = models.BooleanField(
         default=False,
-        help_text="Staff in this role must set up two-factor authentication before they can use any page or the API.",
+        help_text=_("Staff in this role must set up two-factor authentication before they can use any page or the API."),
     )
 
     class Meta:
@@ -254,21 +303,22 @@ class StaffProfile(models.Model):
 
 
 class SecurityEventKind(models.TextChoices):
-    LOGIN = "login", "Logged in"
-    LOGOUT = "logout", "Logged out"
-    LOGIN_FAILED = "login_failed", "Failed login"
-    TOKEN_ISSUED = "token_issued", "API token issued"
-    ROLE_CHANGED = "role_changed", "Role or sites changed"
-    PASSWORD_CHANGED = "password_changed", "Password changed"
-    DOWNLOAD = "download", "Download"
-    CONFIGURATION = "configuration", "Configuration applied"
-    SUPERUSER = "superuser", "Superuser (emergency account) used"
-    LOGIN_LOCKED_OUT = "login_locked_out", "Locked out after failed logins"
-    LOGIN_UNLOCKED = "login_unlocked", "Login lockout cleared"
-    TWO_FACTOR_ENABLED = "two_factor_enabled", "Two-factor authentication set up"
-    TWO_FACTOR_REMOVED = "two_factor_removed", "Two-factor authentication removed"
-    TOKENS_REVOKED = "tokens_revoked", "API tokens revoked"
-    ACCOUNT_DEACTIVATED = "account_deactivated", "Account deactivated"
+    LOGIN = "login", _("Logged in")
+    LOGOUT = "logout", _("Logged out")
+    LOGIN_FAILED = "login_failed", _("Failed login")
+    TOKEN_ISSUED = "token_issued", _("API token issued")
+    ROLE_CHANGED = "role_changed", _("Role or sites changed")
+    PASSWORD_CHANGED = "password_changed", _("Password changed")
+    DOWNLOAD = "download", _("Download")
+    CONFIGURATION = "configuration", _("Configuration applied")
+    SUPERUSER = "superuser", _("Superuser (emergency account) used")
+    LOGIN_LOCKED_OUT = "login_locked_out", _("Locked out after failed logins")
+    LOGIN_UNLOCKED = "login_unlocked", _("Login lockout cleared")
+    TWO_FACTOR_ENABLED = "two_factor_enabled", _("Two-factor authentication set up")
+    TWO_FACTOR_REMOVED = "two_factor_removed", _("Two-factor authentication removed")
+    TOKENS_REVOKED = "tokens_revoked", _("API tokens revoked")
+    ACCOUNT_DEACTIVATED = "account_deactivated", _("Account deactivated")
+    AUDIT_BROKEN = "audit_broken", _("Audit trail found changed")
 
 
 @pghistory.track(pghistory.InsertEvent())
@@ -277,7 +327,7 @@ class SecurityEvent(models.Model):
 
     kind = models.CharField(max_length=20, choices=SecurityEventKind.choices)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
-    username = models.CharField(max_length=150, blank=True, help_text="As typed, for failed logins.")
+    username = models.CharField(max_length=150, blank=True, help_text=_("As typed, for failed logins."))
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     detail = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -299,7 +349,7 @@ class ApiToken(AbstractAuthToken):
 
     class Meta:
         ordering = ["-created"]
-        verbose_name = "API token"
+        verbose_name = _("API token")
 
     def __str__(self) -> str:
         return f"{self.user} until {self.expiry:%Y-%m-%d %H:%M}" if self.expiry else str(self.user)
@@ -316,9 +366,32 @@ class Heartbeat(models.Model):
         return f"{self.name} {self.last_seen:%Y-%m-%d %H:%M:%S}"
 
 
+class KeyPurpose(models.TextChoices):
+    LINKS = "links", _("Participants' links (DJANGO_SECRET_KEY)")
+    LOCK_SIGNING = "lock_signing", _("Lock signatures (LOCK_SIGNING_KEYS)")
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent())
+class KeyFingerprint(models.Model):
+    """The fingerprint of a key this database's data was signed with, written when the key first
+    signs (trial.keys). The key itself is never stored: a server started with another key refuses
+    to start (a system check) rather than silently reissuing links or showing signatures invalid."""
+
+    purpose = models.CharField(max_length=20, choices=KeyPurpose.choices)
+    key_id = models.CharField(max_length=32, blank=True, help_text=_("The lock-signing key id; blank for the secret key."))
+    fingerprint = models.CharField(max_length=64)
+    first_used_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["purpose", "key_id"], name="key_fingerprint_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.get_purpose_display()} {self.key_id} {self.fingerprint[:12]}"
+
+
 class ListSource(models.TextChoices):
-    GENERATED = "generated", "Generated in the system"
-    IMPORTED = "imported", "Imported allocation table"
+    GENERATED = "generated", _("Generated in the system")
+    IMPORTED = "imported", _("Imported allocation table")
 
 
 class RandomisationList(models.Model):
@@ -404,9 +477,9 @@ class Allocation(models.Model):
 
 
 class ContactKind(models.TextChoices):
-    UNBLINDING = "unblinding", "Emergency unblinding"
-    RANDOMISATION = "randomisation", "Randomisation list alerts"
-    SAFETY = "safety", "Serious adverse events"
+    UNBLINDING = "unblinding", _("Emergency unblinding")
+    RANDOMISATION = "randomisation", _("Randomisation list alerts")
+    SAFETY = "safety", _("Serious adverse events")
 
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
@@ -429,10 +502,10 @@ class TrialContact(models.Model):
 
 
 class NotificationStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    SENDING = "sending", "Sending"
-    SENT = "sent", "Sent"
-    FAILED = "failed", "Failed"
+    PENDING = "pending", _("Pending")
+    SENDING = "sending", _("Sending")
+    SENT = "sent", _("Sent")
+    FAILED = "failed", _("Failed")
 
 
 class Notification(models.Model):
@@ -447,6 +520,7 @@ class Notification(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    claimed_at = models.DateTimeField(null=True, blank=True, help_text=_("When a worker took it to send (its lease starts)."))
     sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -472,3 +546,22 @@ class TrackedUser(get_user_model()):  # type: ignore[misc]
     class Meta:
         proxy = True
         app_label = "trial"
+
+
+class AuditChainHead(models.Model):
+    """The end of one audit event table's hash chain, kept by the database's trigger (never by the
+    app): its row lock serialises that table's inserts, so concurrent writers form one chain.
+    ``epochs`` records from which event id each set of columns was hashed (a column added to an
+    event table later is left out of the hashes of the rows sealed before it)."""
+
+    table_name = models.CharField(max_length=63, primary_key=True)
+    last_id = models.BigIntegerField()
+    last_hash = models.CharField(max_length=64)
+    columns = models.JSONField(default=list)
+    epochs = models.JSONField(default=list)
+
+    class Meta:
+        db_table = "audit_chain_head"
+
+    def __str__(self) -> str:
+        return f"{self.table_name} @ {self.last_id}"

@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 from collections.abc import Iterable
 
+from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
@@ -44,7 +45,8 @@ def notification_send(*, notification_id: int) -> bool:
             return False
         notification.status = NotificationStatus.SENDING
         notification.attempts += 1
-        notification.save(update_fields=["status", "attempts"])
+        notification.claimed_at = timezone.now()
+        notification.save(update_fields=["status", "attempts", "claimed_at"])
     try:
         send_mail(notification.subject, notification.body, None, notification.recipients, fail_silently=False)
     except Exception as exc:
@@ -54,10 +56,27 @@ def notification_send(*, notification_id: int) -> bool:
     return True
 
 
+def notification_lease() -> dt.timedelta:
+    return dt.timedelta(seconds=settings.NOTIFICATION_LEASE_SECONDS)
+
+
+def notifications_reclaim(*, now: dt.datetime | None = None) -> int:
+    """Put back to pending every notification left ``sending`` longer than the lease: the worker
+    sending it died between the claim and recording the send. Each is then sent again (at least
+    once: the e-mail in flight at the crash, if the server had it, arrives twice). Returns how many."""
+    cutoff = (now or timezone.now()) - notification_lease()
+    return Notification.objects.filter(status=NotificationStatus.SENDING, claimed_at__lte=cutoff).update(
+        status=NotificationStatus.PENDING, last_error="The worker sending it stopped; sent again."
+    )
+
+
 def notifications_send_pending(*, older_than: dt.timedelta = PENDING_GRACE, limit: int = 100) -> int:
     """Send every notification still pending ``older_than`` after it was recorded (the outbox sweep):
-    the task queued at commit normally sent it already; this covers a broker that was down then.
+    the task queued at commit normally sent it already; this covers a broker that was down then,
+    and a worker that died mid-send (``notifications_reclaim``).
     Each is claimed as ``notification_send`` does, so the sweep and that task never both send it."""
+    if reclaimed := notifications_reclaim():
+        logger.warning("%s staff notifications were left sending by a worker that stopped; sending them again.", reclaimed)
     cutoff = timezone.now() - older_than
     ids = list(
         Notification.objects.filter(status=NotificationStatus.PENDING, created_at__lte=cutoff)

@@ -24,4 +24,6 @@ PERIODIC_TASKS: tuple[PeriodicSpec, ...] = (
     PeriodicSpec(name="Send due invitations and reminders", task="followup.send_due_messages", every_seconds=120),
     PeriodicSpec(name="Physiotherapists' daily agenda", task="participants.send_agendas", every_seconds=900),
     PeriodicSpec(name="Data-quality checks (nightly)", task="trial.run_quality_checks", every_seconds=86400),
+    PeriodicSpec(name="Audit trail tamper check (nightly)", task="trial.verify_audit", every_seconds=86400),
+    PeriodicSpec(name="Fail release builds whose worker stopped", task="closeout.sweep_release_builds", every_seconds=60),
 )

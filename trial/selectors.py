@@ -36,6 +36,13 @@ def trial_get_current_or_none() -> Trial | None:
     return Trial.objects.filter(code=settings.TRIAL_CODE).first()
 
 
+def contact_sites() -> list[Site]:
+    """The current trial's active sites that give participants a study-team contact, for pages
+    shown to someone whose site is not known (a link that does not work)."""
+    sites = Site.objects.filter(trial__code=settings.TRIAL_CODE, active=True).order_by("code")
+    return [site for site in sites if site.contact_lines]
+
+
 def trial_configuration(*, trial: Trial) -> Trial:
     """The trial with its arms, sites, strata and levels, and checklist, in a fixed number of queries."""
     return (
@@ -61,6 +68,10 @@ def trial_has_randomised(*, trial: Trial) -> bool:
     return Allocation.objects.filter(arm__trial=trial).exists()
 
 
+# The columns the audit trail may be sorted by (trial.sorting).
+SECURITY_EVENT_SORTS: dict[str, tuple[str, ...]] = {"when": ("created_at",), "event": ("kind",), "user": ("username",)}
+
+
 def security_event_list(*, filters: dict[str, Any] | None = None) -> QuerySet[SecurityEvent]:
     filters = filters or {}
     qs = SecurityEvent.objects.select_related("user").order_by("-created_at", "-id")
@@ -76,3 +87,33 @@ def heartbeat_age_seconds(*, name: str = "worker") -> float | None:
 
     beat = Heartbeat.objects.filter(name=name).first()
     return None if beat is None else (timezone.now() - beat.last_seen).total_seconds()
+
+
+def audit_chain_heads(*, at: Any = None, cursor: Any = None) -> dict[str, str]:
+    """{event table: row_hash of its last event}: the chain heads to keep outside the database.
+
+    ``at`` (a datetime): the heads as they were then (the last event recorded by that moment), so a
+    release rebuilt later from the same lock gives the same heads. ``cursor``: read in the caller's
+    snapshot."""
+    from django.db import connection
+
+    from trial.auditchain import event_models
+
+    def read(cur: Any) -> dict[str, str]:
+        heads: dict[str, str] = {}
+        for model in event_models():
+            table = model._meta.db_table
+            cur.execute(
+                f"SELECT row_hash FROM {connection.ops.quote_name(table)} "  # noqa: S608
+                "WHERE pgh_created_at <= coalesce(%s, 'infinity'::timestamptz) ORDER BY pgh_id DESC LIMIT 1",
+                [at],
+            )
+            row = cur.fetchone()
+            if row is not None:
+                heads[table] = row[0]
+        return heads
+
+    if cursor is not None:
+        return read(cursor)
+    with connection.cursor() as own:
+        return read(own)

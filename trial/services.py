@@ -29,6 +29,7 @@ from trial.guard import ensure_writable, hold_exclusive
 from trial.models import (
     ApiToken,
     Arm,
+    ContactKind,
     EligibilityCriterion,
     Heartbeat,
     ListSource,
@@ -36,6 +37,7 @@ from trial.models import (
     RandomisationSlot,
     Role,
     RoleCode,
+    SecurityEvent,
     SecurityEventKind,
     Site,
     StaffProfile,
@@ -765,3 +767,48 @@ def randomisation_list_import(*, trial: Trial, rows: Iterable[dict[str, str]], a
         detail={"action": "randomisation list imported", "list": source.pk, "slots": len(slots)},
     )
     return source
+
+
+def audit_trail_check() -> list[Any]:
+    """Verify every audit chain and every tracked row against its latest snapshot; on any break,
+    record a security event and alert the administrators and safety contacts, once for the same
+    set of breaks (its fingerprint is the event's and the notification's key, so a second run
+    writes and sends nothing). The check reads one REPEATABLE READ snapshot, so it runs before,
+    not inside, the transaction that records the alert."""
+    from trial import auditchain
+
+    findings = auditchain.audit_verify()
+    if findings:
+        _audit_breaks_record(findings=findings, fingerprint=auditchain.findings_fingerprint(findings))
+    return findings
+
+
+@transaction.atomic
+def _audit_breaks_record(*, findings: list[Any], fingerprint: str) -> None:
+    from trial import notifications
+
+    listed = [str(finding) for finding in findings[:50]]
+    more = len(findings) - len(listed)
+    if not SecurityEvent.objects.filter(kind=SecurityEventKind.AUDIT_BROKEN, detail__fingerprint=fingerprint).exists():
+        security_event_record(
+            kind=SecurityEventKind.AUDIT_BROKEN, detail={"fingerprint": fingerprint, "count": len(findings), "findings": listed}
+        )
+    body = "\n".join(
+        [
+            "The nightly audit check found the audit trail and the data disagree (tampering, or a change made with "
+            "database triggers off):",
+            "",
+            *listed,
+            *([f"... and {more} more: run 'python manage.py verify_audit' on the server."] if more else []),
+            "",
+            "Compare the chain heads with those kept outside the database (release and backup manifests).",
+        ]
+    )
+    for trial in Trial.objects.order_by("pk"):
+        notifications.notification_queue(
+            key=f"audit-broken:{trial.code}:{fingerprint[:40]}",
+            kind="audit_broken",
+            recipients=notifications.staff_emails(trial=trial, role=RoleCode.ADMIN, contact_kind=ContactKind.SAFETY),
+            subject=f"[{trial.name}] Audit trail check failed: {len(findings)} problem(s)",
+            body=body,
+        )

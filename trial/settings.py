@@ -92,6 +92,9 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # Staff pages in the browser's language (of LANGUAGES); participant pages switch to the
+    # participant's own language where their link is resolved.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -137,7 +140,13 @@ _db = env.db_url_config(DATABASE_URL)
 _db["HOST"] = unquote(_db.get("HOST", ""))  # a socket directory arrives percent-encoded
 if _db["ENGINE"] != "django.db.backends.postgresql":
     raise RuntimeError("DATABASE_URL must point at PostgreSQL: this product runs on no other database.")
-_db["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
+# Connections are kept between requests (60 s by default): a new one per request costs its
+# PostgreSQL backend a cold catalogue cache, measured at 2-3x the time of a page or a submit
+# (bench_http). A kept connection is checked before each request uses it, and the check gives up
+# after the connect timeout (trial/dbbackend/base.py), so a frozen database still answers 503 at
+# once (tests/faults/test_database_down.py). 0 opens a new connection per request.
+_db["ENGINE"] = "trial.dbbackend"
+_db["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 _db["CONN_HEALTH_CHECKS"] = True
 # A database that does not answer must not hang the site: give up connecting after a few seconds,
 # and cancel any statement (or wait for a row lock) that runs longer than these. Long reads that
@@ -202,6 +211,17 @@ PASSWORD_ATTEMPT_WINDOW_MINUTES = env.int("PASSWORD_ATTEMPT_WINDOW_MINUTES", def
 LANGUAGE_CODE = "en-au"
 TIME_ZONE = "UTC"
 USE_I18N = True
+# The languages pages and messages may be in: English ships. Adding one is a translation file under
+# locale/ (see locale/README.md) and its code here, e.g. EXTRA_LANGUAGES="fr:Français,it:Italiano".
+LANGUAGES = [
+    ("en-au", "English"),
+    *(
+        (code.strip(), name.strip() or code.strip())
+        for code, _, name in (entry.partition(":") for entry in env.list("EXTRA_LANGUAGES", default=[]))
+        if code.strip()
+    ),
+]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_TZ = True
 
 # --- Static files: our own copies, served by WhiteNoise (nothing from a CDN) ----------------
@@ -230,6 +250,14 @@ SMS_URL = env.str("SMS_URL", default="") or f"file://{MESSAGES_DIR / 'sms'}"
 # Links in messages sent by background tasks are built on this address.
 PUBLIC_URL = env.str("PUBLIC_URL", default="http://127.0.0.1:8000").rstrip("/")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="WalkBack trial <noreply@localhost>")
+# An SMTP server that stops answering fails the send after this many seconds (Django's default: never).
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT_SECONDS", default=10)
+# The messages sweep claims this many messages at a time, for a lease of this many seconds per
+# message: a sweep killed mid-batch leaves at most one batch to wait for the lease (README "Delivery guarantees").
+MESSAGES_BATCH_SIZE = env.int("MESSAGES_BATCH_SIZE", default=20)
+MESSAGES_SECONDS_PER_MESSAGE = env.int("MESSAGES_SECONDS_PER_MESSAGE", default=15)
+# A staff e-mail left ``sending`` by a worker that died is sent again after this many seconds.
+NOTIFICATION_LEASE_SECONDS = env.int("NOTIFICATION_LEASE_SECONDS", default=300)
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- Security (production values in .env.example) -------------------------------------------
@@ -281,7 +309,11 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "trial.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "trial.api.errors.exception_handler",
-    "DEFAULT_THROTTLE_RATES": {"token": env.str("API_TOKEN_THROTTLE", default="10/min")},
+    "DEFAULT_THROTTLE_RATES": {
+        "token": env.str("API_TOKEN_THROTTLE", default="10/min"),
+        # "Send me my link" requests from one client address (each participant: MessagePolicy).
+        "link-request": env.str("LINK_REQUEST_THROTTLE", default="10/hour"),
+    },
     "NUM_PROXIES": NUM_PROXIES,
 }
 # API tokens (django-rest-knox): stored hashed, expire after API_TOKEN_TTL_HOURS, sent as
@@ -340,6 +372,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SYNC_EVERY = 1
 DJANGO_CELERY_BEAT_TZ_AWARE = True
+# A release build writes a heartbeat on its row at least every fifth of this many seconds; one whose
+# heartbeat is older (its worker died) is marked failed by the sweep, which the user may retry.
+RELEASE_LEASE_SECONDS = env.int("RELEASE_LEASE_SECONDS", default=300)
 
 # --- Logging: to stderr; never the randomisation list, never contact details ---------------
 LOGGING = {

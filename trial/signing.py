@@ -105,6 +105,24 @@ def sign(message: bytes) -> tuple[str, str]:
     return key_id, _hmac(settings.LOCK_SIGNING_KEYS[key_id], message)
 
 
+FINGERPRINT_MESSAGE = b"walkback.key-fingerprint.v1"
+
+
+def fingerprint(key: bytes) -> str:
+    """A key's fingerprint: names the key without revealing it (an HMAC keyed with it, 128 bits)."""
+    return _hmac(key, FINGERPRINT_MESSAGE)[:32]
+
+
+def secret_key_fingerprint() -> str:
+    """Of ``DJANGO_SECRET_KEY``, from which participants' links are derived (participants.links)."""
+    return fingerprint(settings.SECRET_KEY.encode())
+
+
+def lock_key_fingerprints() -> dict[str, str]:
+    """Of each lock-signing key configured, by key id."""
+    return {key_id: fingerprint(key) for key_id, key in settings.LOCK_SIGNING_KEYS.items()}
+
+
 def verify(*, key_id: str, message: bytes, signature: str) -> Verdict:
     """Whether ``signature`` is the HMAC of ``message`` with the key ``key_id`` names. An unknown key
     id is not valid, with the reason; it never raises."""

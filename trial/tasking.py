@@ -19,8 +19,17 @@ logger = logging.getLogger(__name__)
 DEFAULT_TIME_LIMIT = 300
 
 
-def system_task(*, name: str, time_limit: int = DEFAULT_TIME_LIMIT, **options: Any) -> Callable[[F], Any]:
-    """Register ``func`` as Celery task ``name``. The name is a contract: never change it."""
+def system_task(
+    *, name: str, time_limit: int = DEFAULT_TIME_LIMIT, idempotent: bool = True, **options: Any
+) -> Callable[[F], Any]:
+    """Register ``func`` as Celery task ``name``. The name is a contract: never change it.
+
+    ``idempotent`` (the default, and every task today): the task is safe to run twice, so it is
+    acknowledged only once it has run (``acks_late``) and handed back to the broker if the worker
+    running it dies (``reject_on_worker_lost``): a worker killed mid-task loses no work, another
+    runs it again. Pass ``idempotent=False`` for a task that must not run twice: it is then
+    acknowledged when received, and lost with a worker that dies running it (at most once).
+    """
 
     def decorator(func: F) -> Any:
         @functools.wraps(func)
@@ -34,6 +43,8 @@ def system_task(*, name: str, time_limit: int = DEFAULT_TIME_LIMIT, **options: A
             soft_time_limit=max(1, time_limit - 30),
             serializer="json",
             ignore_result=True,
+            acks_late=idempotent,
+            reject_on_worker_lost=idempotent,
             **options,
         )(run)
 

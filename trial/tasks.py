@@ -22,3 +22,10 @@ def send_notification(notification_id: int) -> None:
 def send_pending_notifications() -> None:
     """The outbox sweep: send staff e-mails whose own task never ran (the broker was down at commit)."""
     notifications.notifications_send_pending()
+
+
+@system_task(name="trial.verify_audit", time_limit=3600)
+def verify_audit() -> int:
+    """Nightly: recompute every audit chain and compare each tracked row with its latest snapshot;
+    a break is recorded and alerted once (running twice alerts nothing new). Returns the problems."""
+    return len(services.audit_trail_check())

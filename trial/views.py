@@ -18,9 +18,10 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext
 from django_otp import login as otp_login
 
-from trial import access, audit, downloads, selectors, services, signin
+from trial import access, audit, downloads, selectors, services, signin, sorting
 from trial.access import Perm
 from trial.audit import client_ip
 from trial.errors import ApplicationError
@@ -39,6 +40,8 @@ def audit_log(request: HttpRequest) -> HttpResponseBase:
         raise PermissionDenied("Your role may not read the audit trail.")
     filters = {"kind": request.GET.get("kind", ""), "username": request.GET.get("username", "")}
     events = selectors.security_event_list(filters=filters)
+    sort = sorting.sort_parse(request.GET.get("sort"), columns=selectors.SECURITY_EVENT_SORTS)
+    events = sorting.sort_apply(events, sort, columns=selectors.SECURITY_EVENT_SORTS)
     if downloads.wants_csv(request):
         zone = zoneinfo.ZoneInfo(trial.timezone or "UTC")
 
@@ -65,6 +68,8 @@ def audit_log(request: HttpRequest) -> HttpResponseBase:
             "kinds": SecurityEventKind.choices,
             "tz": trial.timezone or "UTC",
             "csv_url": downloads.csv_url(request),
+            "sort": sort,
+            "sorts": sorting.sort_headers(request, sort, columns=selectors.SECURITY_EVENT_SORTS),
         },
     )
 
@@ -130,7 +135,7 @@ def two_factor(request: HttpRequest) -> HttpResponse:
             code_form.add_error("otp_token", signin.OTP_WRONG)
         else:
             otp_login(request, device)
-            messages.success(request, "This session is confirmed.")
+            messages.success(request, gettext("This session is confirmed."))
             return redirect(_safe_next(request) or "dashboard")
     elif action == "remove" and remove_form.is_valid():
         try:
@@ -138,7 +143,7 @@ def two_factor(request: HttpRequest) -> HttpResponse:
         except ApplicationError as exc:
             remove_form.add_error("credential", exc.message)
         else:
-            messages.success(request, "Two-factor authentication is removed; your API tokens have ended.")
+            messages.success(request, gettext("Two-factor authentication is removed; your API tokens have ended."))
             return redirect("two_factor")
     context: dict[str, Any] = {
         "required": signin.two_factor_required(user, trial),

@@ -20,7 +20,8 @@ from trial.access import Perm
 from trial.audit import audit_context, security_event_record
 from trial.errors import ApplicationError, Conflict, NotAllowed
 from trial.guard import hold_exclusive
-from trial.models import SecurityEventKind, Trial
+from trial.keys import key_fingerprint_record
+from trial.models import KeyPurpose, SecurityEventKind, Trial
 
 DEFAULT_MEANING = "I approve the lock of the {trial} database"
 
@@ -28,8 +29,11 @@ DEFAULT_MEANING = "I approve the lock of the {trial} database"
 def _sign(*parts: object) -> tuple[str, str]:
     """``(key id, HMAC-SHA256)`` of the signed facts with the current signing key (trial.signing,
     not the server's secret key): a later edit of any of them no longer matches the stored
-    signature, and the key id says which key verifies it."""
-    return signing.sign(_message(*parts))
+    signature, and the key id says which key verifies it. The key's fingerprint is recorded
+    (trial.keys), so a server without it refuses to start."""
+    key_id, signature = signing.sign(_message(*parts))
+    key_fingerprint_record(purpose=KeyPurpose.LOCK_SIGNING, key_id=key_id)
+    return key_id, signature
 
 
 def _message(*parts: object) -> bytes:

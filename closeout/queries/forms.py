@@ -9,6 +9,7 @@ from crispy_forms.layout import Layout
 from django import forms
 from django.contrib.auth import get_user_model
 from django.db.models import Model, QuerySet
+from django.utils.translation import gettext_lazy as _
 
 from closeout.datalock.services import DEFAULT_MEANING
 from closeout.models import QueryStatus
@@ -24,17 +25,19 @@ def _password(label: str) -> forms.CharField:
 
 
 class QueryFilterForm(forms.Form):
-    status = forms.ChoiceField(required=False, choices=[("", "Any status"), *QueryStatus.choices])
+    status = forms.ChoiceField(required=False, choices=[("", _("Any status")), *QueryStatus.choices])
     site = forms.ChoiceField(required=False)
-    check = forms.ChoiceField(label="Raised by", required=False, choices=[("", "Anyone or any check"), *CHECK_LABELS.items()])
-    record = forms.CharField(label="Record", required=False, max_length=120, help_text="app.model:id")
-    mine = forms.BooleanField(label="Only mine to answer", required=False)
+    check = forms.ChoiceField(
+        label=_("Raised by"), required=False, choices=[("", _("Anyone or any check")), *CHECK_LABELS.items()]
+    )
+    record = forms.CharField(label=_("Record"), required=False, max_length=120, help_text=_("app.model:id"))
+    mine = forms.BooleanField(label=_("Only mine to answer"), required=False)
 
     def __init__(self, *args: Any, sites: Iterable[Site], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         site = self.fields["site"]
         assert isinstance(site, forms.ChoiceField)
-        site.choices = [("", "All your sites"), *((s.code, f"{s.code} {s.name}") for s in sites)]
+        site.choices = [("", _("All your sites")), *((s.code, f"{s.code} {s.name}") for s in sites)]
 
     def filters(self) -> dict[str, Any]:
         self.is_valid()  # invalid fields are left out of cleaned_data, so they do not filter
@@ -43,12 +46,12 @@ class QueryFilterForm(forms.Form):
 
 def field_choices(record: Model, definition: dict[str, Any] | None = None) -> list[tuple[str, str]]:
     """The record's own fields, and for a questionnaire response each of its items."""
-    choices = [("", "The whole record")]
+    choices: list[tuple[str, str]] = [("", str(_("The whole record")))]
     for f in record._meta.concrete_fields:
         if not f.primary_key:
             choices.append((f.name, str(f.verbose_name).capitalize()))
     for item in (definition or {}).get("items", []):
-        choices.append((f"answers.{item['code']}", f"Answer: {item['text'][:80]}"))
+        choices.append((f"answers.{item['code']}", str(_("Answer: %(question)s")) % {"question": item["text"][:80]}))
     return choices
 
 
@@ -58,14 +61,14 @@ class StaffChoiceField(forms.ModelChoiceField):
 
 
 class QueryRaiseForm(ServiceForm):
-    submit_label = "Raise the query"
+    submit_label = _("Raise the query")
 
-    field = forms.ChoiceField(label="Field", required=False)
+    field = forms.ChoiceField(label=_("Field"), required=False)
     text = forms.CharField(
-        label="Question for the site", max_length=5000, required=False, widget=forms.Textarea(attrs={"rows": 3})
+        label=_("Question for the site"), max_length=5000, required=False, widget=forms.Textarea(attrs={"rows": 3})
     )
     assignee = StaffChoiceField(
-        label="Assign to",
+        label=_("Assign to"),
         queryset=get_user_model().objects.none(),
         required=False,
         empty_label="Anyone at the site",
@@ -85,10 +88,10 @@ class QueryRaiseForm(ServiceForm):
 
 
 class AnswerForm(ServiceForm):
-    submit_label = "Answer"
+    submit_label = _("Answer")
 
     answer = forms.CharField(
-        label="Your answer: what was checked or corrected",
+        label=_("Your answer: what was checked or corrected"),
         max_length=5000,
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
@@ -96,31 +99,31 @@ class AnswerForm(ServiceForm):
 
 
 class CloseForm(ServiceForm):
-    submit_label = "Close the query"
+    submit_label = _("Close the query")
     submit_class = "btn-success"
 
-    note = forms.CharField(label="Note (required if it has no answer)", max_length=300, required=False)
+    note = forms.CharField(label=_("Note (required if it has no answer)"), max_length=300, required=False)
 
 
 class ReopenForm(ServiceForm):
-    submit_label = "Re-open"
+    submit_label = _("Re-open")
     submit_class = "btn-outline-danger"
 
-    reason = forms.CharField(label="Why it is re-opened", max_length=300, required=False)
+    reason = forms.CharField(label=_("Why it is re-opened"), max_length=300, required=False)
 
 
 class LockForm(ServiceForm):
-    submit_label = "Sign the lock"
+    submit_label = _("Sign the lock")
     submit_class = "btn-danger"
 
-    meaning = forms.CharField(label="Meaning of your signature", max_length=300, required=False)
+    meaning = forms.CharField(label=_("Meaning of your signature"), max_length=300, required=False)
     password = _password("Your password, to sign")
     open_items_note = forms.CharField(
-        label="Why the open items stay open",
+        label=_("Why the open items stay open"),
         max_length=500,
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
-        help_text="Needed only while queries, reports or questionnaires are open.",
+        help_text=_("Needed only while queries, reports or questionnaires are open."),
     )
 
     def __init__(self, *args: Any, trial_name: str, with_note: bool, **kwargs: Any) -> None:
@@ -132,11 +135,11 @@ class LockForm(ServiceForm):
 
 
 class UnlockForm(ServiceForm):
-    submit_label = "Unlock the database"
+    submit_label = _("Unlock the database")
     submit_class = "btn-outline-danger"
 
     reason = forms.CharField(
-        label="Why the database is unlocked", max_length=500, required=False, widget=forms.Textarea(attrs={"rows": 2})
+        label=_("Why the database is unlocked"), max_length=500, required=False, widget=forms.Textarea(attrs={"rows": 2})
     )
     password = _password("Your password, to sign")
 

@@ -77,6 +77,16 @@ def record_get(*, user: Any, trial: Trial, value: str) -> Any:
     return record
 
 
+# The columns the query list may be sorted by (trial.sorting): not the record, field or question,
+# which a blinded reader does not see on an arm-revealing query.
+QUERY_SORTS: dict[str, tuple[str, ...]] = {
+    "number": ("pk",),
+    "status": ("status",),
+    "site": ("site__code",),
+    "raised": ("created_at",),
+}
+
+
 def query_list(*, user: Any, trial: Trial, filters: dict[str, Any] | None = None) -> QuerySet[DataQuery]:
     """Queries at the user's sites, newest first. Filters: status, site (code), assignee
     (username), record (``app.model:id``), check (code), mine (open queries for this user)."""

@@ -8,6 +8,7 @@ from typing import Any
 from django.core.exceptions import FieldDoesNotExist
 from django.db import IntegrityError, transaction
 from django.db.models import Model
+from django.utils.translation import gettext
 
 from closeout.models import DataQuery, QueryStatus
 from participants import blinding, records
@@ -29,7 +30,7 @@ def _site_id(record: Model) -> int:
     site_for_access = getattr(record, "site_for_access", None)
     site_id = site_for_access() if site_for_access and records.may_raise_query(record_type_of(record)) else None
     if site_id is None:
-        raise ApplicationError("Queries are raised on clinical records (a record of a participant or a screening).")
+        raise ApplicationError(gettext("Queries are raised on clinical records (a record of a participant or a screening)."))
     return int(site_id)
 
 
@@ -42,7 +43,8 @@ def _check_field(record: Model, field: str) -> str:
         record._meta.get_field(field.split(".", 1)[0])
     except FieldDoesNotExist:
         raise ApplicationError(
-            f"A {record._meta.verbose_name} has no such field.", errors={"field": ["Not a field of this record."]}
+            gettext("A %(verbose_name)s has no such field.") % {"verbose_name": record._meta.verbose_name},
+            errors={"field": [gettext("Not a field of this record.")]},
         ) from None
     return field
 
@@ -51,7 +53,8 @@ def _check_assignee(assignee: Any, *, trial: Trial, site_id: int) -> None:
     acc = access.access_for(assignee, trial)
     if site_id not in acc.site_ids:
         raise ApplicationError(
-            "Assign the query to a staff member of the record's site.", errors={"assignee": ["Not staff at this site."]}
+            gettext("Assign the query to a staff member of the record's site."),
+            errors={"assignee": [gettext("Not staff at this site.")]},
         )
 
 
@@ -67,9 +70,9 @@ def is_site_staff(user: Any, *, query: DataQuery) -> bool:
 
 def _require_manager(user: Any, *, query: DataQuery, what: str) -> None:
     if not access.has_perm(user, Perm.MANAGE_QUERIES, trial=query.trial):
-        raise NotAllowed(f"Only a data manager may {what} a query.")
+        raise NotAllowed(gettext("Only a data manager may %(what)s a query.") % {"what": what})
     if not access.may_see_site(user, trial=query.trial, site_id=query.site_id):
-        raise NotAllowed("This query is at a site you do not work at.")
+        raise NotAllowed(gettext("This query is at a site you do not work at."))
 
 
 def _locked_row(query: DataQuery) -> DataQuery:
@@ -93,21 +96,21 @@ def query_raise(
     ensure_writable(trial=trial)
     site_id = _site_id(record)
     if not trial.sites.filter(pk=site_id).exists():
-        raise ApplicationError("This record is not part of this trial.")
+        raise ApplicationError(gettext("This record is not part of this trial."))
     if by is not None:
         access.require(by, Perm.MANAGE_QUERIES, trial=trial, message="Only a data manager raises data queries.")
         if not blinding.can_view_record(by, record, trial=trial):
-            raise NotAllowed("You cannot see this record.")
+            raise NotAllowed(gettext("You cannot see this record."))
     elif not check_code:
-        raise ApplicationError("A query is raised by a data manager or by a data-quality check.")
+        raise ApplicationError(gettext("A query is raised by a data manager or by a data-quality check."))
     text = text.strip()
     errors: dict[str, list[str]] = {}
     if not text:
-        errors["text"] = ["Say what needs checking."]
+        errors["text"] = [gettext("Say what needs checking.")]
     elif len(text) > MAX_TEXT:
-        errors["text"] = [f"At most {MAX_TEXT} characters."]
+        errors["text"] = [gettext("At most %(MAX_TEXT)s characters.") % {"MAX_TEXT": MAX_TEXT}]
     if errors:
-        raise ApplicationError("The query needs a question.", errors=errors)
+        raise ApplicationError(gettext("The query needs a question."), errors=errors)
     field = _check_field(record, field)
     if assignee is not None:
         _check_assignee(assignee, trial=trial, site_id=site_id)
@@ -142,10 +145,14 @@ def query_answer(*, query: DataQuery, answer: str, by: Any) -> DataQuery:
     if not is_site_staff(by, query=query):
         raise NotAllowed(ONLY_SITE_STAFF)
     if query.status != QueryStatus.OPEN:
-        raise Conflict(f"This query is {query.get_status_display().lower()}: only an open query is answered.")
+        raise Conflict(
+            gettext("This query is %(lower)s: only an open query is answered.") % {"lower": query.get_status_display().lower()}
+        )
     answer = answer.strip()
     if not answer:
-        raise ApplicationError("Write an answer: what was checked or corrected.", errors={"answer": ["Required."]})
+        raise ApplicationError(
+            gettext("Write an answer: what was checked or corrected."), errors={"answer": [gettext("Required.")]}
+        )
     with audit_context(reason="Data query answered"):
         query.answer = answer[:MAX_TEXT]
         query.status = QueryStatus.ANSWERED
@@ -160,11 +167,12 @@ def query_close(*, query: DataQuery, by: Any, note: str = "") -> DataQuery:
     ensure_writable(trial=query.trial)
     _require_manager(by, query=query, what="close")
     if query.status == QueryStatus.CLOSED:
-        raise Conflict("This query is already closed.")
+        raise Conflict(gettext("This query is already closed."))
     note = note.strip()
     if query.status == QueryStatus.OPEN and not note:
         raise ApplicationError(
-            "This query has no answer yet: say why it is closed.", errors={"note": ["Required to close an unanswered query."]}
+            gettext("This query has no answer yet: say why it is closed."),
+            errors={"note": [gettext("Required to close an unanswered query.")]},
         )
     with audit_context(reason=f"Data query closed: {note}" if note else "Data query closed"):
         query.status = QueryStatus.CLOSED
@@ -179,10 +187,10 @@ def query_reopen(*, query: DataQuery, reason: str, by: Any) -> DataQuery:
     ensure_writable(trial=query.trial)
     _require_manager(by, query=query, what="re-open")
     if query.status == QueryStatus.OPEN:
-        raise Conflict("This query is already open.")
+        raise Conflict(gettext("This query is already open."))
     reason = reason.strip()
     if not reason:
-        raise ApplicationError("Say why the query is re-opened.", errors={"reason": ["Required."]})
+        raise ApplicationError(gettext("Say why the query is re-opened."), errors={"reason": [gettext("Required.")]})
     with audit_context(reason=f"Data query re-opened: {reason[:300]}"):
         query.status = QueryStatus.OPEN
         query.save(update_fields=["status", "updated_at"])

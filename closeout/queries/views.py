@@ -14,6 +14,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from closeout.datalock.services import database_lock, database_unlock, lock_blockers, lock_current, lock_signature_check
@@ -31,7 +32,7 @@ from closeout.queries.forms import (
     field_choices,
 )
 from closeout.queries.selectors import RecordRef
-from trial import access, downloads
+from trial import access, downloads, sorting
 from trial.access import Perm
 from trial.errors import ApplicationError, Conflict
 from trial.models import Trial
@@ -89,6 +90,8 @@ def query_list(request: HttpRequest) -> HttpResponseBase:
     acc = access.access_for(request.user, trial)
     form = QueryFilterForm(request.GET, sites=access.visible_sites(request.user, trial=trial).order_by("code"))
     queries = selectors.query_list(user=request.user, trial=trial, filters=form.filters())
+    sort = sorting.sort_parse(request.GET.get("sort"), columns=selectors.QUERY_SORTS)
+    queries = sorting.sort_apply(queries, sort, columns=selectors.QUERY_SORTS)
     if downloads.wants_csv(request):
         zone = zoneinfo.ZoneInfo(trial.timezone)
 
@@ -127,6 +130,8 @@ def query_list(request: HttpRequest) -> HttpResponseBase:
             "manages": Perm.MANAGE_QUERIES in acc.perms,
             "tz": trial.timezone,
             "csv_url": downloads.csv_url(request),
+            "sort": sort,
+            "sorts": sorting.sort_headers(request, sort, columns=selectors.QUERY_SORTS),
         },
     )
 
@@ -137,7 +142,7 @@ def checks_run_now(request: HttpRequest) -> HttpResponse:
     """Queue the data-quality checks for this trial (the nightly task, now)."""
     trial = _trial(request, Perm.MANAGE_QUERIES)
     queue_on_commit("trial.run_quality_checks", trial_id=trial.pk)
-    messages.success(request, "The data-quality checks are running: new findings appear here as open queries.")
+    messages.success(request, gettext("The data-quality checks are running: new findings appear here as open queries."))
     return redirect("query-list")
 
 
@@ -292,7 +297,7 @@ def query_new(request: HttpRequest) -> HttpResponse:
                 status = exc.status
             else:
                 assert query is not None
-                messages.success(request, f"Query {query.pk} raised.")
+                messages.success(request, gettext("Query %(pk)s raised.") % {"pk": query.pk})
                 return redirect("query-detail", pk=query.pk)
     [existing] = _rows(request, trial, selectors.queries_for_record(record_type=record_type, record_id=record.pk))
     ref = selectors.record_refs([DataQuery(record_type=record_type, record_id=record.pk)])[(record_type, record.pk)]
@@ -379,7 +384,9 @@ def lock_sign(request: HttpRequest) -> HttpResponse:
             status = exc.status
         else:
             messages.success(
-                request, f"The {trial.name} database is locked (version {lock.version}), signed by {lock.signer_name}."
+                request,
+                gettext("The %(name)s database is locked (version %(version)s), signed by %(signer_name)s.")
+                % {"name": trial.name, "version": lock.version, "signer_name": lock.signer_name},
             )
             return redirect("lock")
     return _lock_page(request, trial, lock_form=form, status=status)
@@ -400,6 +407,10 @@ def lock_unlock(request: HttpRequest) -> HttpResponse:
             form.show_error(exc)
             status = exc.status
         else:
-            messages.success(request, f"The {trial.name} database is unlocked; lock version {lock.version} is closed.")
+            messages.success(
+                request,
+                gettext("The %(name)s database is unlocked; lock version %(version)s is closed.")
+                % {"name": trial.name, "version": lock.version},
+            )
             return redirect("lock")
     return _lock_page(request, trial, unlock_form=form, status=status)

@@ -26,6 +26,7 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from importlib import metadata
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -360,16 +361,250 @@ def repeated_measures(analysis: pd.DataFrame, scores: pd.DataFrame, plan: Json) 
 
 # --- Cost-effectiveness -----------------------------------------------------------------------------
 
+COSTS = ("care", "work", "sessions")  # the cost components, each per participant over the horizon
 
-def economic(plan: Json) -> Json:
+
+def eq5d_utility(profile: Any, value_set: Json) -> float | None:
+    """The utility of an EQ-5D-5L profile ("11213": mobility, self-care, usual activities, pain,
+    anxiety) under ``value_set``: start, minus the intercept for any state but full health, minus
+    each dimension's decrement at its level, minus each ``any_level`` term whose level occurs."""
+    decrements = value_set["decrements"]
+    if not isinstance(profile, str) or not re.fullmatch(f"[1-5]{{{len(decrements)}}}", profile):
+        return None
+    levels = [int(digit) for digit in profile]
+    value = float(value_set.get("start", 1.0))
+    if any(level > 1 for level in levels):
+        value -= float(value_set.get("intercept", 0.0))
+    value -= sum(float(row[level - 1]) for row, level in zip(decrements, levels, strict=True))
+    value -= sum(float(amount) for level, amount in (value_set.get("any_level") or {}).items() if int(level) in levels)
+    return value
+
+
+def discount_factor(rate: float, years: Any) -> Any:
+    """1 in the first year, 1/(1+rate) in the second, ...: ``years`` are whole years from randomisation."""
+    return (1.0 + rate) ** -np.floor(years)
+
+
+def participant_economics(
+    folder: Path, analysis: pd.DataFrame, scores: pd.DataFrame, spec: Json, arm: Json | None
+) -> pd.DataFrame:
+    """One row per randomised participant: the utility at baseline and each timepoint, QALYs by the
+    area under the curve (trapezoids, discounted by the year each segment's midpoint falls in), the
+    costs of care, of work days missed and of sessions attended over the horizon (discounted by
+    year), and whether the participant is a complete case (every utility and every questionnaire
+    that reports care answered)."""
+    value_set, rate = spec["eq5d_value_set"], float(spec["discount_rate"])
+    units = spec["unit_costs"]
+    frame = analysis[["study_id", *([arm["column"]] if arm else [])]].copy()
+    ids = frame["study_id"]
+
+    baseline_spec = spec["utility"]["baseline"]
+    baseline = table_read(folder, baseline_spec["file"]) if (folder / baseline_spec["file"]).exists() else pd.DataFrame()
+    profiles = (
+        baseline.set_index("study_id")[baseline_spec["column"]]
+        if baseline_spec["column"] in baseline.columns
+        else pd.Series(dtype=str)
+    )
+    utilities = ["utility_m00"]
+    frame["utility_m00"] = [eq5d_utility(profiles.get(i), value_set) for i in ids]
+    indexed = scores.set_index("study_id")
+    months = [0]
+    for point in spec["utility"]["timepoints"]:
+        name = f"utility_m{int(point['month']):02d}"
+        column = indexed[point["column"]] if point["column"] in indexed.columns else pd.Series(dtype=str)
+        frame[name] = [eq5d_utility(column.get(i), value_set) for i in ids]
+        utilities.append(name)
+        months.append(int(point["month"]))
+    frame[utilities] = frame[utilities].astype(float)
+    qalys = pd.Series(0.0, index=frame.index)
+    for (start, end), (first, second) in zip(pairwise(months), pairwise(utilities), strict=True):
+        factor = discount_factor(rate, (start + end) / 2 / 12)
+        qalys = qalys + (frame[first] + frame[second]) / 2 * (end - start) / 12 * factor
+    frame["qalys"] = qalys if len(months) > 1 else np.nan
+
+    care = spec["care"]
+    horizon = int(spec["horizon_months"])
+    episodes = table_read(folder, care["file"]) if (folder / care["file"]).exists() else pd.DataFrame(columns=["study_id"])
+    costs = {name: pd.Series(0.0, index=frame.index) for name in COSTS}
+    uncosted: set[str] = set()
+    if len(episodes):
+        month = numbers(episodes[care["month"]])
+        episodes = episodes[month <= horizon].assign(_factor=discount_factor(rate, (month[month <= horizon] - 1) // 12))
+        prices = {str(code): float(cost) for code, cost in units["care"].items()}
+        sought = episodes[care["care_sought"]] == "1"
+        contacts = episodes[care["care_from"]].where(sought, "").str.split(care["separator"])
+        for codes in contacts:
+            uncosted.update(code for code in codes if code and code not in prices)
+        episodes = episodes.assign(
+            _care=[sum(prices.get(code, 0.0) for code in codes if code) for codes in contacts] * episodes["_factor"],
+            _work=numbers(episodes[care["work_days"]]).fillna(0) * float(units.get("work_day") or 0) * episodes["_factor"],
+        )
+        summed = episodes.groupby("study_id")[["_care", "_work"]].sum()
+        costs["care"] = ids.map(summed["_care"]).fillna(0.0)
+        costs["work"] = ids.map(summed["_work"]).fillna(0.0)
+    sessions = spec.get("sessions")
+    if sessions and units.get("session") is not None and (folder / sessions["file"]).exists():
+        attended = table_read(folder, sessions["file"])
+        attended = attended[attended[sessions["status"]].isin(sessions["counted"])]
+        attended = attended.assign(
+            _cost=float(units["session"]) * discount_factor(rate, numbers(attended[sessions["day"]]).fillna(0) / 365.25)
+        )
+        costs["sessions"] = ids.map(attended.groupby("study_id")["_cost"].sum()).fillna(0.0)
+    for name in COSTS:
+        frame[f"cost_{name}"] = costs[name].astype(float)
+    frame["cost_total"] = sum(frame[f"cost_{name}"] for name in COSTS)
+    answered = [point["column"] for point in care["answered"]]
+    care_known = pd.Series(True, index=frame.index)
+    for column in answered:
+        values = ids.map(indexed[column]) if column in indexed.columns else pd.Series("", index=frame.index)
+        care_known &= values.fillna("") != ""
+    frame["complete"] = frame["qalys"].notna() & care_known
+    frame.attrs["uncosted"] = sorted(uncosted)
+    return frame
+
+
+def economic_summary(frame: pd.DataFrame) -> Json:
+    """Utilities (everyone with a value) and, over complete cases, QALYs and costs."""
+    complete = frame[frame["complete"]]
+    utilities = [column for column in frame.columns if column.startswith("utility_m")]
+    return {
+        "n": len(frame),
+        "complete": len(complete),
+        "missing": int(len(frame) - len(complete)),
+        "utility": {str(int(column.removeprefix("utility_m"))): continuous_summary(frame[column]) for column in utilities},
+        "qalys": continuous_summary(complete["qalys"]),
+        "costs": {name: continuous_summary(complete[f"cost_{name}"]) for name in (*COSTS, "total")},
+    }
+
+
+def _adjusted_difference(qalys: np.ndarray, treated: np.ndarray, baseline: np.ndarray) -> float:
+    """The difference in QALYs adjusted for baseline utility: the coefficient of the arm in an
+    ordinary least-squares regression of QALYs on arm and baseline utility (Manca et al. 2005)."""
+    design = np.column_stack([np.ones(len(qalys)), treated, baseline])
+    coefficients, *_ = np.linalg.lstsq(design, qalys, rcond=None)
+    return float(coefficients[1])
+
+
+def _interval(values: np.ndarray, alpha: float) -> list[float]:
+    return [float(np.quantile(values, alpha / 2)), float(np.quantile(values, 1 - alpha / 2))]
+
+
+QUADRANTS = {
+    "more_effective_more_costly": (1, 1),
+    "more_effective_less_costly": (1, -1),
+    "less_effective_more_costly": (-1, 1),
+    "less_effective_less_costly": (-1, -1),
+}
+
+
+def incremental(frame: pd.DataFrame, arm: Json, spec: Json, *, alpha: float) -> Json:
+    """Intervention minus comparator over complete cases: costs (difference in means), QALYs
+    (adjusted for baseline utility), the ICER, and a non-parametric bootstrap (participants resampled
+    with replacement within each arm, a fixed seed) for their intervals, the net monetary benefit
+    and the probability of cost-effectiveness at the willingness-to-pay threshold."""
+    complete = frame[frame["complete"] & frame[arm["column"]].isin([arm["intervention"], arm["control"]])]
+    groups = [complete[complete[arm["column"]] == code] for code in (arm["intervention"], arm["control"])]
+    if min(len(group) for group in groups) < 2:
+        return {"note": f"{NOT_ESTIMABLE}: fewer than two complete cases in an arm"}
+    costs = [group["cost_total"].to_numpy(float) for group in groups]
+    qalys = [group["qalys"].to_numpy(float) for group in groups]
+    baselines = [group["utility_m00"].to_numpy(float) for group in groups]
+    sizes = [len(group) for group in groups]
+    treated = np.concatenate([np.ones(sizes[0]), np.zeros(sizes[1])])
+
+    def deltas(picks: Sequence[np.ndarray]) -> tuple[float, float]:
+        cost = float(costs[0][picks[0]].mean() - costs[1][picks[1]].mean())
+        qaly = _adjusted_difference(
+            np.concatenate([qalys[0][picks[0]], qalys[1][picks[1]]]),
+            treated,
+            np.concatenate([baselines[0][picks[0]], baselines[1][picks[1]]]),
+        )
+        return cost, qaly
+
+    delta_cost, delta_qaly = deltas([np.arange(sizes[0]), np.arange(sizes[1])])
+    bootstrap = spec["bootstrap"]
+    resamples = int(bootstrap["resamples"])
+    rng = np.random.default_rng(int(bootstrap["seed"]))
+    sampled = np.array([deltas([rng.integers(0, size, size) for size in sizes]) for _ in range(resamples)])
+    boot_cost, boot_qaly = sampled[:, 0], sampled[:, 1]
+    threshold = float(spec["wtp_threshold"])
+    result: Json = {
+        "complete": {arm["intervention"]: sizes[0], arm["control"]: sizes[1]},
+        "cost": {"estimate": delta_cost, "ci": _interval(boot_cost, alpha)},
+        "qalys": {"estimate": delta_qaly, "ci": _interval(boot_qaly, alpha), "adjusted_for": "baseline utility"},
+        "resamples": resamples,
+        "seed": int(bootstrap["seed"]),
+        "wtp_threshold": threshold,
+        "net_monetary_benefit": {
+            "estimate": threshold * delta_qaly - delta_cost,
+            "ci": _interval(threshold * boot_qaly - boot_cost, alpha),
+        },
+        "probability_cost_effective": float(np.mean(threshold * boot_qaly - boot_cost > 0)),
+        "acceptability": [
+            {"threshold": level, "probability": float(np.mean(level * boot_qaly - boot_cost > 0))}
+            for level in (0.0, threshold / 2, threshold, 1.5 * threshold, 2 * threshold)
+        ],
+        "quadrants": {
+            name: float(np.mean((np.sign(boot_qaly) == effect) & (np.where(boot_cost > 0, 1, -1) == cost)))
+            for name, (effect, cost) in QUADRANTS.items()
+        },
+    }
+    if delta_qaly == 0:
+        result["icer"] = {"estimate": None, "ci": [None, None], "note": f"{NOT_ESTIMABLE}: no difference in QALYs"}
+        return result
+    icer: Json = {"estimate": delta_cost / delta_qaly, "ci": [None, None]}
+    if delta_qaly > 0 and delta_cost <= 0:
+        icer["note"] = "the intervention dominates: more QALYs at lower cost"
+    elif delta_qaly < 0 and delta_cost >= 0:
+        icer["note"] = "the intervention is dominated: fewer QALYs at higher cost"
+    if np.all(np.sign(boot_qaly) == np.sign(delta_qaly)):
+        icer["ci"] = _interval(boot_cost / boot_qaly, alpha)
+    else:
+        icer["ci_note"] = (
+            "no interval: the bootstrap's incremental QALYs include zero, where the ratio is undefined "
+            "(see the net monetary benefit and the probability of cost-effectiveness)"
+        )
+    result["icer"] = icer
+    return result
+
+
+def economic(folder: Path, analysis: pd.DataFrame, scores: pd.DataFrame, plan: Json) -> Json:
     spec = plan.get("economic") or {}
     if not spec.get("eq5d_value_set") or not spec.get("unit_costs"):
         return {
             "configured": False,
             "note": "Not configured: the trial has no EQ-5D-5L value set and no unit costs, so no QALYs, costs or ICER.",
         }
-    # No trial configures them yet; a plan that has them needs this analysis written first.
-    return {"configured": True, "note": "A value set and unit costs are given, but this version does not analyse them."}
+    arm = plan.get("arm")
+    frame = participant_economics(folder, analysis, scores, spec, arm)
+    value_set = spec["eq5d_value_set"]
+    result: Json = {
+        "configured": True,
+        "value_set": value_set["name"],
+        "value_set_source": value_set["source"],
+        "currency": spec["currency"],
+        "price_year": spec.get("price_year"),
+        "horizon_months": int(spec["horizon_months"]),
+        "discount_rate": float(spec["discount_rate"]),
+        "unit_costs": spec["unit_costs"],
+        "uncosted_care": frame.attrs["uncosted"],
+        "sessions_costed": bool(spec.get("sessions")) and spec["unit_costs"].get("session") is not None,
+        "method": (
+            "EQ-5D-5L utilities from the value set at baseline and each timepoint; QALYs by the area under the curve "
+            "(trapezoids) over the horizon; costs of care sought (one contact per kind of care per episode), work days "
+            "missed and sessions attended, times their unit costs; complete cases only (every utility and every "
+            "questionnaire reporting care answered)."
+        ),
+        "groups": {"pooled": economic_summary(frame)},
+    }
+    if not arm:
+        result["note"] = "Blinded release: QALYs and costs pooled over all participants; nothing is compared."
+        return result
+    for code in arm["codes"]:
+        result["groups"][code] = economic_summary(frame[frame[arm["column"]] == code])
+    result["incremental"] = incremental(frame, arm, spec, alpha=float(plan["alpha"]))
+    result["note"] = "Incremental costs and QALYs of the intervention arm against the comparator, with a bootstrap interval."
+    return result
 
 
 # --- Plots ------------------------------------------------------------------------------------------
@@ -505,6 +740,104 @@ def baseline_rows(results: Json) -> list[list[str]]:
     return rows
 
 
+def fmt_money(value: float | None, currency: str) -> str:
+    return "NA" if value is None else f"{currency} {value:,.0f}"
+
+
+def economic_html(results: Json, groups: Sequence[tuple[str, str]]) -> str:
+    """The cost-effectiveness paragraph and tables: per group, complete cases, QALYs and costs; with
+    arms, the incremental analysis."""
+    e = html.escape
+    economic_ = results["economic"]
+    if not economic_["configured"]:
+        return f"<p>{e(economic_['note'])}</p>\n"
+    currency = economic_["currency"]
+    priced = f", {economic_['price_year']} prices" if economic_.get("price_year") else ""
+    discount = fmt(100 * economic_["discount_rate"], 1)
+    text = (
+        f"Utilities from the {economic_['value_set']} ({economic_['value_set_source']}). QALYs by the area under the "
+        f"curve over {economic_['horizon_months']} months; costs in {currency}{priced}; both discounted at {discount}% a "
+        f"year after the first year. {economic_['method']}"
+    )
+    if economic_["uncosted_care"]:
+        text += f" Care without a unit cost, counted as zero: {', '.join(economic_['uncosted_care'])}."
+    parts = [f"<p>{e(text)}</p>\n"]
+    costs = [name for name in (*COSTS, "total") if name != "sessions" or economic_.get("sessions_costed")]
+    rows = []
+    for group, label in groups:
+        mine = economic_["groups"][group]
+        cells = [
+            label,
+            f"{mine['complete']} of {mine['n']}",
+            f"{fmt(mine['qalys']['mean'], 3)} ({fmt(mine['qalys']['sd'], 3)})",
+            *(f"{fmt_money(mine['costs'][name]['mean'], currency)}" for name in costs),
+        ]
+        rows.append(cells)
+    names = {"care": "Care", "work": "Work days missed", "sessions": "Sessions", "total": "Total cost"}
+    head = ["Group", "Complete cases", "QALYs, mean (SD)", *(names[name] for name in costs)]
+    parts.append(_table(f"QALYs and mean costs per participant ({currency}), complete cases", head, rows))
+    utility_rows = [
+        [f"Month {int(month)}"]
+        + [
+            f"{fmt(economic_['groups'][g]['utility'][month]['mean'], 3)}, n={economic_['groups'][g]['utility'][month]['n']}"
+            for g, _ in groups
+        ]
+        for month in economic_["groups"]["pooled"]["utility"]
+    ]
+    parts.append(_table("EQ-5D-5L utility: mean by month", ["Timepoint", *[label for _, label in groups]], utility_rows))
+    arm = results.get("arm")
+    if not arm:
+        parts.append(f"<p>{e(economic_['note'])}</p>\n")
+        return "".join(parts)
+    change = economic_["incremental"]
+    if "cost" not in change:
+        parts.append(f"<p>Incremental analysis {e(change['note'])}.</p>\n")
+        return "".join(parts)
+    first, second = arm["labels"][arm["intervention"]], arm["labels"][arm["control"]]
+    icer = change["icer"]
+    threshold = fmt_money(change["wtp_threshold"], currency)
+    sentence = (
+        f"{first} against {second}: incremental cost {fmt_money(change['cost']['estimate'], currency)} (95% CI "
+        f"{fmt_money(change['cost']['ci'][0], currency)} to {fmt_money(change['cost']['ci'][1], currency)}), incremental QALYs "
+        f"{fmt(change['qalys']['estimate'], 4)} (95% CI {fmt_ci(change['qalys']['ci'], 4)}), adjusted for baseline utility; "
+        f"ICER {fmt_money(icer['estimate'], currency)} per QALY"
+    )
+    if icer["ci"][0] is not None:
+        sentence += f" (95% CI {fmt_money(icer['ci'][0], currency)} to {fmt_money(icer['ci'][1], currency)})"
+    if icer.get("note"):
+        sentence += f"; {icer['note']}"
+    if icer.get("ci_note"):
+        sentence += f"; {icer['ci_note']}"
+    sentence += (
+        f". At {threshold} per QALY the probability that the intervention is cost-effective is "
+        f"{fmt(100 * change['probability_cost_effective'], 1)}% ({change['resamples']} bootstrap resamples)."
+    )
+    parts.append(f"<p>{e(sentence)}</p>\n")
+    rows = [
+        [
+            "Incremental cost",
+            fmt_money(change["cost"]["estimate"], currency),
+            f"{fmt_money(change['cost']['ci'][0], currency)} to {fmt_money(change['cost']['ci'][1], currency)}",
+        ],
+        ["Incremental QALYs", fmt(change["qalys"]["estimate"], 4), fmt_ci(change["qalys"]["ci"], 4)],
+        [
+            "ICER (cost per QALY)",
+            fmt_money(icer["estimate"], currency),
+            f"{fmt_money(icer['ci'][0], currency)} to {fmt_money(icer['ci'][1], currency)}"
+            if icer["ci"][0] is not None
+            else "not defined",
+        ],
+        [
+            f"Net monetary benefit at {threshold}",
+            fmt_money(change["net_monetary_benefit"]["estimate"], currency),
+            f"{fmt_money(change['net_monetary_benefit']['ci'][0], currency)} to {fmt_money(change['net_monetary_benefit']['ci'][1], currency)}",
+        ],
+        [f"Probability cost-effective at {threshold}", f"{fmt(100 * change['probability_cost_effective'], 1)}%", ""],
+    ]
+    parts.append(_table(f"Incremental analysis: {first} minus {second}", ["Measure", "Estimate", "95% interval"], rows))
+    return "".join(parts)
+
+
 def report_html(results: Json, figures: Mapping[str, str]) -> str:
     """The results section of a paper, as one self-contained, accessible HTML page."""
     e = html.escape
@@ -604,7 +937,7 @@ def report_html(results: Json, figures: Mapping[str, str]) -> str:
         rows.append(cells)
     parts.append(_table("Participants with at least one adverse event, by category", head, rows))
     parts.append("<h2>Cost-effectiveness</h2>\n")
-    parts.append(f"<p>{e(results['economic']['note'])}</p>\n")
+    parts.append(economic_html(results, groups))
     versions = ", ".join(f"{name} {version}" for name, version in sorted(results["packages"].items()))
     parts.append(f"<h2>Software</h2>\n<p>Python with {e(versions)}; alpha {fmt(results['alpha'])}.</p>\n")
     parts.append("</main>\n</body>\n</html>\n")
@@ -646,7 +979,7 @@ def analyse(folder: Path, plan: Json) -> tuple[Json, dict[str, tuple[bytes, byte
         "outcomes": {outcome["code"]: outcome_analyse(analysis, outcome, plan) for outcome in plan["outcomes"]},
         "adverse_events": adverse_events(analysis, events, plan),
         "repeated": repeated_measures(analysis, scores, plan),
-        "economic": economic(plan),
+        "economic": economic(folder, analysis, scores, plan),
         "time_unit": "days",
     }
     if arm:

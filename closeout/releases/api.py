@@ -50,6 +50,7 @@ class ReleaseOutput(serializers.Serializer):
     zip_sha256 = serializers.CharField()
     zip_bytes = serializers.IntegerField()
     error = serializers.CharField()
+    retry_of = serializers.IntegerField(source="retry_of_id", allow_null=True)
     created_by = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField()
     finished_at = serializers.DateTimeField(allow_null=True)
@@ -97,6 +98,18 @@ class ReleaseDetail(APIView):
     @extend_schema(responses=ReleaseOutput)
     def get(self, request: Request, pk: int) -> Response:
         return Response(ReleaseOutput(_release(request, pk)).data)
+
+
+class ReleaseRetry(APIView):
+    """Build a failed release again (202): a new release of the same lock and variant, byte-identical
+    to what the failed build would have made; asking again returns the same retry. 409 unless failed."""
+
+    permission_classes = [requires(Perm.CREATE_RELEASE)]
+
+    @extend_schema(request=None, responses={202: ReleaseCreatedOutput})
+    def post(self, request: Request, pk: int) -> Response:
+        retry = services.release_retry(release=_release(request, pk), by=request.user)
+        return Response({"id": retry.pk, "status": retry.status}, status=status.HTTP_202_ACCEPTED)
 
 
 class ReleaseDownload(APIView):

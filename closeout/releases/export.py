@@ -30,6 +30,7 @@ from closeout.models import DatabaseLock, ReleaseVariant
 from closeout.releases import analyse, catalogue, sap
 from closeout.releases.catalogue import Column, Config, Table
 from closeout.releases.statfiles import StatColumn, write_stat_files
+from trial import selectors
 from trial.errors import Conflict
 from trial.models import Trial
 
@@ -42,8 +43,10 @@ ANALYSIS_CHUNK = 5000  # rows of the Stata/SPSS file converted at a time
 ANALYSIS_NAME = "analysis"
 STAT_FILES = f"{ANALYSIS_NAME}.dta {ANALYSIS_NAME}.sav"  # their rows of the data dictionary name both files
 ANALYSIS_SOURCES = ("analysis", "questionnaire_scores")  # the Stata/SPSS file's tables, in its column order
-SAP_SOURCES = ("analysis", "questionnaire_scores", "adverse_events")  # the tables analysis/analyse.py reads
+# The tables analysis/analyse.py reads (sessions: in the unblinded variant only).
+SAP_SOURCES = ("analysis", "questionnaire_scores", "adverse_events", "baseline", "episodes", "sessions")
 SAP_FOLDER = "analysis"
+AUDIT_HEADS = "audit_chain_heads.json"
 FILE_MODE = 0o100644  # a regular file, rw-r--r--
 
 
@@ -250,6 +253,10 @@ def _write_files(
                     entry.rows = rows
             progress(95 * (steps - 2) // steps)
             _write_analysis(archive, config=config, source=source, work=Path(work))
+        # The audit trail's chain heads as they were at the lock: kept with the release, outside the
+        # database, `verify_audit --heads` proves the trail up to them was not rewritten since.
+        heads = selectors.audit_chain_heads(at=lock.locked_at, cursor=cursor)
+        archive.add(AUDIT_HEADS, (json.dumps(heads, sort_keys=True, indent=2) + "\n").encode(), rows=len(heads))
         progress(95 * (steps - 1) // steps)
     dictionary = _dictionary(config, tables, analysis)
     archive.add("dictionary.csv", dictionary[0], rows=dictionary[1])
@@ -554,6 +561,8 @@ def _readme(source: Source, config: Config, tables: list[Table], files: list[Rel
         "| `dictionary.csv` | | Every variable: table, type, label, units and allowed codes with their labels; "
         "questionnaire items by instrument |",
         "| `datapackage.json` | | Frictionless Data Package: each CSV's schema, with the allowed codes as constraints |",
+        f"| `{AUDIT_HEADS}` | | The audit trail's chain heads at the lock ({{event table: hash of its last event}}): "
+        "keep them; `python manage.py verify_audit --heads` checks the trail still leads to them |",
         "| `manifest.csv` | | Every other file's name, rows and SHA-256 |",
         "",
         "## Dates",

@@ -5,17 +5,22 @@ which imports nothing of this project) runs it."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
+from closeout.models import EconomicPolicy
 from closeout.releases import analyse, catalogue
 from closeout.releases.catalogue import Config, Table
 from followup.models import OutcomeCode
+from intervention.models import SessionStatus
 
 ALPHA = 0.05
 PRIMARY = OutcomeCode.ACTIVITY_LIMITING
 # Scores analysed with a mixed model over the follow-up timepoints, adjusted for their baseline value.
 REPEATED = ("rmdq_total", "eq5d_vas")
 AE_STATUSES_LEFT_OUT = ("dismissed",)  # reviewed and found not to be an adverse event
+EQ5D_PROFILE = "eq5d_profile"  # the score that concatenates the five EQ-5D-5L levels, e.g. "11213"
+NOT_CONFIGURED = {"eq5d_value_set": None, "unit_costs": None}
 
 
 def _arm(config: Config) -> dict[str, Any] | None:
@@ -69,6 +74,71 @@ def _repeated(config: Config, analysis: Table) -> list[dict[str, Any]]:
     return measures
 
 
+def _number(value: Decimal | float | int | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def _economic(config: Config) -> dict[str, Any]:
+    """The cost-effectiveness analysis (closeout.models.EconomicPolicy): the value set, the unit
+    costs, and where the release has the EQ-5D-5L profiles, the care and the sessions. Without a
+    value set or care unit costs, or without EQ-5D-5L profiles to value: not configured."""
+    policy = EconomicPolicy.objects.filter(trial_id=config.trial_id).first()
+    if policy is None or not policy.configured:
+        return dict(NOT_CONFIGURED)
+    horizon = policy.horizon_months
+    scores = {column.name for column in catalogue.score_columns(config)}
+    instrument = next((i for i in config.instruments if any(score.code == EQ5D_PROFILE for score in i.scores)), None)
+    baseline = config.baseline
+    if instrument is None or baseline is None or not any(score.code == EQ5D_PROFILE for score in baseline.scores):
+        return dict(NOT_CONFIGURED)
+    timepoints = []
+    for month in instrument.months:
+        if month > horizon:
+            continue
+        for stem in (EQ5D_PROFILE, f"{instrument.code}_{EQ5D_PROFILE}"):
+            if (name := catalogue.varname(f"{stem}_m{month:02d}")) in scores:
+                timepoints.append({"month": month, "column": name})
+                break
+    monthly = next((i for i in config.instruments if i.code == config.outcome_instrument), None)
+    answered = [
+        {"month": month, "column": name}
+        for month in (monthly.months if monthly else ())
+        if month <= horizon and (name := catalogue.varname(f"{config.outcome_instrument}_day_m{month:02d}")) in scores
+    ]
+    sessions = None
+    if not config.blinded and policy.session_cost is not None:
+        sessions = {"file": "sessions.csv", "status": "status", "counted": [SessionStatus.ATTENDED.value], "day": "session_day"}
+    return {
+        "eq5d_value_set": policy.value_set,
+        "unit_costs": {
+            "care": {str(code): float(cost) for code, cost in sorted(policy.care_unit_costs.items())},
+            "work_day": _number(policy.work_day_cost),
+            "session": _number(policy.session_cost),
+        },
+        "currency": policy.currency,
+        "price_year": policy.price_year,
+        "discount_rate": float(policy.discount_rate),
+        "horizon_months": horizon,
+        "wtp_threshold": float(policy.wtp_threshold),
+        "bootstrap": {"resamples": policy.bootstrap_resamples, "seed": policy.bootstrap_seed},
+        "utility": {
+            "baseline": {"file": "baseline.csv", "column": catalogue.varname(EQ5D_PROFILE)},
+            "timepoints": timepoints,
+        },
+        "care": {
+            "file": "episodes.csv",
+            "month": "month",
+            "care_sought": "care_sought",
+            "care_from": "care_from",
+            "work_days": "work_days_missed",
+            "separator": catalogue.ITEM_SEPARATOR,
+            # Care is known for a participant who answered every one of these questionnaires.
+            "answered": answered,
+        },
+        "sessions": sessions,
+    }
+
+
 def plan_build(*, config: Config, trial_name: str, lock_version: int, variant: str, packages: dict[str, str]) -> dict[str, Any]:
     analysis = catalogue.analysis_table(config)
     outcomes = []
@@ -107,8 +177,7 @@ def plan_build(*, config: Config, trial_name: str, lock_version: int, variant: s
             "categories": [[code, label] for code, label in config.ae_categories],
             "serious": "serious",
         },
-        # Neither is configurable yet (WalkBack's configuration has neither): the analysis says so.
-        "economic": {"eq5d_value_set": None, "unit_costs": None},
+        "economic": _economic(config),
         "packages": packages,
     }
 

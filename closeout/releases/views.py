@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext
+from django.views.decorators.http import require_POST
 
 from closeout.datalock.services import lock_current
 from closeout.models import ReleaseStatus, ReleaseVariant
@@ -38,7 +39,11 @@ def release_page(request: HttpRequest) -> HttpResponse:
         except ApplicationError as exc:
             messages.error(request, exc.message)
         else:
-            messages.success(request, f"Release {release.number} ({release.variant}) is queued; it builds in the background.")
+            messages.success(
+                request,
+                gettext("Release %(number)s (%(variant)s) is queued; it builds in the background.")
+                % {"number": release.number, "variant": release.variant},
+            )
         return redirect("releases")
     variants = [(ReleaseVariant.BLINDED.value, ReleaseVariant.BLINDED.label)]
     if trial.data_locked_at is not None and access.can_see_allocation(request.user, trial=trial):
@@ -56,6 +61,27 @@ def release_page(request: HttpRequest) -> HttpResponse:
             "not_locked": services.NOT_LOCKED,
         },
     )
+
+
+@login_required
+@require_POST
+def release_retry_page(request: HttpRequest, pk: int) -> HttpResponse:
+    """The Retry button of a failed release: a new release of the same lock and variant."""
+    trial = _trial(request)
+    release = selectors.release_get(trial=trial, pk=pk)
+    if release is None:
+        raise Http404(gettext("No such release."))
+    try:
+        retry = services.release_retry(release=release, by=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(
+            request,
+            gettext("Release %(failed)s is built again as release %(number)s; it builds in the background.")
+            % {"failed": release.number, "number": retry.number},
+        )
+    return redirect("releases")
 
 
 def _number(value: Any, digits: int = 2) -> str:

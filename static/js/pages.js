@@ -95,3 +95,21 @@ document.querySelectorAll("[data-forget-answers]").forEach((el) => {
   }
   window.setTimeout(poll, 1000);
 })();
+
+// Tables that scroll sideways (.table-responsive): the scrolling region is reachable with the
+// keyboard, so its hidden columns can be scrolled into view with the arrow keys (WCAG 2.1.1), and is
+// named after the table's caption or the heading above it. A wrapper that names itself is kept.
+document.querySelectorAll(".table-responsive").forEach((region) => {
+  if (!region.hasAttribute("tabindex")) region.tabIndex = 0;
+  if (!region.hasAttribute("role")) region.setAttribute("role", "region");
+  if (region.hasAttribute("aria-label") || region.hasAttribute("aria-labelledby")) return;
+  const caption = region.querySelector("caption");
+  let name = caption ? caption.textContent : "";
+  for (let el = region; el && !name; el = el.parentElement) {
+    for (let before = el.previousElementSibling; before && !name; before = before.previousElementSibling) {
+      const headings = before.matches("h1, h2, h3, h4, h5, h6, legend, summary") ? [before] : before.querySelectorAll("h1, h2, h3, h4, h5, h6");
+      if (headings.length) name = headings[headings.length - 1].textContent;
+    }
+  }
+  region.setAttribute("aria-label", (name || document.title).replace(/\s+/g, " ").trim());
+});

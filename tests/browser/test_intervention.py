@@ -63,8 +63,9 @@ def test_booking_the_diary_and_the_session_record(
     # The coordinator books session 1 into a free slot of the physiotherapist.
     _login(page, base, "coordinator")
     page.goto(f"{base}/sessions/{first.pk}/book/")
+    page.click("[data-testid=mode-in_person]")  # first how, then a day (the first with free times is open), then a time
+    page.wait_for_selector("[data-testid=days]")
     page.locator("[data-testid=slot]").first.click()
-    page.locator("[data-testid=choice-mode] label", has_text="In person").click()
     page.click("[data-testid=book-submit]")
     page.wait_for_load_state()
     first.refresh_from_db()

@@ -81,7 +81,7 @@ def test_a_coordinator_screens_enrols_and_randomises_and_the_investigator_stays_
     participant = Participant.objects.get(study_id=study_id)
     _login(page, base, "investigator")
     page.click("#mainnav >> text=Participants")
-    page.fill("input[name=q]", study_id)
+    page.fill("input[name=search]", study_id)
     page.click("[data-testid=filters] button")
     page.click(f"[data-testid=participants-table] >> text={study_id}")
     page.wait_for_selector("[data-testid=participant-status]")

@@ -22,7 +22,14 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 @pytest.fixture
 def open_month(db: Any) -> tuple[Participant, Occurrence]:
     call_command("demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
-    participant = Participant.objects.filter(status="randomised", site__code="SYD", messages__isnull=True).order_by("pk").first()
+    # (its welcome message with the link aside: nothing about a questionnaire or a session)
+    participant = (
+        Participant.objects.filter(status="randomised", site__code="SYD")
+        .exclude(messages__occurrence__isnull=False)
+        .exclude(messages__session__isnull=False)
+        .order_by("pk")
+        .first()
+    )
     occurrence = Occurrence.objects.filter(participant=participant, instrument="monthly").order_by("month").first()
     Occurrence.objects.filter(pk=occurrence.pk).update(
         opens_at=timezone.now() - timezone.timedelta(days=1),
@@ -43,9 +50,12 @@ def test_a_reported_health_problem_becomes_a_serious_event_and_alerts_safety(
     phone.goto(f"{base}/p/{token}/q/{occurrence.pk}/")
     phone.wait_for_selector("#questionnaire")
     phone.click("label[for=lbp_any-no]")
+    phone.click("[data-testid=next]")
+    phone.wait_for_selector("label[for=new_health_problem-yes]")
     phone.click("label[for=new_health_problem-yes]")
     phone.fill("[name=new_health_problem_details]", "Fell on stairs, broke my ankle, one night in hospital")
-    phone.click("button[type=submit]")
+    phone.click("[data-testid=next]")
+    phone.click("[data-testid=submit]")  # the review
     phone.wait_for_selector("[data-testid=thanks]")
     report = AdverseEvent.objects.get(participant=participant, status="pending")
 

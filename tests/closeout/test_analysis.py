@@ -253,7 +253,7 @@ def test_an_unblinded_release_carries_the_analysis_and_running_it_again_gives_th
     assert results["arm"]["intervention"] == "walking" and results["populations"]["itt"]["pooled"] == 4
     assert set(results["outcomes"]) == {"activity_limiting", "any", "care_seeking"}
     assert results["outcomes"]["activity_limiting"]["primary"] and "hazard_ratio" in results["outcomes"]["any"]
-    assert results["economic"]["configured"] is False
+    assert results["economic"]["configured"] is True  # the WalkBack preset configures it (tests/closeout/test_economic.py)
     out = tmp_path / "again"
     started = time.monotonic()
     run = subprocess.run(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 import time_machine
 from django.core import mail
+from django.core.mail.backends import locmem
 from django.core.management import call_command
 from django.db import connection
 from django.test import Client
@@ -215,6 +217,62 @@ def test_a_sweep_killed_after_sending_is_retried_with_the_same_key_and_delivers_
     assert message.status == MessageStatus.SENT and message.attempts == 2
 
 
+class CrashingBackend(locmem.EmailBackend):
+    """Hands two e-mails over, then the process dies (a BaseException: nothing catches it)."""
+
+    def send_messages(self, messages: Any) -> int:
+        if len(mail.outbox) >= 2:
+            raise SystemExit("killed")
+        return super().send_messages(messages)
+
+
+def test_each_send_is_recorded_as_it_happens_so_a_crash_mid_batch_re_sends_none_of_them(
+    walkback: Trial, enrol, coordinator, sealed_list, settings
+) -> None:  # type: ignore[no-untyped-def]
+    with time_machine.travel(RANDOMISED_AT, tick=False):
+        for _ in range(5):
+            journey.participant_randomise(participant_id=enrol().pk, by=coordinator)
+    settings.EMAIL_BACKEND = f"{__name__}.CrashingBackend"
+    with pytest.raises(SystemExit):
+        sweep(DAY_AFTER_OPENING)
+    sent = Message.objects.filter(status=MessageStatus.SENT)
+    assert len(mail.outbox) == 2 and sent.count() == 2
+    assert {f"<{m.key}@walkback>" for m in sent} == {m.extra_headers["Message-ID"] for m in mail.outbox}
+    assert all(m.provider_id == m.key and m.sent_at is not None for m in sent)
+    assert Message.objects.filter(status=MessageStatus.SENDING).count() == 3  # claimed, left for the lease
+
+    # The lease is sized to the batch: the batch size times MESSAGES_SECONDS_PER_MESSAGE (15 s).
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    assert sweep(DAY_AFTER_OPENING + dt.timedelta(seconds=20 * 15 - 1)).sent == 0
+    assert sweep(DAY_AFTER_OPENING + dt.timedelta(seconds=20 * 15 + 1)).sent == 3
+    assert len(mail.outbox) == 5 and len({m.extra_headers["Message-ID"] for m in mail.outbox}) == 5
+
+
+def test_a_sweep_sends_nothing_once_its_lease_is_about_to_pass(walkback: Trial, enrol, coordinator, sealed_list) -> None:  # type: ignore[no-untyped-def]
+    """Another sweep may claim the rest when the lease has passed: this one leaves them."""
+    with time_machine.travel(RANDOMISED_AT, tick=False):
+        for _ in range(2):
+            journey.participant_randomise(participant_id=enrol().pk, by=coordinator)
+    services.occurrences_advance(now=DAY_AFTER_OPENING)
+    services.messages_plan(now=DAY_AFTER_OPENING)
+    ids = messaging._claim(now=DAY_AFTER_OPENING, batch_size=10, lease=dt.timedelta(minutes=5))
+    result = messaging._deliver(
+        ids=ids, now=DAY_AFTER_OPENING, renderer=messaging._Renderer(), mail=mail.get_connection(), deadline=time.monotonic() - 1
+    )
+    assert (result.sent, result.expired) == (0, 2) and mail.outbox == []
+    assert Message.objects.filter(pk__in=ids, status=MessageStatus.SENDING).count() == 2
+
+
+def test_the_sweep_claims_batches_of_the_configured_size(walkback: Trial, enrol, coordinator, sealed_list, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.MESSAGES_BATCH_SIZE = 2
+    settings.MESSAGES_SECONDS_PER_MESSAGE = 600  # what is measured is batches, not a busy machine's speed
+    with time_machine.travel(RANDOMISED_AT, tick=False):
+        for _ in range(5):
+            journey.participant_randomise(participant_id=enrol().pk, by=coordinator)
+    result = sweep(DAY_AFTER_OPENING)
+    assert (result.sent, result.batches) == (5, 3)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_two_sweeps_in_parallel_send_each_message_once(walkback: Trial, enrol, coordinator, sealed_list) -> None:  # type: ignore[no-untyped-def]
     with time_machine.travel(RANDOMISED_AT, tick=False):
@@ -249,7 +307,7 @@ def test_two_sweeps_in_parallel_send_each_message_once(walkback: Trial, enrol, c
     assert all(r.batches >= 1 for r in results)  # both shared the work
 
 
-def test_queries_grow_with_batches_not_messages(walkback: Trial, enrol, coordinator, sealed_list) -> None:  # type: ignore[no-untyped-def]
+def test_reads_grow_with_batches_and_writes_by_one_per_message_sent(walkback: Trial, enrol, coordinator, sealed_list) -> None:  # type: ignore[no-untyped-def]
     def queries_for(count: int) -> int:
         Message.objects.all().delete()
         mail.outbox.clear()
@@ -263,7 +321,8 @@ def test_queries_grow_with_batches_not_messages(walkback: Trial, enrol, coordina
         assert result.sent == count
         return len(captured)
 
-    assert queries_for(3) == queries_for(12)
+    # Each send is recorded in its own commit the moment it goes (a killed sweep re-sends none of them).
+    assert queries_for(12) - queries_for(3) == 9
 
 
 def test_the_command_and_the_task_call_the_same_service_and_are_idempotent(randomised) -> None:

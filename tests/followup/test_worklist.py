@@ -584,3 +584,156 @@ def test_message_steps_read_as_words() -> None:
         "First confirmation",
         "Custom",
     ]
+
+
+# --- Pages and filters ------------------------------------------------------------------------
+
+
+def _bulk_cohort(trial: Trial, count: int, *, site: str = "SYD") -> list[Participant]:
+    """``count`` participants written directly (not through the services): each has months 1-3
+    missed (lost to follow-up), month 4 open in turn closing soon, overdue or due now, and a failed
+    message about it."""
+    from participants.models import ContactDetails
+    from tests.factories import ParticipantFactory
+
+    windows = (  # month 4: (due, opens, closes)
+        (dt.date(2026, 9, 2), NOW - dt.timedelta(days=16), NOW + dt.timedelta(hours=20)),
+        (dt.date(2026, 9, 10), NOW - dt.timedelta(days=8), NOW + dt.timedelta(days=10)),
+        (dt.date(2026, 9, 17), NOW - dt.timedelta(days=1), NOW + dt.timedelta(days=16)),
+    )
+    people = []
+    occurrences = []
+    for n in range(count):
+        participant = ParticipantFactory(site=trial.sites.get(code=site))
+        ContactDetails.objects.create(participant=participant, email="pat@example.org", timezone="Australia/Sydney")
+        for month in (1, 2, 3):
+            due = dt.date(2026, 5 + month, 2)
+            occurrences.append(
+                Occurrence(
+                    participant=participant,
+                    instrument="monthly",
+                    month=month,
+                    due_date=due,
+                    opens_at=dt.datetime.combine(due, dt.time(), tzinfo=UTC),
+                    closes_at=dt.datetime.combine(due + dt.timedelta(days=14), dt.time(), tzinfo=UTC),
+                    status=OccurrenceStatus.MISSED,
+                )
+            )
+        due, opens, closes = windows[n % 3]
+        occurrences.append(
+            Occurrence(
+                participant=participant,
+                instrument="monthly",
+                month=4,
+                due_date=due,
+                opens_at=opens,
+                closes_at=closes,
+                status="open",
+            )
+        )
+        people.append(participant)
+    Occurrence.objects.bulk_create(occurrences)
+    for participant in people:
+        _failed_message(participant, _monthly(participant, 4), planned_at=NOW - dt.timedelta(days=1), error="Bounced")
+    return people
+
+
+def _rows(html: str, name: str) -> list[str]:
+    return [chunk.split('"')[0] for chunk in _section(html, name).split('data-testid="row-')[1:]]
+
+
+SECTIONS = ("closing-soon", "overdue", "due-now", "lost", "failed")
+
+
+@time_machine.travel(NOW, tick=False)
+def test_each_section_shows_a_page_of_rows_and_the_query_count_stays_the_same(
+    client: Client, walkback: Trial, coordinator, monkeypatch
+) -> None:
+    from console import worklist
+
+    monkeypatch.setattr(worklist, "PAGE_SIZE", 7)
+    client.force_login(coordinator)
+    _bulk_cohort(walkback, 6)
+    few = _queries(client, reverse("followup-worklist"))
+    _bulk_cohort(walkback, 54)
+    with CaptureQueriesContext(connection) as queries:
+        html = _text(client.get(reverse("followup-worklist")))
+    assert len(queries) == few
+
+    assert all(len(_rows(html, name)) == 7 for name in SECTIONS)  # a page, never more
+    totals = {name: html.split(f'data-testid="count-{name}">')[1].split("<")[0] for name in SECTIONS}
+    assert totals == {"closing-soon": "20", "overdue": "20", "due-now": "20", "lost": "60", "failed": "60"}
+    assert 'aria-label="Pages of Overdue"' in html and 'aria-current="page">1<' in html
+
+
+@time_machine.travel(NOW, tick=False)
+def test_later_pages_show_the_rest_and_keep_the_filters(client: Client, walkback: Trial, coordinator, monkeypatch) -> None:
+    from console import worklist
+
+    monkeypatch.setattr(worklist, "PAGE_SIZE", 7)
+    people = _bulk_cohort(walkback, 60)
+    client.force_login(coordinator)
+    url = reverse("followup-worklist")
+    first = _text(client.get(url, {"site": "SYD"}))
+    assert "page_overdue=2" in first.split('data-testid="pages-overdue"')[1].split("</nav>")[0]
+    assert "site=SYD" in first.split('data-testid="pages-overdue"')[1].split("</nav>")[0]
+
+    seen: list[str] = []
+    for number in (1, 2, 3):
+        seen += _rows(_text(client.get(url, {"site": "SYD", "page_overdue": number})), "overdue")
+    overdue = {p.study_id for p in people[1::3]}
+    assert len(seen) == 20 and set(seen) == overdue  # every row once, none twice
+    lost: list[str] = []
+    for number in range(1, 10):
+        lost += _rows(_text(client.get(url, {"page_lost_to_followup": number})), "lost")
+    assert sorted(lost) == sorted(p.study_id for p in people)
+    past_the_end = _text(client.get(url, {"page_lost_to_followup": 99}))
+    assert _rows(past_the_end, "lost") == sorted(p.study_id for p in people)[56:]  # the last page
+    assert _rows(_text(client.get(url, {"page_overdue": "nonsense"})), "overdue") == seen[:7]
+
+
+@time_machine.travel(NOW, tick=False)
+def test_filters_narrow_the_counts_and_the_rows(client: Client, walkback: Trial, coordinator) -> None:
+    people = _bulk_cohort(walkback, 6)
+    elsewhere = _bulk_cohort(walkback, 3, site="BNE")
+    client.force_login(coordinator)
+    url = reverse("followup-worklist")
+
+    def totals(html: str) -> dict[str, str]:
+        return {
+            kind: html.split(f'data-testid="total-{kind}">')[1].split("<")[0]
+            for kind in ("closing_soon", "overdue", "due_now", "lost_to_followup", "failed_messages")
+        }
+
+    everything = _text(client.get(url))
+    assert totals(everything) == {
+        "closing_soon": "3",
+        "overdue": "3",
+        "due_now": "3",
+        "lost_to_followup": "9",
+        "failed_messages": "9",
+    }
+    syd = _text(client.get(url, {"site": "SYD"}))
+    assert totals(syd) == {"closing_soon": "2", "overdue": "2", "due_now": "2", "lost_to_followup": "6", "failed_messages": "6"}
+    assert not {p.study_id for p in elsewhere} & set(_rows(syd, "lost"))
+
+    only_overdue = _text(client.get(url, {"kind": "overdue"}))
+    assert set(_rows(only_overdue, "overdue")) == {p.study_id for p in people[1::3] + elsewhere[1::3]}
+    assert all(f'data-testid="section-{name}"' not in only_overdue for name in ("closing-soon", "due-now", "lost", "failed"))
+    assert totals(only_overdue) == totals(everything)  # the counts still show every section
+
+    due_today_on = _text(client.get(url, {"due_from": "2026-09-10", "due_to": "2026-09-17"}))
+    assert totals(due_today_on) == {
+        "closing_soon": "0",
+        "overdue": "3",
+        "due_now": "3",
+        "lost_to_followup": "0",
+        "failed_messages": "6",
+    }
+    assert _rows(due_today_on, "closing-soon") == [] and len(_rows(due_today_on, "failed")) == 6
+    form = everything.split('data-testid="worklist-filters"')[1].split("</form>")[0]
+    assert all(f'for="id_{name}"' in form for name in ("site", "kind", "due_from", "due_to"))
+
+    response = client.get(url, {"site": "BNE", "due_from": "2026-09-10", "format": "csv"})
+    csv_ids = {line.split(",")[1] for line in b"".join(response.streaming_content).decode().splitlines()[1:]}
+    assert csv_ids == {p.study_id for p in elsewhere[1:]}

@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from django.db import connection
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
+from tests.integration.workers import processes_stop
 from trial import services
 from trial.models import Heartbeat
 
@@ -95,15 +95,7 @@ def stack(tmp_path: Path) -> Iterator[dict[str, object]]:
         yield {"url": f"http://127.0.0.1:{port}", "procs": procs, "logs": logs}
     finally:
         app.conf.task_always_eager = True
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in procs.values():
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        processes_stop(procs.values())
 
 
 def _get(url: str) -> tuple[int, bytes]:

@@ -153,6 +153,9 @@ def test_the_booking_page_shows_the_window_and_free_slots_and_books_one(
         html = _html(client.get(url))
         assert "Mon 2 Mar \u2013 Mon 23 Mar 2026" in html
         assert "In person, Video call" in html and 'data-testid="physio">phil<' in html
+        # Step 1, the mode: no days nor times before it is chosen.
+        assert f'href="{url}?mode=video"' in html and 'data-testid="slot-day-' not in html and 'name="slot"' not in html
+        html = _html(client.get(url, {"mode": "video", "day": "2026-03-03"}))
         assert 'data-testid="slot-day-2026-03-03"' in html and 'data-testid="slot-day-2026-03-07"' not in html
         assert sydney(3, 9).isoformat() in html
         response = client.post(url, {"slot": sydney(3, 9).isoformat(), "mode": "video", "reason": ""})
@@ -173,7 +176,7 @@ def test_a_slot_taken_meanwhile_gives_a_message_and_fresh_slots(
     client.force_login(booker)
     url = reverse("intervention-book", args=[session(b, 1).pk])
     with time_machine.travel(NOW, tick=False):
-        assert sydney(3, 9).isoformat() in _html(client.get(url))
+        assert sydney(3, 9).isoformat() in _html(client.get(url, {"mode": "in_person", "day": "2026-03-03"}))
     book(session(a, 1), sydney(3, 9), booker)  # someone else books it first
     with time_machine.travel(NOW, tick=False):
         response = client.post(url, {"slot": sydney(3, 9).isoformat(), "mode": "in_person"})
@@ -191,10 +194,10 @@ def test_booking_outside_the_window_needs_a_reason(client: Client, walkback: Tri
     late = sydney(24, 9)  # the day after session 1's window (2-23 March)
     client.force_login(booker)
     with time_machine.travel(NOW, tick=False):
-        html = _html(client.get(f"{url}?from=2026-03-24&to=2026-03-25"))
+        html = _html(client.get(f"{url}?from=2026-03-24&to=2026-03-25&mode=in_person"))
         assert 'data-testid="slot-day-2026-03-24"' in html and "outside the window" in html
         assert late.isoformat() in html
-        bad_range = _html(client.get(f"{url}?from=2026-03-25&to=2026-03-24"))
+        bad_range = _html(client.get(f"{url}?from=2026-03-25&to=2026-03-24&mode=in_person"))
         assert "The end comes before the start." in bad_range
         refused = client.post(f"{url}?from=2026-03-24&to=2026-03-25", {"slot": late.isoformat(), "mode": "in_person"})
         assert refused.status_code == 400
@@ -207,6 +210,44 @@ def test_booking_outside_the_window_needs_a_reason(client: Client, walkback: Tri
     assert done.status_code == 302
     first.refresh_from_db()
     assert first.starts_at == late and first.outside_window_reason == "Away until the 23rd"
+
+
+def test_booking_goes_mode_then_day_then_time_with_plain_links(client: Client, walkback: Trial, physio: Any, booker: Any) -> None:
+    participant = randomised(walkback, "walking")
+    url = reverse("intervention-book", args=[session(participant, 1).pk])
+    client.force_login(booker)
+    with time_machine.travel(NOW, tick=False):
+        html = _html(client.get(url, {"mode": "in_person"}))
+        days = re.findall(r'data-testid="slot-day-([0-9-]+)"', html)
+        assert days and days == sorted(days) and "2026-03-07" not in days  # Saturday: no hours
+        # The first day with free times is chosen; each day says how many times it has free.
+        assert f'aria-current="date" data-testid="slot-day-{days[0]}"' in html
+        assert re.search(r"\d+ free times", html)
+        assert f'data-testid="times-{days[0]}"' in html and 'name="mode" value="in_person"' in html
+        html = _html(client.get(url, {"mode": "in_person", "day": "2026-03-04"}))
+        times = html.split('data-testid="times-2026-03-04"')[1].split("</fieldset>")[0]
+        assert sydney(4, 9).isoformat() in times and sydney(3, 9).isoformat() not in times
+        # A day link keeps the mode and the range; another mode starts the day over.
+        assert f'href="{url}?mode=in_person&amp;day=2026-03-03"' in html
+        assert f'href="{url}?mode=video"' in html
+        # Nonsense in the query string: the first step again, never an error.
+        for params in ({"mode": "teleport"}, {"mode": "in_person", "day": "someday"}, {"mode": "in_person", "day": "2026-03-07"}):
+            assert client.get(url, params).status_code == 200
+        response = client.post(f"{url}?mode=in_person&day=2026-03-04", {"slot": sydney(4, 9).isoformat(), "mode": "in_person"})
+    assert response.status_code == 302
+    assert session(participant, 1).starts_at == sydney(4, 9)
+
+
+def test_booking_without_a_time_says_so_on_the_chosen_day(client: Client, walkback: Trial, physio: Any, booker: Any) -> None:
+    participant = randomised(walkback, "walking")
+    url = reverse("intervention-book", args=[session(participant, 1).pk])
+    client.force_login(booker)
+    with time_machine.travel(NOW, tick=False):
+        response = client.post(f"{url}?mode=video&day=2026-03-04", {"mode": "video"})
+    html = _html(response)
+    assert response.status_code == 200 and "Choose a free slot." in html
+    assert 'data-testid="times-2026-03-04"' in html and 'aria-current="true" data-testid="mode-video"' in html
+    assert session(participant, 1).status == SessionStatus.PLANNED
 
 
 def test_cancelling_a_booking_needs_a_reason(client: Client, walkback: Trial, physio: Any, booker: Any) -> None:

@@ -175,3 +175,22 @@ def test_withdraw_and_unblind_endpoints(walkback: Trial, coord_api: APIClient, e
     )
     assert ok.status_code == 201 and ok.json()["arm"] in {"walking", "control"}
     assert "arm" in investigator.get(f"/api/v1/participants/{participant.pk}/").json()
+
+
+def test_a_late_page_of_the_api_list_costs_what_the_first_does(
+    walkback: Trial, coord_api: APIClient, django_assert_max_num_queries
+) -> None:
+    from tests.factories import ParticipantFactory
+
+    ParticipantFactory.create_batch(55, site=walkback.sites.get(code="SYD"), randomised_to=walkback.arms.first())
+    every = sorted(Participant.objects.values_list("study_id", flat=True))
+    coord_api.get("/api/v1/participants/")
+    with django_assert_max_num_queries(12) as first:
+        assert [p["study_id"] for p in coord_api.get("/api/v1/participants/").json()["results"]] == every[:50]
+    with django_assert_max_num_queries(len(first.captured_queries)) as late:
+        body = coord_api.get("/api/v1/participants/", {"page": 2}).json()
+    assert body["count"] == 55 and [p["study_id"] for p in body["results"]] == every[50:]
+    assert all(set(p["consent"]) == {"version", "needs_reconsent"} for p in body["results"])
+    assert not any("OFFSET" in q["sql"] and "consent_version" in q["sql"] for q in late.captured_queries)
+    backwards = coord_api.get("/api/v1/participants/", {"page": 2, "sort": "-study_id"}).json()["results"]
+    assert [p["study_id"] for p in backwards] == every[:5][::-1]

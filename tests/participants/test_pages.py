@@ -563,3 +563,20 @@ def test_a_coordinator_who_sees_arms_gets_no_unblinding(client, walkback: Trial,
     client.force_login(make_staff("coordinator", sites=["SYD"]))
     assert 'data-testid="unblind-button"' not in _text(client.get(reverse("participant-detail", args=[participant.pk])))
     assert client.get(reverse("participant-unblind", args=[participant.pk])).status_code == 403
+
+
+def test_a_late_page_of_the_list_computes_its_columns_for_its_own_rows_only(client, walkback: Trial, make_staff) -> None:
+    ParticipantFactory.create_batch(55, site=walkback.sites.get(code="SYD"), randomised_to=walkback.arms.first())
+    client.force_login(make_staff("coordinator", sites=["SYD"]))
+    every = sorted(Participant.objects.values_list("study_id", flat=True))
+    client.get(reverse("participant-list"))
+    with CaptureQueriesContext(connection) as first:
+        client.get(reverse("participant-list"))
+    with CaptureQueriesContext(connection) as late:
+        response = client.get(reverse("participant-list"), {"page": 2})
+    assert [p.study_id for p in response.context["page"]] == every[50:]
+    assert len(late) == len(first)
+    # The page is cut before the per-row columns (consent version, strata) are computed.
+    assert not any("OFFSET" in q["sql"] and "consent_version" in q["sql"] for q in late.captured_queries)
+    backwards = client.get(reverse("participant-list"), {"page": 2, "sort": "-study_id"}).context["page"]
+    assert [p.study_id for p in backwards] == every[:5][::-1]

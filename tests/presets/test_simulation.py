@@ -290,6 +290,10 @@ def test_the_stored_outcomes_recover_the_simulated_hazard_ratio(
             assert int(row[f"{name}_days"]) <= int(row["planned_followup_days"]), (row["study_id"], name)
         assert row["itt"] == "1" and row["age_years"] != "" and row["bmi"] != ""
     assert len(baseline) == len(arms) and all(row["rmdq_total"] != "" for row in baseline)
+    print(
+        f"release: {len(analysis)} of {len(arms)} randomised with a time and an event, 0 censored past their end of "
+        f"follow-up, {checked} event dates equal to the simulated episode, baseline complete for {len(baseline)}"
+    )
     frame = DataFrame(
         {
             "days": [int(r["activity_limiting_days"]) for r in analysis],

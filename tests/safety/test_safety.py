@@ -195,3 +195,28 @@ def test_a_participant_filter_too_long_for_an_id_finds_nothing_instead_of_failin
     assert (
         selectors.adverse_event_list(user=coordinator, trial=walkback, filters={"participant": randomised.study_id}).count() == 1
     )
+
+
+def test_the_summary_by_arm_and_the_counts_by_status_are_counted_in_sql(
+    randomised, coordinator, walkback: Trial, django_assert_max_num_queries
+) -> None:
+    from tests.factories import ParticipantFactory
+
+    adverse_event_record(participant=randomised, data=serious(), by=coordinator)
+    adverse_event_record(
+        participant=randomised, data=serious(serious=False, serious_criteria=[], category="back"), by=coordinator
+    )
+    with django_assert_max_num_queries(10) as few:
+        selectors.safety_by_arm(user=coordinator, trial=walkback)
+        selectors.adverse_event_counts(user=coordinator, trial=walkback)
+    arm = walkback.arms.get(pk=randomised.allocation.arm_id)
+    others = ParticipantFactory.create_batch(20, site=randomised.site, randomised_to=arm)
+    adverse_event_record(participant=others[0], data=serious(serious=False, serious_criteria=[], category="back"), by=coordinator)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        summary = selectors.safety_by_arm(user=coordinator, trial=walkback)
+        counts = selectors.adverse_event_counts(user=coordinator, trial=walkback)
+    assert summary is not None
+    mine = next(s for s in summary if s.arm == arm.name)
+    assert (mine.participants, mine.with_event, mine.events, mine.serious) == (21, 2, 3, 1)
+    assert mine.by_category["back"] == 2 and sum(s.events for s in summary) == 3
+    assert (counts["total"], counts["serious"]) == (3, 1)

@@ -302,3 +302,21 @@ def test_a_blinded_investigator_sees_no_arm_on_any_safety_page(client, walker, w
 
     client.force_login(physio)  # who sees the arm also sees the session
     assert "Reported at a session" in text(client.get(reverse("adverse-event-detail", args=[event.pk])))
+
+
+def test_the_overview_counts_every_serious_event_and_lists_them_a_page_at_a_time(
+    client, randomised, coordinator, monkeypatch
+) -> None:
+    from safety import views
+
+    monkeypatch.setattr(views, "PAGE_SIZE", 2)
+    for _ in range(3):
+        adverse_event_record(participant=randomised, data=serious(), by=coordinator)
+    client.force_login(coordinator)
+    first = text(client.get(reverse("safety-overview")))
+    initial = section(first, "deadline-initial").split("</tr>")[0]
+    assert '<td class="text-end">3</td><td class="text-end">0</td><td class="text-end">0</td>' in initial
+    rows = lambda page: section(page, "serious-table").split("</table>")[0].count("<tr") - 1  # noqa: E731 - minus the header
+    assert rows(first) == 2 and "Page 1 of 2" in first
+    second = text(client.get(reverse("safety-overview") + "?page=2"))
+    assert rows(second) == 1 and "Page 2 of 2" in second

@@ -35,6 +35,7 @@ CONFIGURATION_MODELS = {
     "followup.schedulerule",
     "followup.instrumentversion",
     "followup.outcomepolicy",
+    "closeout.economicpolicy",
     "messaging.messagepolicy",
     "messaging.messagetemplate",
     "safety.safetypolicy",
@@ -170,6 +171,8 @@ def test_a_change_to_an_untracked_policy_is_in_the_audit_trail(admin_client: Cli
         "max_attempts": policy.max_attempts,
         "lost_to_followup_missed": policy.lost_to_followup_missed,
         "closing_soon_days": policy.closing_soon_days,
+        "link_requests_per_day": policy.link_requests_per_day,
+        **({"welcome_message": "on"} if policy.welcome_message else {}),
     }
     assert admin_client.post(f"/admin/messaging/messagepolicy/{policy.pk}/change/", data).status_code == 302
     event = SecurityEvent.objects.filter(kind=SecurityEventKind.CONFIGURATION, detail__record="messaging.messagepolicy").get()

@@ -55,7 +55,7 @@ def test_pages_and_the_api_answer_503_with_retry_after_when_the_database_is_down
     page = client.get(reverse("dashboard"))
     assert page.status_code == 503 and page["Retry-After"] == "30"
     html = page.content.decode()
-    assert '<html lang="en">' in html and "cannot reach its database" in html and "Traceback" not in html
+    assert '<html lang="en-au">' in html and "cannot reach its database" in html and "Traceback" not in html
     api = client.get("/api/v1/participants/")
     assert api.status_code == 503 and api["Retry-After"] == "30"
     assert "cannot reach its database" in api.json()["detail"]

@@ -102,3 +102,17 @@ def test_importing_the_settings_starts_no_database_and_check_needs_none(tmp_path
     migrations = _manage("makemigrations", "--check", "--dry-run", env=env)
     assert migrations.returncode == 0, migrations.stdout + migrations.stderr
     assert not (tmp_path / "pgdata").exists()  # so no postmaster either: it cannot run without its data directory
+
+
+def test_connections_are_kept_by_default_on_the_backend_whose_health_check_cannot_hang(tmp_path: Path) -> None:
+    """Kept connections (bench_http: 2-3x the submits per second), checked by trial.dbbackend, whose
+    check of a connection to a frozen database gives up (tests/faults/test_database_down.py)."""
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "DJANGO_SETTINGS_MODULE", "DATABASE_CONN_MAX_AGE"}}
+    env["WALKBACK_VAR_DIR"] = str(tmp_path)
+    script = (
+        "import trial.settings as s; d = s.DATABASES['default']; print(d['CONN_MAX_AGE'], d['CONN_HEALTH_CHECKS'], d['ENGINE'])"
+    )
+    imported = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert imported.returncode == 0, imported.stderr
+    assert imported.stdout.split() == ["60", "True", "trial.dbbackend"]
+    assert _env_file_values()["DATABASE_CONN_MAX_AGE"] == "60"

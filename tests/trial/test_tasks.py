@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django_celery_beat.models import PeriodicTask
 
 from trial import services, tasks
@@ -17,10 +19,11 @@ STABLE_TASK_NAMES = {
     "participants.send_agendas",
     "trial.run_quality_checks",
     "trial.build_release",
+    "closeout.sweep_release_builds",
 }
 
 
-def test_task_names_never_change() -> None:
+def test_task_names_never_change(db: Any) -> None:  # importing the tasks runs the system checks, one reads the keys' rows
     app.loader.import_default_modules()
     ours = {name for name in app.tasks if not name.startswith("celery.")}
     assert ours >= STABLE_TASK_NAMES
@@ -31,6 +34,25 @@ def test_tasks_have_time_limits_and_json_arguments() -> None:
     assert task.time_limit == 30
     assert task.soft_time_limit is not None and task.soft_time_limit < task.time_limit
     assert task.serializer == "json"
+
+
+def test_every_task_is_acknowledged_after_it_ran_and_handed_back_if_its_worker_dies(db: Any) -> None:
+    """All our tasks are safe to run twice, so a worker killed mid-task loses none (acks_late,
+    reject_on_worker_lost); the opt-out acknowledges on receipt, for a task that must not run twice."""
+    from trial.tasking import system_task
+
+    app.loader.import_default_modules()
+    ours = [task for name, task in app.tasks.items() if name in STABLE_TASK_NAMES]
+    assert len(ours) == len(STABLE_TASK_NAMES)
+    assert all(task.acks_late and task.reject_on_worker_lost for task in ours), [
+        task.name for task in ours if not (task.acks_late and task.reject_on_worker_lost)
+    ]
+
+    def at_most_once() -> None:
+        pass
+
+    task = system_task(name="tests.at_most_once", idempotent=False)(at_most_once)
+    assert task.acks_late is False and task.reject_on_worker_lost is False
 
 
 def test_heartbeat_task_is_safe_to_run_twice(db) -> None:

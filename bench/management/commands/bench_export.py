@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-import os
 import tempfile
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import connection
 
-from bench import statements_unlimited
+from bench import throwaway_database
 from bench.export import dataset_build, in_fresh_process
 
 
@@ -28,15 +27,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        statements_unlimited()
-        # A database of its own: the benchmark never writes into the trial's data.
-        connection.settings_dict.setdefault("TEST", {})["NAME"] = f"bench_export_{os.getpid()}"
-        old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
-        try:
-            self._run(options, database=connection.settings_dict["NAME"])
-        finally:
-            connection.close()
-            connection.creation.destroy_test_db(old_name, verbosity=0)
+        with throwaway_database("bench_export") as database:
+            self._run(options, database=database)
 
     def _run(self, options: dict[str, Any], *, database: str) -> None:
 

@@ -1,13 +1,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
-from django.db import connection
 
-from bench import statements_unlimited
+from bench import throwaway_database
 from bench.randomise import (
     allocation_integrity,
     participants_make_ready,
@@ -38,14 +36,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        statements_unlimited()
-        # A database of its own: the benchmark never writes into the trial's data.
-        connection.settings_dict.setdefault("TEST", {})["NAME"] = f"bench_randomise_{os.getpid()}"
-        old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
-        try:
+        with throwaway_database("bench_randomise"):
             self._run(options)
-        finally:
-            connection.creation.destroy_test_db(old_name, verbosity=0)
 
     def _run(self, options: dict[str, Any]) -> None:
 

@@ -19,7 +19,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--at", help="Act as if it were this ISO date-time (with offset), e.g. 2026-03-01T10:00:00+11:00.")
-        parser.add_argument("--batch-size", type=int, default=200)
+        parser.add_argument(
+            "--batch-size", type=int, default=None, help="Messages claimed at a time (default MESSAGES_BATCH_SIZE)."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         now = None
