@@ -201,10 +201,17 @@ _SETUP_SQL = [
        CROSS JOIN LATERAL (SELECT CASE c.code WHEN 'any' THEN m.any_at WHEN 'activity_limiting' THEN m.activity_limiting_at
                                   ELSE m.care_seeking_at END AS at) e""",
     """INSERT INTO followup_outcomesummary (participant_id, recurrences, care_seeking_recurrences, work_days_missed,
-           work_days_by_month, monthly_completed, monthly_missed, derived_at)
+           work_days_by_month, monthly_completed, monthly_missed, missed_in_a_row, last_missed_id, last_missed_due, derived_at)
        SELECT p.id, coalesce(m.recurrences, 0), coalesce(m.care_seeking, 0), coalesce(m.work_days, 0), '{}',
-              coalesce(m.completed, 0), coalesce(m.missed, 0), now()
-       FROM bench_p p LEFT JOIN bench_monthly m ON m.participant_id = p.id""",
+              coalesce(m.completed, 0), coalesce(m.missed, 0), coalesce(t.n, 0), t.last_id, t.due, now()
+       FROM bench_p p LEFT JOIN bench_monthly m ON m.participant_id = p.id
+       -- Missed since the latest completed one (the lost-to-follow-up rule reads it).
+       LEFT JOIN (SELECT o.participant_id, count(*) AS n, max(o.due_date) AS due,
+                         (array_agg(o.id ORDER BY o.due_date DESC, o.id DESC))[1] AS last_id
+                  FROM followup_occurrence o JOIN bench_monthly lm ON lm.participant_id = o.participant_id
+                  WHERE o.instrument = 'monthly' AND o.status = 'missed'
+                    AND (lm.last_completed IS NULL OR o.due_date > lm.last_completed)
+                  GROUP BY o.participant_id) t ON t.participant_id = p.id""",
     """INSERT INTO participants_session (participant_id, number, name, target_date, window_start, window_end, allowed_modes,
            sets_prescription, physiotherapist_id, status, starts_at, ends_at, mode, outside_window_reason, meeting_link,
            booked_by_id, booked_at, cancelled_reason, video_room)

@@ -311,7 +311,26 @@ class OutcomeSummary(models.Model):
     work_days_by_month = models.JSONField(default=dict, help_text='{"1": 0, "2": 3, ...}: days off work by month.')
     monthly_completed = models.PositiveSmallIntegerField(default=0)
     monthly_missed = models.PositiveSmallIntegerField(default=0)
+    # The lost-to-follow-up rule reads these (kept with the rest, so the worklist, CONSORT and the
+    # DMC report need not scan every closed questionnaire): missed since the latest completed one.
+    missed_in_a_row = models.PositiveSmallIntegerField(
+        default=0, help_text="Monthly questionnaires missed since the latest one completed."
+    )
+    last_missed = models.ForeignKey("Occurrence", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    last_missed_due = models.DateField(null=True, blank=True)
     derived_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["missed_in_a_row"], name="summary_missed_in_a_row", condition=models.Q(missed_in_a_row__gt=0))
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(missed_in_a_row=0, last_missed__isnull=True)
+                | models.Q(missed_in_a_row__gt=0, last_missed_due__isnull=False),
+                name="outcome_summary_last_missed_when_missed",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"Outcome summary of {self.participant_id}"

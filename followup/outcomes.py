@@ -87,6 +87,9 @@ class Summary:
     work_days_by_month: dict[str, int]
     monthly_completed: int
     monthly_missed: int
+    missed_in_a_row: int = 0  # missed since the latest completed one (the lost-to-follow-up rule)
+    last_missed_occurrence_id: int | None = None
+    last_missed_due: dt.date | None = None
 
 
 def _truthy(value: Any) -> bool:
@@ -258,11 +261,15 @@ def derive(
 
 def summarise(*, monthly: Iterable[MonthlyAnswer]) -> Summary:
     """Recurrences (episodes of 24 hours or more) reported, care sought, days off work by month,
-    questionnaires answered and missed."""
+    questionnaires answered and missed, and those missed since the latest answered (the last N
+    closed were all missed exactly when at least N were missed after the latest completed one)."""
     months = sorted(monthly, key=lambda m: m.month)
     completed = [m for m in months if m.completed_on is not None]
     reported = [(m, [e for e in episodes(m.answers) if is_recurrence(e)]) for m in completed]
     work = {str(m.month): sum(e.work_days_missed for e in found) for m, found in reported if found}
+    latest = max((m.due_date for m in completed), default=None)
+    trailing = [m for m in months if m.completed_on is None and (latest is None or m.due_date > latest)]
+    last_missed = max(trailing, key=lambda m: (m.due_date, m.occurrence_id), default=None)
     return Summary(
         recurrences=sum(len(found) for _m, found in reported),
         care_seeking_recurrences=sum(1 for _m, found in reported for e in found if is_care_seeking(e)),
@@ -270,4 +277,7 @@ def summarise(*, monthly: Iterable[MonthlyAnswer]) -> Summary:
         work_days_by_month=work,
         monthly_completed=len(completed),
         monthly_missed=sum(1 for m in months if m.completed_on is None),
+        missed_in_a_row=len(trailing),
+        last_missed_occurrence_id=last_missed.occurrence_id if last_missed else None,
+        last_missed_due=last_missed.due_date if last_missed else None,
     )

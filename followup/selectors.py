@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.paginator import Page, Paginator
-from django.db import connection
 from django.db.models import (
     Case,
     CharField,
@@ -23,8 +22,8 @@ from django.db.models import (
     QuerySet,
     Value,
     When,
+    Window,
 )
-from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast, Coalesce, NullIf
 from django.utils import timezone
 
@@ -39,8 +38,6 @@ from followup.models import (
     OutcomeCode,
     OutcomeSummary,
     ResponseDraft,
-    RuleKind,
-    ScheduleRule,
 )
 from followup.services import followup_ends_on, outcome_final, outcome_policy, participant_timezone
 from messaging.models import Message, MessagePolicy, MessageStatus
@@ -193,10 +190,6 @@ def message_policy_get(*, trial: Trial) -> MessagePolicy:
     return MessagePolicy.objects.filter(trial=trial).first() or MessagePolicy(trial=trial)
 
 
-def _monthly_instruments(trial: Trial) -> QuerySet[ScheduleRule, Any]:
-    return ScheduleRule.objects.filter(trial=trial, kind=RuleKind.MONTHLY).values("instrument")
-
-
 def _sites(user: Any, trial: Trial, site: Site | None) -> QuerySet[Site]:
     sites = access.visible_sites(user, trial=trial)
     return sites.filter(pk=site.pk) if site is not None else sites
@@ -260,52 +253,22 @@ def open_occurrence_sections(
     )
 
 
-def _lost_sql(
+def _lost(
     *, user: Any, trial: Trial, site: Site | None, missed: int, filters: WorklistFilters | None = None
-) -> tuple[str, list[Any]]:
-    """SQL for the participants lost to follow-up: ``participant_id``, ``missed_in_a_row``,
-    ``last_missed_id``, ``last_missed_due``. One pass over the closed monthly questionnaires of the
-    visible participants: a window gives each participant's latest completed one, and the missed
-    ones after it are counted."""
+) -> QuerySet[Participant]:
+    """The participants (not withdrawn from follow-up) of the visible sites whose outcome summary
+    counts at least ``missed`` monthly questionnaires missed since the latest completed one
+    (``outcomes.summarise`` keeps the count whenever a questionnaire is answered or closes missed),
+    optionally with the last one missed due within the filters' dates."""
     filters = filters or WorklistFilters()
-    participants = (
-        Participant.objects.filter(site__in=_sites(user, trial, site))
-        .exclude(withdrawal_scope__in=WITHDRAWN_FROM_FOLLOWUP)
-        .values("pk")
-    )
-    participants_sql, participants_params = participants.query.sql_with_params()
-    monthly_sql, monthly_params = _monthly_instruments(trial).query.sql_with_params()
-    having: list[str] = ["count(*) >= %s"]
-    having_params: list[Any] = [max(missed, 1)]
+    qs = Participant.objects.filter(
+        site__in=_sites(user, trial, site), outcome_summary__missed_in_a_row__gte=max(missed, 1)
+    ).exclude(withdrawal_scope__in=WITHDRAWN_FROM_FOLLOWUP)
     if filters.due_from:
-        having.append("max(c.due_date) >= %s")
-        having_params.append(filters.due_from)
+        qs = qs.filter(outcome_summary__last_missed_due__gte=filters.due_from)
     if filters.due_to:
-        having.append("max(c.due_date) <= %s")
-        having_params.append(filters.due_to)
-    sql = f"""
-        SELECT c.participant_id, count(*) AS missed_in_a_row, max(c.due_date) AS last_missed_due,
-               (array_agg(c.id ORDER BY c.due_date DESC, c.id DESC))[1] AS last_missed_id
-        FROM (
-            SELECT o.id, o.participant_id, o.status, o.due_date,
-                   max(o.due_date) FILTER (WHERE o.status = %s) OVER (PARTITION BY o.participant_id) AS latest_completed
-            FROM {Occurrence._meta.db_table} o
-            WHERE o.status IN (%s, %s) AND o.instrument IN ({monthly_sql}) AND o.participant_id IN ({participants_sql})
-        ) c
-        WHERE c.status = %s AND (c.latest_completed IS NULL OR c.due_date > c.latest_completed)
-        GROUP BY c.participant_id
-        HAVING {" AND ".join(having)}
-    """  # noqa: S608 (table names from the models, values as parameters)
-    params = [
-        OccurrenceStatus.COMPLETED,
-        OccurrenceStatus.COMPLETED,
-        OccurrenceStatus.MISSED,
-        *monthly_params,
-        *participants_params,
-        OccurrenceStatus.MISSED,
-        *having_params,
-    ]
-    return sql, params
+        qs = qs.filter(outcome_summary__last_missed_due__lte=filters.due_to)
+    return qs
 
 
 def lost_to_followup_list(
@@ -315,16 +278,12 @@ def lost_to_followup_list(
     questionnaires were all missed (default: the trial's ``lost_to_followup_missed``).
 
     Closed means completed or missed (cancelled ones do not count). The last N closed are all
-    missed exactly when at least N were missed after the latest completed one (``_lost_sql``).
+    missed exactly when at least N were missed after the latest completed one, which each
+    participant's outcome summary keeps (``missed_in_a_row``).
     """
     if missed is None:
         missed = message_policy_get(trial=trial).lost_to_followup_missed
-    sql, params = _lost_sql(user=user, trial=trial, site=site, missed=missed)
-    qs = (
-        Participant.objects.filter(pk__in=RawSQL(f"SELECT lost.participant_id FROM ({sql}) lost", params))  # noqa: S611, S608
-        .select_related("site")
-        .order_by("study_id")
-    )
+    qs = _lost(user=user, trial=trial, site=site, missed=missed).select_related("site").order_by("study_id")
     if access.has_perm(user, Perm.VIEW_CONTACTS, trial=trial):
         qs = qs.select_related("contact")
     return qs
@@ -333,18 +292,15 @@ def lost_to_followup_list(
 def _lost_rows(
     *, user: Any, trial: Trial, site: Site | None, missed: int, filters: WorklistFilters, offset: int, limit: int | None
 ) -> tuple[list[tuple[int, int, int]], int | None]:
-    """One page of ``_lost_sql`` (most missed first, then by study id) as (participant id, missed in a
-    row, last missed id), and the count of all pages (None when the page is past the end)."""
-    sql, params = _lost_sql(user=user, trial=trial, site=site, missed=missed, filters=filters)
-    page_sql = f"""
-        SELECT lost.participant_id, lost.missed_in_a_row, lost.last_missed_id, count(*) OVER ()
-        FROM ({sql}) lost JOIN {Participant._meta.db_table} p ON p.id = lost.participant_id
-        ORDER BY lost.missed_in_a_row DESC, p.study_id
-        LIMIT %s OFFSET %s
-    """  # noqa: S608
-    with connection.cursor() as cursor:
-        cursor.execute(page_sql, [*params, limit, offset])
-        found = cursor.fetchall()
+    """One page of the lost participants (most missed first, then by study id) as (participant id,
+    missed in a row, last missed id), and the count of all pages (None when the page is past the end)."""
+    qs = (
+        _lost(user=user, trial=trial, site=site, missed=missed, filters=filters)
+        .annotate(total=Window(Count("pk")))
+        .order_by("-outcome_summary__missed_in_a_row", "study_id")
+        .values_list("pk", "outcome_summary__missed_in_a_row", "outcome_summary__last_missed_id", "total")
+    )
+    found = list(qs[offset : offset + limit] if limit is not None else qs[offset:])
     if not found:
         return [], 0 if offset == 0 else None
     return [(pid, count, last) for pid, count, last, _total in found], found[0][3]

@@ -804,6 +804,9 @@ def outcomes_derive(*, participant: Participant, now: dt.datetime | None = None)
             "work_days_by_month": summary.work_days_by_month,
             "monthly_completed": summary.monthly_completed,
             "monthly_missed": summary.monthly_missed,
+            "missed_in_a_row": summary.missed_in_a_row,
+            "last_missed_id": summary.last_missed_occurrence_id,
+            "last_missed_due": summary.last_missed_due,
             "derived_at": now,
         },
     )

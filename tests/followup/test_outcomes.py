@@ -193,6 +193,26 @@ def test_the_summary_counts_recurrences_work_absence_and_missed_months() -> None
     assert (summary.recurrences, summary.care_seeking_recurrences, summary.work_days_missed) == (2, 1, 4)
     assert summary.work_days_by_month == {"1": 2, "4": 2}
     assert (summary.monthly_completed, summary.monthly_missed) == (3, 1)
+    assert (summary.missed_in_a_row, summary.last_missed_occurrence_id) == (0, None)  # month 4 answered after
+
+
+@pytest.mark.parametrize(
+    ("history", "in_a_row", "last"),
+    [
+        ("", 0, None),
+        ("mmm", 3, 3),
+        ("mcmm", 2, 4),  # an answer in between starts the count again
+        ("mmc", 0, None),
+        ("cmmcm", 1, 5),
+    ],
+)
+def test_the_summary_counts_the_questionnaires_missed_since_the_latest_answered(
+    history: str, in_a_row: int, last: int | None
+) -> None:
+    monthly = [month(n, None if code == "m" else NO) for n, code in enumerate(history, start=1)]
+    summary = summarise(monthly=list(reversed(monthly)))  # in any order
+    assert (summary.missed_in_a_row, summary.last_missed_occurrence_id) == (in_a_row, last)
+    assert summary.last_missed_due == (DAY0 + dt.timedelta(days=30 * last) if last else None)
 
 
 # --- Stored with the answers, in the same transaction -------------------------------------------

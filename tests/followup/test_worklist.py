@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from followup import selectors, services
-from followup.models import CallLog, Occurrence, OccurrenceStatus, QuestionnaireResponse, ResponseSource
+from followup.models import CallLog, Occurrence, OccurrenceStatus, OutcomeSummary, QuestionnaireResponse, ResponseSource
 from messaging.models import Message, MessagePolicy, MessageStatus
 from participants import services as journey
 from participants.blinding import record_history
@@ -633,6 +633,18 @@ def _bulk_cohort(trial: Trial, count: int, *, site: str = "SYD") -> list[Partici
         )
         people.append(participant)
     Occurrence.objects.bulk_create(occurrences)
+    # What outcomes_derive keeps for each (the lost-to-follow-up rule reads it): three missed in a row.
+    OutcomeSummary.objects.bulk_create(
+        OutcomeSummary(
+            participant=participant,
+            monthly_missed=3,
+            missed_in_a_row=3,
+            last_missed=_monthly(participant, 3),
+            last_missed_due=dt.date(2026, 8, 2),
+            derived_at=NOW,
+        )
+        for participant in people
+    )
     for participant in people:
         _failed_message(participant, _monthly(participant, 4), planned_at=NOW - dt.timedelta(days=1), error="Bounced")
     return people
