@@ -27,6 +27,7 @@ from followup.services import (
     baseline_create,
     baseline_require,
     outcomes_derive,
+    outcomes_start,
     schedule_cancel,
     schedule_create,
     schedule_replan,
@@ -55,7 +56,7 @@ def require_baseline(participant: Participant, at: dt.datetime) -> None:
 
 def plan_followup(participant: Participant, at: dt.datetime) -> None:
     schedule_create(participant=participant, now=at)
-    outcomes_derive(participant=participant, now=at)  # censored at day 0 until the first answer
+    outcomes_start(participant=participant, now=at)  # censored at day 0 until the first answer
 
 
 def prepare_sessions(participant: Participant, at: dt.datetime) -> AfterAllocation:

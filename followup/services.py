@@ -58,8 +58,10 @@ def schedule_rules(*, trial: Trial) -> list[RuleSpec]:
 
 
 def participant_timezone(*, participant: Participant) -> str:
-    zone = ContactDetails.objects.filter(participant=participant).values_list("timezone", flat=True).first()
-    return zone or participant.site.timezone
+    """Their own time zone, else their site's. The contact is read once per participant object
+    (Django keeps it on the instance), however many steps of a transaction ask."""
+    contact = getattr(participant, "contact", None)  # None when there is none (also remembered)
+    return (contact.timezone if contact is not None else "") or participant.site.timezone
 
 
 def _planned_for(*, participant: Participant, trial: Trial, rules: list[RuleSpec]) -> list[Planned]:
@@ -795,22 +797,43 @@ def outcomes_derive(*, participant: Participant, now: dt.datetime | None = None)
             outcome.save()
         results.append(outcome)
     summary = outcome_rules.summarise(monthly=inputs.monthly)
-    OutcomeSummary.objects.update_or_create(
-        participant=participant,
-        defaults={
-            "recurrences": summary.recurrences,
-            "care_seeking_recurrences": summary.care_seeking_recurrences,
-            "work_days_missed": summary.work_days_missed,
-            "work_days_by_month": summary.work_days_by_month,
-            "monthly_completed": summary.monthly_completed,
-            "monthly_missed": summary.monthly_missed,
-            "missed_in_a_row": summary.missed_in_a_row,
-            "last_missed_id": summary.last_missed_occurrence_id,
-            "last_missed_due": summary.last_missed_due,
-            "derived_at": now,
-        },
-    )
+    fields = {
+        "recurrences": summary.recurrences,
+        "care_seeking_recurrences": summary.care_seeking_recurrences,
+        "work_days_missed": summary.work_days_missed,
+        "work_days_by_month": summary.work_days_by_month,
+        "monthly_completed": summary.monthly_completed,
+        "monthly_missed": summary.monthly_missed,
+        "missed_in_a_row": summary.missed_in_a_row,
+        "last_missed_id": summary.last_missed_occurrence_id,
+        "last_missed_due": summary.last_missed_due,
+        "derived_at": now,
+    }
+    # One statement when the summary exists (always, after randomisation): no savepoint, no read.
+    if not OutcomeSummary.objects.filter(participant=participant).update(**fields):
+        OutcomeSummary.objects.create(participant=participant, **fields)
     return results
+
+
+def outcomes_start(*, participant: Participant, now: dt.datetime | None = None) -> list[Outcome]:
+    """The outcomes of a participant being randomised: censored at day 0 ("last questionnaire"),
+    nothing answered yet. Exactly what ``outcomes_derive`` writes then (a test compares them), without
+    reading what cannot exist yet (answers, withdrawals, stored outcomes): randomisation is a hot path."""
+    now = now or timezone.now()
+    inputs = OutcomeInputs(
+        randomised_on=participant_randomised_on(participant=participant),
+        monthly=[],
+        rules=_rules(outcome_policy(trial=participant.site.trial)),
+        withdrawn_on=None,
+        followup_ended_on=None,
+        followup_ends_on=followup_ends_on(participant=participant),
+    )
+    outcomes = Outcome.objects.bulk_create(
+        Outcome(participant=participant, code=code, derived_at=now, **values)
+        for code, values in outcome_values(inputs=inputs).items()
+    )
+    OutcomeSummary.objects.create(participant=participant, derived_at=now)
+    return outcomes
 
 
 def outcomes_derive_many(*, participant_ids: Iterable[int], now: dt.datetime | None = None) -> int:

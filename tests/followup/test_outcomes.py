@@ -22,6 +22,7 @@ from followup.outcomes import (
     summarise,
 )
 from participants import services as journey
+from participants.models import Participant
 from tests import monthly as posted
 from trial.errors import ApplicationError, NotAllowed
 from trial.models import Trial
@@ -240,6 +241,27 @@ def answer(participant: Any, raw: dict[str, Any]) -> Any:
 
 def outcomes(participant: Any) -> dict[str, Outcome]:
     return {o.code: o for o in Outcome.objects.filter(participant=participant)}
+
+
+def test_randomisation_writes_exactly_what_deriving_would(randomised) -> None:
+    """``outcomes_start`` (randomisation's shortcut) and ``outcomes_derive`` agree: deriving again
+    right after randomisation changes no outcome and no summary figure (only the time derived)."""
+    fields = ("event", "event_date", "censored_at", "censor_reason", "days", "source_occurrence_id", "derived_at")
+    summary_fields = ("recurrences", "monthly_completed", "monthly_missed", "missed_in_a_row", "work_days_by_month")
+
+    def stored() -> tuple[Any, ...]:
+        summary = OutcomeSummary.objects.get(participant=randomised)
+        return (
+            {code: tuple(getattr(o, f) for f in fields) for code, o in outcomes(randomised).items()},
+            tuple(getattr(summary, f) for f in summary_fields),
+        )
+
+    at_randomisation = stored()
+    assert set(at_randomisation[0]) == {"activity_limiting", "any", "care_seeking"}
+    assert {v[:5] for v in at_randomisation[0].values()} == {(False, None, dt.date(2026, 3, 2), "last_questionnaire", 0)}
+    with time_machine.travel(IN_MONTH_1, tick=False):
+        services.outcomes_derive(participant=Participant.objects.get(pk=randomised.pk))
+    assert stored() == at_randomisation  # derived_at included: an outcome whose values did not change is not saved
 
 
 def test_answers_derive_the_outcomes_at_once(randomised) -> None:
