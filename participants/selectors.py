@@ -161,8 +161,10 @@ def participant_search(text: str, *, contacts: bool) -> Q:
     return found
 
 
-def participant_get(*, user: Any, trial: Trial, pk: int) -> Participant | None:
-    return participant_list(user=user, trial=trial).filter(pk=pk).first()
+def participant_get(*, user: Any, trial: Trial, pk: int, columns: bool = True) -> Participant | None:
+    """The participant if the user may see them; without ``columns``, only its row (one query),
+    for an action whose service reads what it needs itself."""
+    return participant_list(user=user, trial=trial, columns=columns).filter(pk=pk).first()
 
 
 def screening_list(*, user: Any, trial: Trial, filters: dict[str, Any] | None = None) -> QuerySet[Screening]:
