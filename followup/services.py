@@ -337,11 +337,20 @@ def instrument_publish(*, trial: Trial, definition: dict[str, Any]) -> Instrumen
 
 def instrument_for(*, occurrence: Occurrence) -> InstrumentVersion:
     """The version current when the occurrence opened (or the first one, if it opened before any)."""
-    versions = InstrumentVersion.objects.filter(trial_id=occurrence.participant.site.trial_id, code=occurrence.instrument)
-    version = versions.filter(published_at__lte=occurrence.opens_at).order_by("-published_at").first()
-    version = version or versions.order_by("published_at").first()
+    cached = getattr(occurrence, "_instrument_version", None)  # asked again for the same object: no query
+    if cached is not None:
+        return cached
+    # One query: a questionnaire has a handful of versions, the choice is made here.
+    versions = list(
+        InstrumentVersion.objects.filter(
+            trial_id=occurrence.participant.site.trial_id, code=occurrence.instrument, published_at__isnull=False
+        ).order_by("published_at", "pk")
+    )
+    opened_under = [v for v in versions if v.published_at <= occurrence.opens_at]
+    version = opened_under[-1] if opened_under else (versions[0] if versions else None)
     if version is None:
         raise NotFound(gettext("No questionnaire '%(instrument)s' is published.") % {"instrument": occurrence.instrument})
+    occurrence._instrument_version = version  # type: ignore[attr-defined]
     return version
 
 
@@ -414,9 +423,10 @@ def response_submit(
     Message.objects.filter(occurrence=occurrence, status=MessageStatus.PLANNED).update(
         status=MessageStatus.CANCELLED, cancelled_reason="Questionnaire completed"
     )
-    if occurrence.instrument == outcome_policy(trial=occurrence.participant.site.trial).instrument:
+    policy = outcome_policy(trial=occurrence.participant.site.trial)
+    if occurrence.instrument == policy.instrument:
         with audit_context(reason="Outcomes derived from the answers"):
-            outcomes_derive(participant=occurrence.participant, now=now)
+            outcomes_derive(participant=occurrence.participant, now=now, policy=policy)
     hooks.run_submitted(response)
     return Submitted(response, created=True)
 
@@ -710,11 +720,11 @@ def followup_ends_on(*, participant: Participant) -> dt.date:
     )
 
 
-def outcome_inputs(*, participant: Participant) -> OutcomeInputs:
+def outcome_inputs(*, participant: Participant, policy: OutcomePolicy | None = None) -> OutcomeInputs:
     """What ``outcomes_derive`` reads: the completed and missed monthly questionnaires, the
     withdrawal from follow-up, whether the schedule is over, the rules and the end of follow-up."""
     assert participant.randomised_at is not None
-    policy = outcome_policy(trial=participant.site.trial)
+    policy = policy or outcome_policy(trial=participant.site.trial)
     zone = zoneinfo.ZoneInfo(participant_timezone(participant=participant))
     occurrences = list(
         Occurrence.objects.filter(participant=participant, instrument=policy.instrument)
@@ -774,7 +784,9 @@ def outcome_values(*, inputs: OutcomeInputs) -> dict[str, dict[str, Any]]:
     return values
 
 
-def outcomes_derive(*, participant: Participant, now: dt.datetime | None = None) -> list[Outcome]:
+def outcomes_derive(
+    *, participant: Participant, now: dt.datetime | None = None, policy: OutcomePolicy | None = None
+) -> list[Outcome]:
     """Derive (again) a participant's outcomes, from randomisation on (censored at day 0 until the
     first answer). Called in the same transaction as every change they depend on: randomisation,
     an answer or its correction, a questionnaire closing as missed, withdrawal, the end of
@@ -783,7 +795,7 @@ def outcomes_derive(*, participant: Participant, now: dt.datetime | None = None)
     now = now or timezone.now()
     if participant.randomised_at is None:
         return []
-    inputs = outcome_inputs(participant=participant)
+    inputs = outcome_inputs(participant=participant, policy=policy)
     stored = {o.code: o for o in Outcome.objects.select_for_update().filter(participant=participant)}
     results = []
     for code, values in outcome_values(inputs=inputs).items():
