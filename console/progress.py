@@ -12,14 +12,14 @@ import zoneinfo
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, Q
-from django.db.models.functions import TruncMonth
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import Coalesce, TruncMonth
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext
 
 from closeout.models import DataQuery, QueryStatus
-from followup.models import InstrumentVersion, Occurrence, OccurrenceStatus, RuleKind, ScheduleRule
+from followup.models import InstrumentVersion, Occurrence, OccurrenceStatus, OccurrenceTally, RuleKind, ScheduleRule
 from participants.models import Participant, Screening, ScreeningOutcome
 from safety.models import AdverseEvent, AEStatus
 from safety.services import safety_policy
@@ -118,19 +118,17 @@ def screening_funnel(*, trial: Trial, user: Any) -> list[Step]:
 
 
 def followup_completion(*, trial: Trial, user: Any) -> list[Completion]:
-    """For each month after randomisation: monthly questionnaires completed of those closed."""
+    """For each month after randomisation: monthly questionnaires completed of those closed (from
+    the tally the questionnaires' triggers keep, not by reading every questionnaire)."""
     monthly = ScheduleRule.objects.filter(trial=trial, kind=RuleKind.MONTHLY).values("instrument")
     rows = (
-        Occurrence.objects.filter(
-            participant__site__in=access.visible_sites(user, trial=trial),
-            instrument__in=monthly,
-            status__in=(OccurrenceStatus.COMPLETED, OccurrenceStatus.MISSED),
-        )
+        OccurrenceTally.objects.filter(site__in=access.visible_sites(user, trial=trial), instrument__in=monthly)
         .values("month")
         .annotate(
-            completed=Count("id", filter=Q(status=OccurrenceStatus.COMPLETED)),
-            closed=Count("id"),
+            completed=Coalesce(Sum("n", filter=Q(status=OccurrenceStatus.COMPLETED)), 0),
+            closed=Coalesce(Sum("n"), 0),
         )
+        .filter(closed__gt=0)
         .order_by("month")
     )
     return [Completion(row["month"], row["completed"], row["closed"]) for row in rows]
@@ -188,13 +186,13 @@ def questionnaire_completeness(*, trial: Trial, user: Any) -> list[Questionnaire
         InstrumentVersion.objects.filter(trial=trial, code__in=fixed).order_by("published_at").values_list("code", "title")
     )
     rows = (
-        Occurrence.objects.filter(
-            participant__site__in=access.visible_sites(user, trial=trial),
-            instrument__in=fixed,
-            status__in=(OccurrenceStatus.COMPLETED, OccurrenceStatus.MISSED),
-        )
+        OccurrenceTally.objects.filter(site__in=access.visible_sites(user, trial=trial), instrument__in=fixed)
         .values("instrument", "month")
-        .annotate(completed=Count("id", filter=Q(status=OccurrenceStatus.COMPLETED)), closed=Count("id"))
+        .annotate(
+            completed=Coalesce(Sum("n", filter=Q(status=OccurrenceStatus.COMPLETED)), 0),
+            closed=Coalesce(Sum("n"), 0),
+        )
+        .filter(closed__gt=0)
         .order_by("instrument", "month")
     )
     return [

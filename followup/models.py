@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from followup.baseline import BASELINE_INSTRUMENT, BASELINE_MONTH
 from participants.models import Participant
-from trial.models import Trial
+from trial.models import Site, Trial
 
 
 class RuleKind(models.TextChoices):
@@ -56,6 +56,31 @@ class OccurrenceStatus(models.TextChoices):
     CANCELLED = "cancelled", _("Cancelled")
 
 
+# The statuses OccurrenceTally counts: closed questionnaires, which the progress reports read.
+# Scheduled and open ones are left out, so that randomising (which writes a participant's whole
+# schedule) and opening windows never wait on a shared counter row.
+TALLIED_STATUSES = (OccurrenceStatus.COMPLETED.value, OccurrenceStatus.MISSED.value)
+
+
+def _tally_func(changes: str) -> str:
+    """The body of a statement-level trigger that adds a statement's changes (rows of participant,
+    instrument, month, status and +1 or -1) to OccurrenceTally: one upsert per statement, its rows
+    in key order, so that two statements lock counter rows in the same order."""
+    statuses = ", ".join(f"'{status}'" for status in TALLIED_STATUSES)
+    return f"""
+        INSERT INTO followup_occurrencetally AS t (site_id, instrument, month, status, n)
+        SELECT p.site_id, c.instrument, c.month, c.status, SUM(c.d)
+        FROM ({changes}) AS c
+        JOIN participants_participant AS p ON p.id = c.participant_id
+        WHERE c.status IN ({statuses})
+        GROUP BY p.site_id, c.instrument, c.month, c.status
+        HAVING SUM(c.d) <> 0
+        ORDER BY p.site_id, c.instrument, c.month, c.status
+        ON CONFLICT ON CONSTRAINT occurrence_tally_unique DO UPDATE SET n = t.n + EXCLUDED.n;
+        RETURN NULL;
+    """  # noqa: S608 (constants of this module, no input)
+
+
 @pghistory.track(
     pghistory.InsertEvent(),
     # Writing an occurrence's messages is bookkeeping, not a change to the clinical record.
@@ -98,6 +123,36 @@ class Occurrence(models.Model):
                 name="occurrence_messages_to_plan",
             ),
         ]
+        # Keep OccurrenceTally in step with every statement that writes occurrences.
+        triggers = [
+            pgtrigger.Trigger(
+                name="tally_insert",
+                when=pgtrigger.After,
+                operation=pgtrigger.Insert,
+                level=pgtrigger.Statement,
+                referencing=pgtrigger.Referencing(new="new_rows"),
+                func=_tally_func("SELECT participant_id, instrument, month, status, 1 AS d FROM new_rows"),
+            ),
+            pgtrigger.Trigger(
+                name="tally_update",
+                when=pgtrigger.After,
+                operation=pgtrigger.Update,
+                level=pgtrigger.Statement,
+                referencing=pgtrigger.Referencing(old="old_rows", new="new_rows"),
+                func=_tally_func(
+                    "SELECT participant_id, instrument, month, status, 1 AS d FROM new_rows "
+                    "UNION ALL SELECT participant_id, instrument, month, status, -1 FROM old_rows"
+                ),
+            ),
+            pgtrigger.Trigger(
+                name="tally_delete",
+                when=pgtrigger.After,
+                operation=pgtrigger.Delete,
+                level=pgtrigger.Statement,
+                referencing=pgtrigger.Referencing(old="old_rows"),
+                func=_tally_func("SELECT participant_id, instrument, month, status, -1 AS d FROM old_rows"),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.instrument} month {self.month} for {self.participant_id}"
@@ -111,6 +166,29 @@ class Occurrence(models.Model):
         if self.month == BASELINE_MONTH and self.instrument == BASELINE_INSTRUMENT:
             return gettext("Baseline questionnaire")
         return gettext("%(instrument)s month %(month)s") % {"instrument": self.instrument.capitalize(), "month": self.month}
+
+
+class OccurrenceTally(models.Model):
+    """How many of a site's questionnaires stand closed (completed or missed), by instrument and
+    month: what the dashboard and the DMC report count, without reading every questionnaire.
+
+    Written only by the triggers on Occurrence, in the transaction that changes the
+    questionnaires, so it is never behind them; ``occurrence_tally_rebuild`` recounts it from the
+    questionnaires (after a restore that skipped triggers, say)."""
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="+")
+    instrument = models.CharField(max_length=40)
+    month = models.PositiveSmallIntegerField()
+    status = models.CharField(max_length=10, choices=OccurrenceStatus.choices)
+    n = models.IntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["site", "instrument", "month", "status"], name="occurrence_tally_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.instrument} month {self.month} {self.status} at {self.site_id}: {self.n}"
 
 
 class InstrumentVersion(models.Model):

@@ -19,6 +19,7 @@ from followup import outcomes as outcome_rules
 from followup.baseline import BASELINE_INSTRUMENT, BASELINE_MONTH, BASELINE_OPEN_DAYS
 from followup.instruments import DefinitionError, Step, clean_answers, score, step_clean, steps, validate_definition
 from followup.models import (
+    TALLIED_STATUSES,
     CallLog,
     CallOutcome,
     InstrumentVersion,
@@ -965,3 +966,25 @@ def response_correct(*, response: QuestionnaireResponse, raw: dict[str, Any], re
         response.save(update_fields=["answers", "scores"])
         outcomes_derive(participant=participant)
     return response
+
+
+# Every closed questionnaire counted afresh into OccurrenceTally (which must be empty first).
+OCCURRENCE_TALLY_FILL_SQL = f"""
+    INSERT INTO followup_occurrencetally (site_id, instrument, month, status, n)
+    SELECT p.site_id, o.instrument, o.month, o.status, COUNT(*)
+    FROM followup_occurrence AS o JOIN participants_participant AS p ON p.id = o.participant_id
+    WHERE o.status IN ({", ".join(f"'{status}'" for status in TALLIED_STATUSES)})
+    GROUP BY p.site_id, o.instrument, o.month, o.status
+"""  # noqa: S608 (the statuses are constants)
+
+
+@transaction.atomic
+def occurrence_tally_rebuild() -> int:
+    """Count the closed questionnaires again from the questionnaires themselves, for when the
+    tally's triggers were skipped (a restore or bulk load with triggers off); writes to
+    questionnaires wait until it commits. Returns the number of tally rows."""
+    with connection.cursor() as cursor:
+        cursor.execute("LOCK TABLE followup_occurrence IN SHARE MODE")
+        cursor.execute("DELETE FROM followup_occurrencetally")
+        cursor.execute(OCCURRENCE_TALLY_FILL_SQL)
+        return cursor.rowcount
