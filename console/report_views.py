@@ -3,7 +3,6 @@ in the API. Thin: the counts come from ``console.reports``."""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -200,7 +199,7 @@ def dmc_report(request: HttpRequest) -> HttpResponseBase:
     CSV with ``?format=csv`` (the same numbers, one per line)."""
     trial = _trial(request)
     user = request.user
-    consort = dataclasses.replace(reports.consort_counts(trial=trial, user=user), arms=None)
+    consort = reports.consort_counts(trial=trial, user=user, pooled=True)
     months = progress.recruitment_by_month(trial=trial, user=user)
     completion = progress.followup_completion(trial=trial, user=user)
     sites = console_selectors.site_counts(trial=trial, user=user)

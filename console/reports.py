@@ -33,7 +33,7 @@ from typing import Any
 from django.db.models import Count, Exists, OuterRef, Q
 
 from followup.models import InstrumentVersion, Occurrence, OccurrenceStatus, Outcome, OutcomeCode, RuleKind, ScheduleRule
-from followup.selectors import lost_to_followup_list
+from followup.selectors import message_policy_get
 from intervention.models import Session, SessionPlan, SessionStatus
 from participants.models import (
     FOLLOWUP_ENDING_SCOPES,
@@ -96,64 +96,85 @@ class Consort:
         return data
 
 
-def _withdrawn(rows: list[dict[str, Any]]) -> dict[str, int]:
-    counts = {scope: 0 for scope in WITHDRAWAL_LABELS}
-    for row in rows:
-        if row["withdrawal_scope"] in counts:
-            counts[row["withdrawal_scope"]] += 1
-    return counts
+def _withdrawn(row: dict[str, Any]) -> dict[str, int]:
+    return {scope: row[f"withdrawn_{scope}"] for scope in WITHDRAWAL_LABELS}
 
 
-def consort_counts(*, trial: Trial, user: Any) -> Consort:
-    """The CONSORT flow over the user's sites; by arm only when the user sees arms."""
+def _ineligible_by_criterion(screenings: Any, criteria: dict[str, str]) -> dict[str, int]:
+    """Ineligible people per criterion failed (once per person and criterion)."""
+    by_criterion = dict.fromkeys(criteria, 0)
+    for reasons in screenings.filter(outcome=ScreeningOutcome.INELIGIBLE).order_by().values_list("reasons", flat=True):
+        for code in set(reasons or ()):
+            by_criterion[code] = by_criterion.get(code, 0) + 1
+    return by_criterion
+
+
+def consort_counts(*, trial: Trial, user: Any, pooled: bool = False) -> Consort:
+    """The CONSORT flow over the user's sites; by arm only when the user sees arms and ``pooled``
+    is not asked for (the DMC's open report is pooled for every role, and skips the arms' counts).
+
+    Every count is an aggregate in SQL (the screenings in one query, the randomised by arm in
+    another), so the report reads a handful of rows whatever the size of the trial."""
     sites = access.visible_sites(user, trial=trial)
     screenings = Screening.objects.filter(site__in=sites)
-    enrolled_randomised = Exists(Consent.objects.filter(screening=OuterRef("pk"), participant__randomised_at__isnull=False))
+    randomised_consents = Consent.objects.filter(participant__randomised_at__isnull=False).values("screening_id")
     by_outcome = screenings.aggregate(
         assessed=Count("id"),
         not_eligible=Count("id", filter=Q(outcome=ScreeningOutcome.INELIGIBLE)),
         declined=Count("id", filter=Q(outcome=ScreeningOutcome.DECLINED)),
-    )
-    not_randomised = (
-        screenings.filter(outcome__in=(ScreeningOutcome.ELIGIBLE, ScreeningOutcome.ENROLLED)).exclude(enrolled_randomised).count()
+        not_randomised=Count(
+            "id",
+            filter=Q(outcome__in=(ScreeningOutcome.ELIGIBLE, ScreeningOutcome.ENROLLED)) & ~Q(pk__in=randomised_consents),
+        ),
     )
     criteria = {c.code: c.text for c in EligibilityCriterion.objects.filter(trial=trial).order_by("order", "pk")}
-    by_criterion = dict.fromkeys(criteria, 0)
-    for reasons in screenings.filter(outcome=ScreeningOutcome.INELIGIBLE).values_list("reasons", flat=True):
-        for code in set(reasons or ()):
-            by_criterion[code] = by_criterion.get(code, 0) + 1
+    by_criterion = _ineligible_by_criterion(screenings, criteria)
 
+    missed = message_policy_get(trial=trial).lost_to_followup_missed
+    followup_ended = Q(withdrawal_scope__in=FOLLOWUP_ENDING_SCOPES)
+    by_arm_shown = not pooled and access.can_see_allocation(user, trial=trial)
+    flow = {
+        "allocated": Count("pk"),
+        "analysed": Count(
+            "pk", filter=Q(pk__in=Outcome.objects.filter(code=OutcomeCode.ACTIVITY_LIMITING).values("participant_id"))
+        ),
+        "withdrawn": Count("pk", filter=followup_ended),
+        "lost_to_follow_up": Count("pk", filter=Q(outcome_summary__missed_in_a_row__gte=max(missed, 1)) & ~followup_ended),
+        **{f"withdrawn_{scope}": Count("pk", filter=Q(withdrawal_scope=scope)) for scope in WITHDRAWAL_LABELS},
+    }
     randomised = Participant.objects.filter(site__in=sites, randomised_at__isnull=False)
-    analysed_q = Exists(Outcome.objects.filter(participant=OuterRef("pk"), code=OutcomeCode.ACTIVITY_LIMITING))
-    attended = Exists(Session.objects.filter(participant=OuterRef("pk"), status=SessionStatus.ATTENDED))
-    rows = list(
-        randomised.annotate(analysed=analysed_q, attended=attended).values(
-            "pk", "allocation__arm", "withdrawal_scope", "analysed", "attended"
+    by_arm: dict[Any, dict[str, Any]] = {}
+    if by_arm_shown:  # what only the arms' flow shows: who received the intervention, who stopped it
+        flow["received_intervention"] = Count(
+            "pk", filter=Q(pk__in=Session.objects.filter(status=SessionStatus.ATTENDED).values("participant_id"))
         )
-    )
-    lost_ids = set(lost_to_followup_list(user=user, trial=trial).filter(randomised_at__isnull=False).values_list("pk", flat=True))
-    followup_ended = [r for r in rows if r["withdrawal_scope"] in FOLLOWUP_ENDING_SCOPES]
-    analysed = sum(1 for r in rows if r["analysed"])
-    excluded = {NOT_ELIGIBLE: by_outcome["not_eligible"], DECLINED: by_outcome["declined"], NOT_RANDOMISED: not_randomised}
+        flow["discontinued_intervention"] = Count("pk", filter=Q(withdrawal_scope=WithdrawalScope.INTERVENTION))
+        by_arm = {row["allocation__arm"]: row for row in randomised.values("allocation__arm").annotate(**flow).order_by()}
+        total = {name: sum(row[name] for row in by_arm.values()) for name in flow}
+    else:
+        total = randomised.aggregate(**flow)
+    excluded = {
+        NOT_ELIGIBLE: by_outcome["not_eligible"],
+        DECLINED: by_outcome["declined"],
+        NOT_RANDOMISED: by_outcome["not_randomised"],
+    }
     arms = None
-    if access.can_see_allocation(user, trial=trial):
+    if by_arm_shown:
         arms = []
         for arm in Arm.objects.filter(trial=trial).order_by("order", "code"):
-            mine = [r for r in rows if r["allocation__arm"] == arm.pk]
-            arm_analysed = sum(1 for r in mine if r["analysed"])
-            arm_withdrawn = [r for r in mine if r["withdrawal_scope"] in FOLLOWUP_ENDING_SCOPES]
+            mine = by_arm.get(arm.pk) or dict.fromkeys(flow, 0)
             arms.append(
                 ArmFlow(
                     code=arm.code,
                     name=arm.name,
-                    allocated=len(mine),
-                    received_intervention=sum(1 for r in mine if r["attended"]),
-                    discontinued_intervention=sum(1 for r in mine if r["withdrawal_scope"] == WithdrawalScope.INTERVENTION),
-                    withdrawn=len(arm_withdrawn),
-                    withdrawn_by_reason=_withdrawn(arm_withdrawn),
-                    lost_to_follow_up=sum(1 for r in mine if r["pk"] in lost_ids),
-                    analysed=arm_analysed,
-                    excluded_from_analysis=len(mine) - arm_analysed,
+                    allocated=mine["allocated"],
+                    received_intervention=mine["received_intervention"],
+                    discontinued_intervention=mine["discontinued_intervention"],
+                    withdrawn=mine["withdrawn"],
+                    withdrawn_by_reason=_withdrawn(mine),
+                    lost_to_follow_up=mine["lost_to_follow_up"],
+                    analysed=mine["analysed"],
+                    excluded_from_analysis=mine["allocated"] - mine["analysed"],
                 )
             )
     return Consort(
@@ -161,12 +182,12 @@ def consort_counts(*, trial: Trial, user: Any) -> Consort:
         excluded=excluded,
         excluded_total=sum(excluded.values()),
         ineligible_by_criterion=by_criterion,
-        randomised=len(rows),
-        withdrawn=len(followup_ended),
-        withdrawn_by_reason=_withdrawn(followup_ended),
-        lost_to_follow_up=len(lost_ids),
-        analysed=analysed,
-        excluded_from_analysis=len(rows) - analysed,
+        randomised=total["allocated"],
+        withdrawn=total["withdrawn"],
+        withdrawn_by_reason=_withdrawn(total),
+        lost_to_follow_up=total["lost_to_follow_up"],
+        analysed=total["analysed"],
+        excluded_from_analysis=total["allocated"] - total["analysed"],
         arms=arms,
         criterion_labels=criteria,
     )
