@@ -24,7 +24,7 @@ from django.db.models import (
     When,
     Window,
 )
-from django.db.models.functions import Cast, Coalesce, NullIf
+from django.db.models.functions import Cast, Coalesce, NullIf, RowNumber
 from django.utils import timezone
 
 from followup import outcomes as outcome_rules
@@ -122,8 +122,9 @@ FAILED_MESSAGE_DAYS = 30
 WITHDRAWN_FROM_FOLLOWUP = FOLLOWUP_ENDING_SCOPES
 CLOSED = (OccurrenceStatus.COMPLETED, OccurrenceStatus.MISSED)
 # Rows per section on one worklist page; each section pages on its own. At 50,000 participants a
-# section can hold tens of thousands of rows: the page shows this many and a count.
-WORKLIST_PAGE_SIZE = 50
+# section can hold tens of thousands of rows: the page shows this many and a count (five sections
+# of 25 rows, each with its call form, are about 280 kB).
+WORKLIST_PAGE_SIZE = 25
 # The worklist's sections, in the order the page shows them; the first three are open questionnaires.
 SECTION_KINDS = ("closing_soon", "overdue", "due_now", "lost_to_followup", "failed_messages")
 OPEN_KINDS = SECTION_KINDS[:3]
@@ -219,12 +220,22 @@ def open_occurrence_list(
     return qs
 
 
-# Each open section's order: the most urgent first, ties by study id.
-_OPEN_ORDER = {
-    "closing_soon": ("closes_at", "participant__study_id", "instrument", "pk"),
-    "overdue": ("-late", "participant__study_id", "instrument", "pk"),
-    "due_now": ("due_date", "participant__study_id", "instrument", "pk"),
-}
+def _open_section_order() -> list[Any]:
+    """Each open section's order, the most urgent first, ties by study id: closing soon by the
+    end of the window, overdue by days late (most first), due now by due date. One ordering for
+    a window over all three: within a section the other sections' keys are null, so they tie."""
+
+    def only(kind: str, expression: Any) -> Case:
+        return Case(When(kind=kind, then=expression), default=None)
+
+    return [
+        only("closing_soon", F("closes_at")).asc(),
+        only("overdue", F("late")).desc(),
+        only("due_now", F("due_date")).asc(),
+        F("participant__study_id").asc(),
+        F("instrument").asc(),
+        F("pk").asc(),
+    ]
 
 
 def open_occurrence_sections(
@@ -402,14 +413,20 @@ def worklist_get(
         "due_date",
     )
     result.counts = open_qs.aggregate(**{kind: Count("pk", filter=Q(kind=kind)) for kind in OPEN_KINDS})
-    for kind in OPEN_KINDS:
-        if not filters.shows(kind):
-            continue
+    # Every shown section's page in one query: each row numbered within its section, in the
+    # section's own order, and only the rows of the pages asked for read.
+    shown = [kind for kind in OPEN_KINDS if filters.shows(kind)]
+    wanted = Q()
+    for kind in shown:
         start, size = window(kind, result.counts[kind])
-        section = open_qs.filter(kind=kind).order_by(*_OPEN_ORDER[kind])
-        rows(
-            kind,
-            [
+        wanted |= Q(kind=kind, position__gt=start, **({"position__lte": start + size} if size else {}))
+    found: dict[str, list[WorkItem]] = {kind: [] for kind in shown}
+    if shown:
+        numbered = open_qs.filter(kind__in=shown).annotate(
+            position=Window(RowNumber(), partition_by=[F("kind")], order_by=_open_section_order())
+        )
+        for occurrence in numbered.filter(wanted).order_by("kind", "position"):
+            found[occurrence.kind].append(
                 WorkItem(
                     participant=occurrence.participant,
                     occurrence=occurrence,
@@ -417,9 +434,9 @@ def worklist_get(
                     last_day=(occurrence.closes_at.astimezone(_zone(occurrence.zone)) - dt.timedelta(microseconds=1)).date(),
                     contact=contact_of(occurrence.participant),
                 )
-                for occurrence in (section[start : start + size] if size else section)
-            ],
-        )
+            )
+    for kind in shown:
+        rows(kind, found[kind])
 
     lost_args = {"user": user, "trial": trial, "site": site, "missed": policy.lost_to_followup_missed, "filters": filters}
     if filters.shows("lost_to_followup"):
