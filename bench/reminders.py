@@ -304,6 +304,11 @@ class SweepRun:
     python_peak_mb: float | None = None
     python_cpu: float = 0.0
     database_cpu: float | None = None
+    # The sending phase alone (claim, render, send, record), after the windows opened and the
+    # messages were planned; and the same rows claimed and marked sent by bare SQL (the floor).
+    sending_seconds: float = 0.0
+    reference_seconds: float | None = None
+    reference_rows: int = 0
 
 
 def _max_rss_mb() -> float:
@@ -326,18 +331,35 @@ def _backend_cpu() -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
-def sweep_once(*, now: dt.datetime = BENCH_NOW, batch_size: int = 200, trace_memory: bool = False) -> SweepRun:
-    """One sweep as the task runs it (open windows, then plan and send), timed and counted."""
+def sweep_once(
+    *, now: dt.datetime = BENCH_NOW, batch_size: int = 200, trace_memory: bool = False, reference: bool = False
+) -> SweepRun:
+    """One sweep as the task runs it (open windows, then plan and send), timed and counted; with
+    ``reference``, the minimal claim-and-mark SQL is first timed over the same due rows."""
     import tracemalloc
+
+    from messaging import kinds
 
     CountingEmailBackend.keys = []
     if trace_memory:
         tracemalloc.start()
     database_before = _backend_cpu()
+    reference_seconds, reference_rows, sending = None, 0, 0.0
     with counting_queries() as counter:
         started, cpu_started = time.perf_counter(), time.process_time()
         opened, _ = services.occurrences_advance(now=now)
+        for kind in kinds.registered():  # what messages_send_due does first, timed apart here
+            while kind.plan(now=now):
+                pass
+        if reference:  # not part of the sweep: neither its time nor its statements count
+            paused, paused_cpu, counted = time.perf_counter(), time.process_time(), counter.count
+            reference_seconds, reference_rows = claim_and_mark_reference(now=now, batch_size=batch_size)
+            started += time.perf_counter() - paused
+            cpu_started += time.process_time() - paused_cpu
+            counter.count = counted
+        sending_started = time.perf_counter()
         result = messaging.messages_send_due(now=now, batch_size=batch_size)
+        sending = time.perf_counter() - sending_started
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     database_after = _backend_cpu()
     peak = None
@@ -346,8 +368,51 @@ def sweep_once(*, now: dt.datetime = BENCH_NOW, batch_size: int = 200, trace_mem
         tracemalloc.stop()
     database_cpu = database_after - database_before if database_before is not None and database_after is not None else None
     return SweepRun(
-        seconds, counter.count, opened, result, list(CountingEmailBackend.keys), _max_rss_mb(), peak, cpu, database_cpu
+        seconds,
+        counter.count,
+        opened,
+        result,
+        list(CountingEmailBackend.keys),
+        _max_rss_mb(),
+        peak,
+        cpu,
+        database_cpu,
+        sending_seconds=sending,
+        reference_seconds=reference_seconds,
+        reference_rows=reference_rows,
     )
+
+
+def claim_and_mark_reference(*, now: dt.datetime, batch_size: int) -> tuple[float, int]:
+    """The floor of the sending phase: the due messages claimed in batches with the sweep's own
+    claim (``FOR UPDATE SKIP LOCKED``, committed) and each marked sent by one UPDATE in its own
+    commit, as the sweep records each send; no reading, rendering or sending. The rows are put
+    back as they were afterwards, untimed. Returns (seconds, rows marked)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE bench_reference AS SELECT id, status, due_at, attempts, sent_at, provider_id "
+            "FROM followup_message WHERE status IN (%s, %s) AND due_at <= %s",
+            [MessageStatus.PLANNED, MessageStatus.SENDING, now],
+        )
+    lease = dt.timedelta(hours=1)
+    marked = 0
+    started = time.perf_counter()
+    while ids := messaging._claim(now=now, batch_size=batch_size, lease=lease):
+        with connection.cursor() as cursor:
+            for pk in ids:
+                cursor.execute(
+                    "UPDATE followup_message SET status = %s, sent_at = %s, provider_id = %s WHERE id = %s AND status = %s",
+                    [MessageStatus.SENT, now, f"reference-{pk}", pk, MessageStatus.SENDING],
+                )
+                marked += cursor.rowcount
+    seconds = time.perf_counter() - started
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE followup_message AS m SET status = r.status, due_at = r.due_at, attempts = r.attempts, "
+            "sent_at = r.sent_at, provider_id = r.provider_id FROM bench_reference AS r WHERE m.id = r.id"
+        )
+        cursor.execute("DROP TABLE bench_reference")
+    return seconds, marked
 
 
 def _sweep_in_child(now: dt.datetime, batch_size: int, results: Any) -> None:  # pragma: no cover - runs in a child process

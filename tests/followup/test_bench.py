@@ -27,7 +27,7 @@ def test_one_sweep_over_200_participants_sends_each_due_message_once() -> None:
     assert Message.objects.filter(provider_id=EARLIER, status=MessageStatus.SENT).exists()
     assert not Message.objects.filter(status=MessageStatus.PLANNED, due_at__lte=BENCH_NOW - dt.timedelta(days=3)).exists()
 
-    run = sweep_once(batch_size=50)
+    run = sweep_once(batch_size=50, reference=True)
     integrity = sweep_integrity()
 
     # About one message per participant was due, and each went out exactly once.
@@ -46,3 +46,6 @@ def test_one_sweep_over_200_participants_sends_each_due_message_once() -> None:
     assert run.result.batches >= integrity.due // 50
     assert run.queries - run.result.sent < 25 + 12 * run.result.batches < integrity.due
     assert Occurrence.objects.filter(status=OccurrenceStatus.OPEN, messages_planned_at__isnull=True).count() == 0
+    # The floor was measured over the same rows, then put back: the sweep still sent every one.
+    assert run.reference_rows == integrity.due and run.reference_seconds and run.sending_seconds > 0
+    assert not Message.objects.filter(provider_id__startswith="reference-").exists()
