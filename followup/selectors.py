@@ -123,7 +123,7 @@ WITHDRAWN_FROM_FOLLOWUP = FOLLOWUP_ENDING_SCOPES
 CLOSED = (OccurrenceStatus.COMPLETED, OccurrenceStatus.MISSED)
 # Rows per section on one worklist page; each section pages on its own. At 50,000 participants a
 # section can hold tens of thousands of rows: the page shows this many and a count (five sections
-# of 25 rows, each with its call form, are about 280 kB).
+# of 25 rows, each with its call form, are about 340 kB at 50,000 participants).
 WORKLIST_PAGE_SIZE = 25
 # The worklist's sections, in the order the page shows them; the first three are open questionnaires.
 SECTION_KINDS = ("closing_soon", "overdue", "due_now", "lost_to_followup", "failed_messages")

@@ -749,3 +749,43 @@ def test_filters_narrow_the_counts_and_the_rows(client: Client, walkback: Trial,
     response = client.get(url, {"site": "BNE", "due_from": "2026-09-10", "format": "csv"})
     csv_ids = {line.split(",")[1] for line in b"".join(response.streaming_content).decode().splitlines()[1:]}
     assert csv_ids == {p.study_id for p in elsewhere[1:]}
+
+
+@time_machine.travel(NOW, tick=False)
+def test_each_section_is_in_its_own_order_across_its_pages(walkback: Trial, coordinator) -> None:
+    """Closing soon by the end of the window, overdue most days late first, due now by due date;
+    ties by study id. The three sections are read in one query, so this pins each one's order."""
+    from tests.factories import ParticipantFactory
+
+    rows = []
+    for n in range(12):  # each section gets four, in a shuffled order of study ids
+        participant = ParticipantFactory(site=walkback.sites.get(code="SYD"), study_id=f"WB-ORD-{(n * 7) % 12:02d}")
+        kind, k = ("closing_soon", "overdue", "due_now")[n % 3], n // 3
+        due, closes = {
+            "closing_soon": (dt.date(2026, 9, 5), NOW + dt.timedelta(hours=30 - 5 * k)),
+            "overdue": (dt.date(2026, 9, 1 + (k % 2) * 5), NOW + dt.timedelta(days=9)),  # two ties
+            "due_now": (dt.date(2026, 9, 20 - k), NOW + dt.timedelta(days=20)),
+        }[kind]
+        rows.append((kind, participant.study_id, due, closes))
+        Occurrence.objects.create(
+            participant=participant,
+            instrument="monthly",
+            month=4,
+            due_date=due,
+            opens_at=NOW - dt.timedelta(days=20),
+            closes_at=closes,
+            status=OccurrenceStatus.OPEN,
+        )
+    expected = {
+        "closing_soon": [r[1] for r in sorted((r for r in rows if r[0] == "closing_soon"), key=lambda r: (r[3], r[1]))],
+        "overdue": [r[1] for r in sorted((r for r in rows if r[0] == "overdue"), key=lambda r: (r[2], r[1]))],
+        "due_now": [r[1] for r in sorted((r for r in rows if r[0] == "due_now"), key=lambda r: (r[2], r[1]))],
+    }
+    for kind, order in expected.items():
+        shown = []
+        for page in (1, 2):
+            work = selectors.worklist_get(user=coordinator, trial=walkback, page_size=3, pages={kind: page})
+            shown += [item.participant.study_id for item in getattr(work, kind)]
+        assert shown == order, kind
+    everything = selectors.worklist_get(user=coordinator, trial=walkback)  # the CSV: every row, same order
+    assert {kind: [i.participant.study_id for i in getattr(everything, kind)] for kind in expected} == expected
