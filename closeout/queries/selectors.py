@@ -225,7 +225,7 @@ def missing_data_report(*, user: Any, trial: Trial) -> list[MissingRow]:
     questionnaires' triggers keep, the open ones (a few thousand at most) from the questionnaires."""
     S = OccurrenceStatus
     sites = access.visible_sites(user, trial=trial)
-    counts: dict[tuple[str, int, str], dict[str, int]] = {}
+    by_key: dict[tuple[str, int, str], dict[str, int]] = {}
     closed = (
         OccurrenceTally.objects.filter(site__in=sites)
         .values_list("instrument", "month", "site__code", "status")
@@ -240,8 +240,8 @@ def missing_data_report(*, user: Any, trial: Trial) -> list[MissingRow]:
     )
     for instrument, month, site, status, total in [*closed, *opened]:
         if total:
-            counts.setdefault((instrument, month, site), dict.fromkeys((S.COMPLETED, S.MISSED, S.OPEN), 0))[status] = total
-    rows = [
+            by_key.setdefault((instrument, month, site), dict.fromkeys((S.COMPLETED, S.MISSED, S.OPEN), 0))[status] = total
+    rows: list[dict[str, Any]] = [
         {
             "instrument": instrument,
             "month": month,
@@ -251,7 +251,7 @@ def missing_data_report(*, user: Any, trial: Trial) -> list[MissingRow]:
             "missed": by_status[S.MISSED],
             "open": by_status[S.OPEN],
         }
-        for (instrument, month, site), by_status in sorted(counts.items())
+        for (instrument, month, site), by_status in sorted(by_key.items())
     ]
     grouped: dict[tuple[str, int], list[tuple[str, MissingCounts]]] = {}
     for row in rows:
