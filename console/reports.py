@@ -33,7 +33,7 @@ from typing import Any
 from django.db.models import Count, Exists, OuterRef, Q
 
 from followup.models import InstrumentVersion, Occurrence, OccurrenceStatus, Outcome, OutcomeCode, RuleKind, ScheduleRule
-from followup.selectors import message_policy_get
+from followup.selectors import lost_to_followup_list
 from intervention.models import Session, SessionPlan, SessionStatus
 from participants.models import (
     FOLLOWUP_ENDING_SCOPES,
@@ -130,7 +130,8 @@ def consort_counts(*, trial: Trial, user: Any, pooled: bool = False) -> Consort:
     criteria = {c.code: c.text for c in EligibilityCriterion.objects.filter(trial=trial).order_by("order", "pk")}
     by_criterion = _ineligible_by_criterion(screenings, criteria)
 
-    missed = message_policy_get(trial=trial).lost_to_followup_missed
+    # The lost-to-follow-up rule is the worklist's own, as a subquery counted in the same pass.
+    lost = lost_to_followup_list(user=user, trial=trial).order_by().values("pk")
     followup_ended = Q(withdrawal_scope__in=FOLLOWUP_ENDING_SCOPES)
     by_arm_shown = not pooled and access.can_see_allocation(user, trial=trial)
     flow = {
@@ -139,7 +140,7 @@ def consort_counts(*, trial: Trial, user: Any, pooled: bool = False) -> Consort:
             "pk", filter=Q(pk__in=Outcome.objects.filter(code=OutcomeCode.ACTIVITY_LIMITING).values("participant_id"))
         ),
         "withdrawn": Count("pk", filter=followup_ended),
-        "lost_to_follow_up": Count("pk", filter=Q(outcome_summary__missed_in_a_row__gte=max(missed, 1)) & ~followup_ended),
+        "lost_to_follow_up": Count("pk", filter=Q(pk__in=lost)),
         **{f"withdrawn_{scope}": Count("pk", filter=Q(withdrawal_scope=scope)) for scope in WITHDRAWAL_LABELS},
     }
     randomised = Participant.objects.filter(site__in=sites, randomised_at__isnull=False)

@@ -213,3 +213,22 @@ def test_the_open_report_for_the_monitoring_committee_is_pooled_for_every_role(
     safety = response.context["safety"]
     assert [(r.category, r.events, r.serious, r.participants) for r in safety] == [("Lower extremity", 1, 1, 1)]
     assert 'class="navbar navbar-expand-md navbar-dark bg-primary mb-3 d-print-none"' in page
+
+
+def test_lost_to_follow_up_is_the_worklists_rule_counted_by_arm_and_pooled(
+    world: dict[str, Any], walkback: Trial, coordinator: Any, make_staff: Any
+) -> None:
+    from followup.models import OutcomeSummary
+    from followup.selectors import lost_to_followup_list
+
+    walker, withdrawn = world["walkers"][0], world["randomised"][0]  # randomised[0] withdrew from follow-up
+    summaries = OutcomeSummary.objects.filter(participant__in=[walker, withdrawn])
+    assert summaries.count() == 2  # written at randomisation
+    summaries.update(missed_in_a_row=3, last_missed_due=dt.date(2026, 5, 2))  # three monthly ones missed in a row
+
+    flow = reports.consort_counts(trial=walkback, user=coordinator)
+    assert flow.lost_to_follow_up == 1 == lost_to_followup_list(user=coordinator, trial=walkback).count()
+    assert flow.arms is not None
+    assert {arm.code: arm.lost_to_follow_up for arm in flow.arms} == {"walking": 1, "control": 0}
+    pooled = reports.consort_counts(trial=walkback, user=make_staff("statistician", username="stat-lost"))
+    assert pooled.lost_to_follow_up == 1 and pooled.arms is None
