@@ -28,6 +28,7 @@ from django.db.models import Count, F, Q
 from followup import services
 from followup.models import Occurrence, ScheduleRule
 from followup.scheduling import Planned, add_months, plan
+from messaging import kinds
 from messaging import services as messaging
 from messaging.models import Message, MessageStatus
 from participants import links
@@ -337,8 +338,6 @@ def sweep_once(
     """One sweep as the task runs it (open windows, then plan and send), timed and counted; with
     ``reference``, the minimal claim-and-mark SQL is first timed over the same due rows."""
     import tracemalloc
-
-    from messaging import kinds
 
     CountingEmailBackend.keys = []
     if trace_memory:
