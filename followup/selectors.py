@@ -10,6 +10,7 @@ from typing import Any
 
 from django.core.paginator import Page, Paginator
 from django.db.models import (
+    BooleanField,
     Case,
     CharField,
     Count,
@@ -17,14 +18,16 @@ from django.db.models import (
     DateTimeField,
     F,
     Func,
-    IntegerField,
+    OuterRef,
     Q,
     QuerySet,
+    Subquery,
     Value,
     When,
     Window,
 )
 from django.db.models.functions import Cast, Coalesce, NullIf, RowNumber
+from django.db.models.lookups import GreaterThan
 from django.utils import timezone
 
 from followup import outcomes as outcome_rules
@@ -200,9 +203,9 @@ def open_occurrence_list(
     *, user: Any, trial: Trial, site: Site | None = None, now: dt.datetime | None = None
 ) -> QuerySet[Occurrence]:
     """Unanswered questionnaires whose window is open now (whether or not the sweep has marked them
-    open yet), with the participant's local time zone as ``zone``."""
+    open yet), of participants not withdrawn from follow-up, at the user's sites."""
     now = now or timezone.now()
-    qs = (
+    return (
         Occurrence.objects.filter(
             participant__site__in=_sites(user, trial, site),
             status__in=(OccurrenceStatus.SCHEDULED, OccurrenceStatus.OPEN),
@@ -211,27 +214,36 @@ def open_occurrence_list(
         )
         .exclude(participant__withdrawal_scope__in=WITHDRAWN_FROM_FOLLOWUP)
         .exclude(instrument=BASELINE_INSTRUMENT)  # asked at enrolment, not follow-up work
-        .select_related("participant__site")
-        .annotate(zone=Coalesce(NullIf(F("participant__contact__timezone"), Value("")), F("participant__site__timezone")))
-        .order_by("due_date", "participant__study_id", "instrument")
     )
-    if access.has_perm(user, Perm.VIEW_CONTACTS, trial=trial):
-        qs = qs.select_related("participant__contact")
-    return qs
+
+
+def _due_date_passed(now: dt.datetime) -> Case:
+    """Whether each questionnaire's due date has passed in its participant's time zone (their own,
+    else their site's). Every zone's date is within a day of UTC's, so the zone is read only for
+    due dates within a day of today's UTC date: the others have passed, or not, everywhere."""
+    zone = Coalesce(
+        NullIf(Subquery(ContactDetails.objects.filter(participant=OuterRef("participant")).values("timezone")[:1]), Value("")),
+        F("participant__site__timezone"),
+    )
+    local_today = Cast(
+        Func(zone, Value(now, output_field=DateTimeField()), function="timezone", output_field=DateTimeField()), DateField()
+    )
+    utc_today = now.astimezone(dt.UTC).date()
+    return Case(
+        When(due_date__lt=utc_today - dt.timedelta(days=1), then=Value(True)),
+        When(due_date__gt=utc_today + dt.timedelta(days=1), then=Value(False)),
+        default=GreaterThan(local_today, F("due_date")),
+        output_field=BooleanField(),
+    )
 
 
 def _open_section_order() -> list[Any]:
     """Each open section's order, the most urgent first, ties by study id: closing soon by the
-    end of the window, overdue by days late (most first), due now by due date. One ordering for
-    a window over all three: within a section the other sections' keys are null, so they tie."""
-
-    def only(kind: str, expression: Any) -> Case:
-        return Case(When(kind=kind, then=expression), default=None)
-
+    end of the window, overdue and due now by due date (the longest overdue first). One ordering
+    for a window over all three: within a section the other sections' keys are null, so they tie."""
     return [
-        only("closing_soon", F("closes_at")).asc(),
-        only("overdue", F("late")).desc(),
-        only("due_now", F("due_date")).asc(),
+        Case(When(kind="closing_soon", then=F("closes_at")), default=None).asc(),
+        Case(When(kind__in=("overdue", "due_now"), then=F("due_date")), default=None).asc(),
         F("participant__study_id").asc(),
         F("instrument").asc(),
         F("pk").asc(),
@@ -241,26 +253,28 @@ def _open_section_order() -> list[Any]:
 def open_occurrence_sections(
     *, user: Any, trial: Trial, site: Site | None = None, now: dt.datetime, closing_soon_days: int
 ) -> QuerySet[Occurrence]:
-    """``open_occurrence_list`` with each questionnaire's section as ``kind`` and its days past the
-    due date (negative before it) as ``late``, both computed in SQL in the participant's time zone:
-    closing soon if the window closes within ``closing_soon_days``, else overdue if the local due
-    date has passed, else due now."""
-    local_today = Cast(
-        Func(F("zone"), Value(now, output_field=DateTimeField()), function="timezone", output_field=DateTimeField()),
-        DateField(),
-    )
-    late = Func(F("local_today"), F("due_date"), template="(%(expressions)s)", arg_joiner=" - ", output_field=IntegerField())
+    """``open_occurrence_list`` with each questionnaire's section as ``kind``, in SQL: closing soon
+    if the window closes within ``closing_soon_days``, else overdue if the due date has passed in
+    the participant's time zone, else due now."""
     kind = Case(
         When(closes_at__lte=now + dt.timedelta(days=closing_soon_days), then=Value("closing_soon")),
-        When(late__gt=0, then=Value("overdue")),
+        When(_due_date_passed(now), then=Value("overdue")),
         default=Value("due_now"),
         output_field=CharField(),
     )
-    return (
-        open_occurrence_list(user=user, trial=trial, site=site, now=now)
-        .annotate(local_today=local_today)
-        .annotate(late=late)
-        .annotate(kind=kind)
+    return open_occurrence_list(user=user, trial=trial, site=site, now=now).annotate(kind=kind)
+
+
+def _work_item(occurrence: Occurrence, *, now: dt.datetime, contact_shown: bool) -> WorkItem:
+    """A worklist row for an open questionnaire (its participant, site and contact read with it),
+    with its days overdue and last day in the participant's time zone."""
+    zone = _zone(participant_timezone(participant=occurrence.participant))
+    return WorkItem(
+        participant=occurrence.participant,
+        occurrence=occurrence,
+        days_overdue=max((now.astimezone(zone).date() - occurrence.due_date).days, 0),
+        last_day=(occurrence.closes_at.astimezone(zone) - dt.timedelta(microseconds=1)).date(),
+        contact=getattr(occurrence.participant, "contact", None) if contact_shown else None,
     )
 
 
@@ -412,31 +426,56 @@ def worklist_get(
         filters,
         "due_date",
     )
-    result.counts = open_qs.aggregate(**{kind: Count("pk", filter=Q(kind=kind)) for kind in OPEN_KINDS})
-    # Every shown section's page in one query: each row numbered within its section, in the
-    # section's own order, and only the rows of the pages asked for read.
+    # Every section's size and every shown section's page in one query: each questionnaire
+    # numbered within its section, in the section's own order, beside its section's size; only
+    # the ids of the pages asked for are read, and the first of each section (for its size). A
+    # page number past the end costs a second query, for that section's last page. Then the
+    # page's questionnaires with their participants, and nothing for the other rows.
+    numbered = open_qs.annotate(
+        position=Window(RowNumber(), partition_by=[F("kind")], order_by=_open_section_order()),
+        section_size=Window(Count("pk"), partition_by=[F("kind")]),
+    )
+
+    def positions(kind: str, start: int, size: int | None) -> Q:
+        return Q(kind=kind, position__gt=start, **({"position__lte": start + size} if size else {}))
+
+    def read(wanted: Q) -> list[tuple[int, str, int, int]]:
+        return list(numbered.filter(wanted).order_by("kind", "position").values_list("pk", "kind", "position", "section_size"))
+
     shown = [kind for kind in OPEN_KINDS if filters.shows(kind)]
-    wanted = Q()
+    asked_start = {kind: (_page_number(pages, kind) - 1) * page_size if page_size else 0 for kind in shown}
+    wanted = Q(position=1)
     for kind in shown:
-        start, size = window(kind, result.counts[kind])
-        wanted |= Q(kind=kind, position__gt=start, **({"position__lte": start + size} if size else {}))
-    found: dict[str, list[WorkItem]] = {kind: [] for kind in shown}
-    if shown:
-        numbered = open_qs.filter(kind__in=shown).annotate(
-            position=Window(RowNumber(), partition_by=[F("kind")], order_by=_open_section_order())
-        )
-        for occurrence in numbered.filter(wanted).order_by("kind", "position"):
-            found[occurrence.kind].append(
-                WorkItem(
-                    participant=occurrence.participant,
-                    occurrence=occurrence,
-                    days_overdue=max(occurrence.late, 0),
-                    last_day=(occurrence.closes_at.astimezone(_zone(occurrence.zone)) - dt.timedelta(microseconds=1)).date(),
-                    contact=contact_of(occurrence.participant),
-                )
-            )
+        wanted |= positions(kind, asked_start[kind], page_size)
+    found = read(wanted)
+    result.counts = dict.fromkeys(OPEN_KINDS, 0)
+    for _pk, kind, _position, section_size in found:
+        result.counts[kind] = section_size
+    page_first: dict[str, int] = {}
+    past_the_end = []
     for kind in shown:
-        rows(kind, found[kind])
+        page_first[kind], _size = window(kind, result.counts[kind])
+        if page_first[kind] != asked_start[kind] and result.counts[kind]:
+            past_the_end.append(kind)
+    if past_the_end:
+        again = Q()
+        for kind in past_the_end:
+            again |= positions(kind, page_first[kind], page_size)
+        found = [row for row in found if row[1] not in past_the_end] + read(again)
+    # A section's first row read only for its size is left out of a later page.
+    on_page = [
+        (pk, kind)
+        for pk, kind, position, _size in found
+        if kind in page_first and page_first[kind] < position and (not page_size or position <= page_first[kind] + page_size)
+    ]
+    occurrences = Occurrence.objects.select_related("participant__site", "participant__contact").in_bulk(
+        [pk for pk, _kind in on_page]
+    )
+    by_kind: dict[str, list[WorkItem]] = {kind: [] for kind in shown}
+    for pk, kind in on_page:
+        by_kind[kind].append(_work_item(occurrences[pk], now=now, contact_shown=may_see_contacts))
+    for kind in shown:
+        rows(kind, by_kind[kind])
 
     lost_args = {"user": user, "trial": trial, "site": site, "missed": policy.lost_to_followup_missed, "filters": filters}
     if filters.shows("lost_to_followup"):
