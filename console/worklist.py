@@ -5,23 +5,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Page
+from django.db.models import Count, Window
 from django.http import Http404, HttpRequest
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
+from django.urls import reverse
 
 from closeout.queries.selectors import my_open_queries
 from followup import selectors as followup_selectors
 from followup.forms import WORKLIST_KINDS, WorklistFilterForm
-from followup.models import CallOutcome
 from followup.views import _staff_trial as staff_trial
 from trial import access, downloads
 
-QUERY_ROWS = 200
-# Rows per worklist section on one page (each section pages on its own).
+# Rows per worklist section on one page (each section pages on its own): the most urgent
+# OVERVIEW_PAGE_SIZE of each when every section is shown, PAGE_SIZE when one section is chosen.
 PAGE_SIZE = followup_selectors.WORKLIST_PAGE_SIZE
+OVERVIEW_PAGE_SIZE = 10
+# The data queries listed (newest first), with a link to all of them on the queries page.
+QUERY_ROWS = 10
 
 
 SECTIONS = (
@@ -87,6 +92,14 @@ def _page_links(request: HttpRequest, kind: str, page: Page[Any]) -> list[PageLi
     return links
 
 
+def _my_queries(request: HttpRequest, trial: Any, site: Any) -> tuple[list[Any], int]:
+    """The newest of the data queries this person is to answer (assigned to them, or unassigned at
+    their sites), and how many there are, in one query."""
+    mine = my_open_queries(user=request.user, trial=trial).filter(**({"site": site} if site else {}))
+    rows = list(mine.annotate(total=Window(Count("pk")))[:QUERY_ROWS])
+    return rows, rows[0].total if rows else 0
+
+
 @login_required
 def worklist(request: HttpRequest) -> HttpResponseBase:
     trial = staff_trial(request)
@@ -105,7 +118,7 @@ def worklist(request: HttpRequest) -> HttpResponseBase:
         trial=trial,
         site=site,
         filters=filters,
-        page_size=PAGE_SIZE,
+        page_size=PAGE_SIZE if filters.kind else OVERVIEW_PAGE_SIZE,
         pages={kind: request.GET.get(_page_param(kind)) for kind in followup_selectors.SECTION_KINDS},
     )
     counts_query = request.GET.copy()
@@ -115,6 +128,7 @@ def worklist(request: HttpRequest) -> HttpResponseBase:
     for kind, label in WORKLIST_KINDS:
         counts_query["kind"] = kind
         counts.append({"kind": kind, "label": label, "count": work.counts[kind], "url": f"?{counts_query.urlencode()}"})
+    queries, queries_total = ([], 0) if filters.kind else _my_queries(request, trial, site)
     return render(
         request,
         "followup/staff/worklist.html",
@@ -125,17 +139,14 @@ def worklist(request: HttpRequest) -> HttpResponseBase:
             "counts": counts,
             "page_links": {kind: _page_links(request, kind, page) for kind, page in work.pages.items()},
             "csv_url": downloads.csv_url(request),
-            # Data queries this person is to answer (assigned to them, or unassigned at their sites).
-            "queries": list(
-                my_open_queries(user=request.user, trial=trial).filter(**({"site": site} if site else {}))[:QUERY_ROWS]
-            )
-            if not filters.kind
-            else [],
+            "section_urls": {c["kind"]: c["url"] for c in counts},
+            "queries": queries,
+            "queries_total": queries_total,
+            "queries_url": f"{reverse('query-list')}?{urlencode({'mine': 'on', **({'site': site.code} if site else {})})}",
             "sites": sites,
             "site": site,
-            "outcomes": CallOutcome.choices,
             "failed_days": followup_selectors.FAILED_MESSAGE_DAYS,
-            "here": request.get_full_path(),
+            "here_quoted": quote(request.get_full_path(), safe=""),  # each row's call link comes back here
             "tz": trial.timezone,
         },
     )

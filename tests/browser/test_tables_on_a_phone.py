@@ -35,7 +35,7 @@ def test_worklist_and_participant_tables_keep_their_actions_on_a_phone(
     demo_login(phone, base, "coordinator")
     phone.wait_for_selector("[data-testid=whoami]", state="attached")
     pages = [
-        ("worklist", reverse("followup-worklist"), "table.table-stack tbody tr summary"),  # Record call
+        ("worklist", reverse("followup-worklist"), "table.table-stack tbody tr [data-testid^=call-]"),  # Record call
         ("participant", reverse("participant-detail", args=[walker.pk]), "[data-testid=book-1]"),  # Book
     ]
     for name, path, action in pages:

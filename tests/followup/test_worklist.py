@@ -4,6 +4,7 @@ and the calls and messages on the participant page."""
 from __future__ import annotations
 
 import datetime as dt
+import html
 from typing import Any
 
 import pytest
@@ -528,6 +529,30 @@ def test_the_worklist_lists_the_data_queries_this_person_is_to_answer(client: Cl
     page = client.get(reverse("followup-worklist")).content.decode()
     section = page.split('data-testid="section-queries"')[1].split("</ul>")[0]
     assert f"Query {mine.pk}" in section and section.count("list-group-item") == 1
+    assert 'data-testid="count-queries">1<' in page and 'data-testid="all-queries"' not in page
+
+
+def test_the_worklist_lists_the_newest_queries_and_links_to_all_of_them(
+    client: Client, walkback: Trial, make_staff, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    from closeout.models import DataQuery
+    from console import worklist
+
+    monkeypatch.setattr(worklist, "QUERY_ROWS", 3)
+    coordinator = make_staff("coordinator", sites=["SYD"], username="sydney-coordinator")
+    syd = walkback.sites.get(code="SYD")
+    queries = [
+        DataQuery.objects.create(trial=walkback, site=syd, record_type="participants.participant", record_id=n, text=f"q{n}")
+        for n in range(5)
+    ]
+    client.force_login(coordinator)
+    page = client.get(reverse("followup-worklist")).content.decode()
+    section = page.split('data-testid="section-queries"')[1].split("</ul>")[0]
+    assert [f"Query {q.pk}" in section for q in queries] == [False, False, True, True, True]  # the newest three
+    assert 'data-testid="count-queries">5<' in page
+    link = html.unescape(page.split('data-testid="all-queries"')[0].rsplit('href="', 1)[1].split('"')[0])
+    listed = client.get(link).content.decode()
+    assert all(f"/queries/{q.pk}/" in listed for q in queries)
 
 
 def test_failed_session_messages_stay_off_the_worklist_of_a_blinded_role(walkback: Trial, make_staff) -> None:  # type: ignore[no-untyped-def]
@@ -664,6 +689,7 @@ def test_each_section_shows_a_page_of_rows_and_the_query_count_stays_the_same(
     from console import worklist
 
     monkeypatch.setattr(worklist, "PAGE_SIZE", 7)
+    monkeypatch.setattr(worklist, "OVERVIEW_PAGE_SIZE", 7)
     client.force_login(coordinator)
     _bulk_cohort(walkback, 6)
     few = _queries(client, reverse("followup-worklist"))
@@ -679,10 +705,30 @@ def test_each_section_shows_a_page_of_rows_and_the_query_count_stays_the_same(
 
 
 @time_machine.travel(NOW, tick=False)
+def test_the_overview_shows_the_most_urgent_of_each_section_and_a_section_alone_shows_more(
+    client: Client, walkback: Trial, coordinator, monkeypatch
+) -> None:
+    from console import worklist
+
+    monkeypatch.setattr(worklist, "PAGE_SIZE", 7)
+    monkeypatch.setattr(worklist, "OVERVIEW_PAGE_SIZE", 3)
+    _bulk_cohort(walkback, 60)
+    client.force_login(coordinator)
+    url = reverse("followup-worklist")
+    overview = _text(client.get(url))
+    assert all(len(_rows(overview, name)) == 3 for name in SECTIONS)
+    link = html.unescape(overview.split('data-testid="only-overdue"')[0].rsplit('href="', 1)[1].split('"')[0])
+    alone = _text(client.get(url + link))
+    assert len(_rows(alone, "overdue")) == 7 and _rows(alone, "overdue")[:3] == _rows(overview, "overdue")
+    assert 'data-testid="only-overdue"' not in alone and 'data-testid="section-due-now"' not in alone
+
+
+@time_machine.travel(NOW, tick=False)
 def test_later_pages_show_the_rest_and_keep_the_filters(client: Client, walkback: Trial, coordinator, monkeypatch) -> None:
     from console import worklist
 
     monkeypatch.setattr(worklist, "PAGE_SIZE", 7)
+    monkeypatch.setattr(worklist, "OVERVIEW_PAGE_SIZE", 7)
     people = _bulk_cohort(walkback, 60)
     client.force_login(coordinator)
     url = reverse("followup-worklist")
@@ -789,3 +835,42 @@ def test_each_section_is_in_its_own_order_across_its_pages(walkback: Trial, coor
         assert shown == order, kind
     everything = selectors.worklist_get(user=coordinator, trial=walkback)  # the CSV: every row, same order
     assert {kind: [i.participant.study_id for i in getattr(everything, kind)] for kind in expected} == expected
+
+
+LATE_EVENING_UTC = dt.datetime(2026, 9, 15, 23, 0, tzinfo=UTC)
+
+
+@time_machine.travel(LATE_EVENING_UTC, tick=False)
+def test_overdue_follows_each_participants_own_date_far_from_utc(walkback: Trial, coordinator) -> None:
+    """At 23:00 UTC on 15 September it is already the 16th at 13:00 in Kiritimati (UTC+14) and
+    still the 15th at 12:00 in Pago Pago (UTC-11); the site's zone (Sydney, the 16th) stands in
+    for a participant without one. A questionnaire is overdue once its due date has passed where
+    its participant lives, and its days overdue count in their days."""
+    from participants.models import ContactDetails
+    from tests.factories import ParticipantFactory
+
+    site = walkback.sites.get(code="SYD")
+    expected: dict[str, tuple[str, int]] = {}
+    for zone, name in (("Pacific/Kiritimati", "KIR"), ("Pacific/Pago_Pago", "PPG"), ("", "SYD")):
+        for due_day in (13, 14, 15, 16, 17):
+            participant = ParticipantFactory(site=site, study_id=f"WB-{name}-{due_day}")
+            ContactDetails.objects.create(participant=participant, email=f"{name.lower()}{due_day}@example.org", timezone=zone)
+            Occurrence.objects.create(
+                participant=participant,
+                instrument="monthly",
+                month=4,
+                due_date=dt.date(2026, 9, due_day),
+                opens_at=LATE_EVENING_UTC - dt.timedelta(days=20),
+                closes_at=LATE_EVENING_UTC + dt.timedelta(days=20),
+                status=OccurrenceStatus.OPEN,
+            )
+            local_day = 15 if name == "PPG" else 16
+            late = local_day - due_day
+            expected[participant.study_id] = ("overdue", late) if late > 0 else ("due_now", 0)
+
+    work = selectors.worklist_get(user=coordinator, trial=walkback, page_size=50)
+    found = {
+        item.participant.study_id: (kind, item.days_overdue) for kind in ("overdue", "due_now") for item in getattr(work, kind)
+    }
+    assert found == expected
+    assert work.counts["overdue"] == sum(1 for kind, _late in expected.values() if kind == "overdue") == 8
