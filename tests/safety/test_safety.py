@@ -220,3 +220,56 @@ def test_the_summary_by_arm_and_the_counts_by_status_are_counted_in_sql(
     assert (mine.participants, mine.with_event, mine.events, mine.serious) == (21, 2, 3, 1)
     assert mine.by_category["back"] == 2 and sum(s.events for s in summary) == 3
     assert (counts["total"], counts["serious"]) == (3, 1)
+
+
+def test_the_deadline_counts_in_sql_agree_with_each_events_deadlines(randomised, coordinator, walkback: Trial) -> None:
+    """The overview counts deadlines met, missed and open in one query: for events on either side
+    of each deadline, with and without a follow-up, the counts are those of ``sae_deadlines``."""
+    from collections import Counter
+
+    from safety.models import AEFollowUp
+
+    policy = safety_policy(trial=walkback)
+    now = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
+    hours, days = policy.initial_report_hours, policy.followup_report_days
+    cases = [  # (hours from awareness to serious, days from serious to the first follow-up, days before now)
+        (1, 2, 30),  # both met
+        (hours + 6, None, 2),  # initial missed; the follow-up not done, not yet due: open
+        (hours, None, days + 3),  # initial met on its last moment; the follow-up not done and overdue: missed
+        (2, days + 1, 40),  # the follow-up done late: missed
+        (2, days, 40),  # the follow-up done on its last moment: met
+        (None, None, 3),  # not serious: no deadlines
+    ]
+    for to_serious, to_followup, ago in cases:
+        aware = now - dt.timedelta(days=ago)
+        event = AdverseEvent.objects.create(
+            participant=randomised,
+            source="staff",
+            onset_date=aware.date(),
+            category="lower_extremity",
+            severity="severe",
+            aware_at=aware,
+            serious=to_serious is not None,
+            serious_since=aware + dt.timedelta(hours=to_serious) if to_serious is not None else None,
+            reported_by=coordinator,
+        )
+        if to_followup is not None:
+            assert event.serious_since is not None
+            AEFollowUp.objects.create(
+                event=event,
+                reported_on=now.date(),
+                note="seen",
+                recorded_by=coordinator,
+                recorded_at=event.serious_since + dt.timedelta(days=to_followup),
+            )
+    with time_machine.travel(now, tick=False):
+        expected: dict[str, Counter[str]] = {"initial": Counter(), "followup": Counter()}
+        for listed in selectors.adverse_event_list(user=coordinator, trial=walkback, filters={"serious": "true"}):
+            deadlines = selectors.sae_deadlines(event=listed, policy=policy, first_followup_at=listed.first_followup_at)
+            assert deadlines is not None
+            for kind in expected:
+                met = getattr(deadlines, kind).met
+                expected[kind]["met" if met else "missed" if met is False else "open"] += 1
+        counts = selectors.sae_deadline_counts(user=coordinator, trial=walkback, policy=policy)
+    assert counts == {kind: {state: expected[kind][state] for state in ("met", "missed", "open")} for kind in expected}
+    assert counts == {"initial": {"met": 4, "missed": 1, "open": 0}, "followup": {"met": 2, "missed": 2, "open": 1}}
