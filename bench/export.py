@@ -32,6 +32,7 @@ from closeout.releases.export import copy_rows, snapshot
 from closeout.releases.services import release_build
 from followup.models import InstrumentVersion
 from followup.services import OCCURRENCE_TALLY_FILL_SQL
+from messaging.services import MESSAGE_TALLY_FILL_SQL
 from participants.models import ConsentDocument
 from presets.services import preset_apply
 from presets.walkback import WALKBACK
@@ -405,7 +406,14 @@ def trial_fabricate(
             # A superuser skips every trigger (audit, lock guard, foreign keys) for the fabrication:
             # the rows are consistent by construction, and the throwaway database is dropped after.
             cursor.execute("SET LOCAL session_replication_role = replica")
-        for statement in _statements([*_SETUP_SQL, *extra_sql, OCCURRENCE_TALLY_FILL_SQL, "ANALYZE"]):
+        # The tallies counted afresh (their triggers were skipped, or counted the rows already).
+        tallies = [
+            "DELETE FROM followup_occurrencetally",
+            OCCURRENCE_TALLY_FILL_SQL,
+            "DELETE FROM messaging_messagetally",
+            MESSAGE_TALLY_FILL_SQL,
+        ]
+        for statement in _statements([*_SETUP_SQL, *extra_sql, *tallies, "ANALYZE"]):
             step = time.perf_counter()
             cursor.cursor.execute(statement, params if "%(" in statement else None)
             progress(f"setup: {' '.join(statement.split()[:3])} {time.perf_counter() - step:.1f} s")

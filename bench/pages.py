@@ -276,6 +276,7 @@ API participant diary              bench                /api/v1/participants/{pa
 API sessions                       bench                /api/v1/sessions/
 API adverse events                 bench                /api/v1/adverse-events/
 API messages                       bench                /api/v1/messages/
+API messages, last page            bench                /api/v1/messages/?page=last
 API queries                        bench-datamanager    /api/v1/queries/
 API releases                       bench-statistician   /api/v1/releases/
 API CONSORT                        bench                /api/v1/reports/consort/

@@ -20,6 +20,7 @@ from participants import links
 from participants.api import _participant, _trial
 from trial import access
 from trial.access import Perm
+from trial.api.pagination import CountedPagination
 from trial.api.permissions import requires
 from trial.errors import NotFound
 
@@ -118,6 +119,7 @@ class MessageList(ListAPIView):
 
     permission_classes = [requires(Perm.VIEW_PARTICIPANTS)]
     serializer_class = MessageOutput
+    pagination_class = CountedPagination
 
     @extend_schema(parameters=[OpenApiParameter("participant", int, description="A participant's id.")])
     def get(self, request: Request, *args: object, **kwargs: object) -> Response:
@@ -126,13 +128,18 @@ class MessageList(ListAPIView):
     def get_queryset(self) -> Any:
         if getattr(self, "swagger_fake_view", False):
             return Message.objects.none()
+        return selectors.message_list(user=self.request.user, trial=_trial(self.request), participant_id=self._participant_id())
+
+    def row_count(self) -> int:
+        return selectors.message_count(user=self.request.user, trial=_trial(self.request), participant_id=self._participant_id())
+
+    def _participant_id(self) -> int | None:
         raw = self.request.query_params.get("participant")
-        participant_id = None
-        if raw:
-            if not raw.isdigit() or len(raw) > 18:
-                raise ValidationError({"participant": ["A participant id is a whole number."]})
-            participant_id = int(raw)
-        return selectors.message_list(user=self.request.user, trial=_trial(self.request), participant_id=participant_id)
+        if not raw:
+            return None
+        if not raw.isdigit() or len(raw) > 18:
+            raise ValidationError({"participant": ["A participant id is a whole number."]})
+        return int(raw)
 
 
 # --- Outcomes -------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from followup.baseline import BASELINE_INSTRUMENT, BASELINE_MONTH
 from participants.models import Participant
 from trial.models import Site, Trial
+from trial.tallies import tally_triggers
 
 
 class RuleKind(models.TextChoices):
@@ -126,35 +127,7 @@ class Occurrence(models.Model):
             ),
         ]
         # Keep OccurrenceTally in step with every statement that writes occurrences.
-        triggers = [
-            pgtrigger.Trigger(
-                name="tally_insert",
-                when=pgtrigger.After,
-                operation=pgtrigger.Insert,
-                level=pgtrigger.Statement,
-                referencing=pgtrigger.Referencing(new="new_rows"),
-                func=_tally_func("SELECT participant_id, instrument, month, status, 1 AS d FROM new_rows"),
-            ),
-            pgtrigger.Trigger(
-                name="tally_update",
-                when=pgtrigger.After,
-                operation=pgtrigger.Update,
-                level=pgtrigger.Statement,
-                referencing=pgtrigger.Referencing(old="old_rows", new="new_rows"),
-                func=_tally_func(
-                    "SELECT participant_id, instrument, month, status, 1 AS d FROM new_rows "
-                    "UNION ALL SELECT participant_id, instrument, month, status, -1 FROM old_rows"
-                ),
-            ),
-            pgtrigger.Trigger(
-                name="tally_delete",
-                when=pgtrigger.After,
-                operation=pgtrigger.Delete,
-                level=pgtrigger.Statement,
-                referencing=pgtrigger.Referencing(old="old_rows"),
-                func=_tally_func("SELECT participant_id, instrument, month, status, -1 AS d FROM old_rows"),
-            ),
-        ]
+        triggers = tally_triggers(columns="participant_id, instrument, month, status", func=_tally_func)
 
     def __str__(self) -> str:
         return f"{self.instrument} month {self.month} for {self.participant_id}"

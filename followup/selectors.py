@@ -22,6 +22,7 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
+    Sum,
     Value,
     When,
     Window,
@@ -43,7 +44,7 @@ from followup.models import (
     ResponseDraft,
 )
 from followup.services import followup_ends_on, outcome_final, outcome_policy, participant_timezone
-from messaging.models import Message, MessagePolicy, MessageStatus
+from messaging.models import Message, MessagePolicy, MessageStatus, MessageTally
 from participants import blinding
 from participants.models import FOLLOWUP_ENDING_SCOPES, ContactDetails, Participant
 from trial import access
@@ -70,6 +71,23 @@ def message_list(*, user: Any, trial: Trial, participant_id: int | None = None) 
     if participant_id is not None:
         qs = qs.filter(participant_id=participant_id)
     return _session_messages_for_unblinded(qs, user=user, trial=trial).order_by("-planned_at", "-pk")
+
+
+def message_count(*, user: Any, trial: Trial, participant_id: int | None = None) -> int:
+    """How many messages ``message_list`` holds, for its pages: from the kept tally of messages by
+    site when it lists every participant (counting 1.5 million messages took 170 ms), by counting
+    them for one participant. A blinded role's session messages (only of participants they were
+    unblinded to) are counted from the messages themselves: a few at most."""
+    if participant_id is not None:
+        return message_list(user=user, trial=trial, participant_id=participant_id).count()
+    sites = access.visible_sites(user, trial=trial)
+    unblinded = blinding.unblinded_participant_ids(user, trial=trial)
+    tally = MessageTally.objects.filter(site__in=sites)
+    if unblinded is None:
+        return tally.aggregate(n=Sum("n"))["n"] or 0
+    general = tally.filter(for_session=False).aggregate(n=Sum("n"))["n"] or 0
+    sessions = Message.objects.filter(participant__site__in=sites, session__isnull=False, participant_id__in=unblinded)
+    return general + (sessions.count() if unblinded else 0)
 
 
 def _session_messages_for_unblinded(qs: QuerySet[Message], *, user: Any, trial: Trial) -> QuerySet[Message]:

@@ -15,7 +15,8 @@ from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
 from participants.models import Channel, Participant
-from trial.models import LanguageField, Trial
+from trial.models import LanguageField, Site, Trial
+from trial.tallies import tally_triggers
 
 
 class MessagePolicy(models.Model):
@@ -129,6 +130,21 @@ def step_label(step: str) -> str:
     return step
 
 
+def _message_tally_func(changes: str) -> str:
+    """The body of a statement-level trigger that adds a statement's new or removed messages (rows
+    of participant, whether about a session, and +1 or -1) to MessageTally, in key order."""
+    return f"""
+        INSERT INTO messaging_messagetally AS t (site_id, for_session, n)
+        SELECT p.site_id, c.for_session, SUM(c.d)
+        FROM ({changes}) AS c
+        JOIN participants_participant AS p ON p.id = c.participant_id
+        GROUP BY p.site_id, c.for_session
+        ORDER BY p.site_id, c.for_session
+        ON CONFLICT ON CONSTRAINT message_tally_unique DO UPDATE SET n = t.n + EXCLUDED.n;
+        RETURN NULL;
+    """  # noqa: S608 (constants of this module, no input)
+
+
 class Message(models.Model):
     """One message the system will send, written before it is sent.
 
@@ -194,6 +210,19 @@ class Message(models.Model):
             # The worklist's failed messages (recent ones only): a few hundred among millions sent.
             models.Index(fields=["-planned_at"], condition=models.Q(status="failed"), name="message_failed"),
         ]
+        # MessageTally counts messages by their participant's site and by whether they are about a
+        # session: kept as messages are written or removed, and a message never changes whose or
+        # what it is (the sweep's updates of status leave the tally alone).
+        triggers = [
+            *tally_triggers(
+                columns="participant_id, session_id IS NOT NULL AS for_session", func=_message_tally_func, on_update=False
+            ),
+            pgtrigger.Protect(
+                name="keeps_its_participant_and_session",
+                operation=pgtrigger.Update,
+                condition=pgtrigger.AnyChange("participant", "session"),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.step} by {self.channel} to {self.participant_id}"
@@ -210,3 +239,21 @@ class Message(models.Model):
 
     def site_for_access(self) -> int:
         return self.participant.site_id
+
+
+class MessageTally(models.Model):
+    """How many messages a site's participants have, apart those about a session: what the
+    messages list counts for its pages, without counting millions of messages.
+
+    Written only by the triggers on Message, in the transaction that writes the messages;
+    ``message_tally_rebuild`` counts it again from the messages (after a load with triggers off)."""
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="+")
+    for_session = models.BooleanField()
+    n = models.BigIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["site", "for_session"], name="message_tally_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.n} messages at {self.site_id}{' about sessions' if self.for_session else ''}"

@@ -520,3 +520,24 @@ def link_request(
         return False
     with audit_context(actor="participant", participant=participant.study_id, reason="Asked for their link again"):
         return _link_message_plan(participant=participant, step=NEW_LINK, now=now) > 0
+
+
+# Every message counted afresh into MessageTally (which must be empty first).
+MESSAGE_TALLY_FILL_SQL = """
+    INSERT INTO messaging_messagetally (site_id, for_session, n)
+    SELECT p.site_id, m.session_id IS NOT NULL, COUNT(*)
+    FROM followup_message AS m JOIN participants_participant AS p ON p.id = m.participant_id
+    GROUP BY p.site_id, m.session_id IS NOT NULL
+"""
+
+
+@transaction.atomic
+def message_tally_rebuild() -> int:
+    """Count the messages again from the messages themselves, for when the tally's triggers were
+    skipped (a restore or bulk load with triggers off); writes of messages wait until it commits.
+    Returns the number of tally rows."""
+    with connection.cursor() as cursor:
+        cursor.execute("LOCK TABLE followup_message IN SHARE MODE")
+        cursor.execute("DELETE FROM messaging_messagetally")
+        cursor.execute(MESSAGE_TALLY_FILL_SQL)
+        return cursor.rowcount

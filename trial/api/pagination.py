@@ -1,7 +1,9 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
+from django.core.paginator import Page, Paginator
+from django.db.models import QuerySet
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
@@ -36,3 +38,30 @@ class Pagination(PageNumberPagination):
             elif parameter["name"] == self.page_query_param:
                 parameter["schema"] = {**parameter["schema"], "minimum": 1}
         return parameters
+
+
+class CountedPagination(Pagination):
+    """``Pagination`` whose total the view gives (``view.row_count()``, from kept counts, say)
+    instead of counting the rows of its queryset. A page past the middle is read from the end, in
+    the reverse order, so the last page costs what the first does (an offset of 1.5 million
+    messages took 1.8 s); the queryset's order must be total (ending in its key)."""
+
+    def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> list[Any] | None:
+        count = view.row_count()
+
+        class GivenCount(Paginator):
+            def __init__(self, object_list: Any, per_page: int, **kwargs: Any) -> None:
+                super().__init__(object_list, per_page, **kwargs)
+                self.__dict__["count"] = count  # Paginator.count is a cached_property
+
+            def page(self, number: Any) -> Any:
+                number = self.validate_number(number)
+                bottom = (number - 1) * self.per_page
+                top = min(bottom + self.per_page, count)
+                if bottom <= count // 2:
+                    return super().page(number)
+                rows = list(cast(QuerySet[Any], self.object_list).reverse()[count - top : count - bottom])
+                return Page(rows[::-1], number, self)
+
+        self.django_paginator_class = GivenCount
+        return super().paginate_queryset(queryset, request, view)
