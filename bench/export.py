@@ -26,6 +26,7 @@ from django.test.utils import override_settings
 
 from bench import fresh_process_main
 from closeout.datalock.services import database_lock
+from closeout.flow import PARTICIPANT_FLOW_FILL_SQL
 from closeout.models import Release
 from closeout.releases import catalogue
 from closeout.releases.export import copy_rows, snapshot
@@ -412,6 +413,8 @@ def trial_fabricate(
             OCCURRENCE_TALLY_FILL_SQL,
             "DELETE FROM messaging_messagetally",
             MESSAGE_TALLY_FILL_SQL,
+            "DELETE FROM closeout_participantflow",
+            PARTICIPANT_FLOW_FILL_SQL,
         ]
         for statement in _statements([*_SETUP_SQL, *extra_sql, *tallies, "ANALYZE"]):
             step = time.perf_counter()

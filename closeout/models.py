@@ -271,3 +271,27 @@ class EconomicPolicy(models.Model):
             errors["currency"] = ["Three capital letters (ISO 4217), e.g. AUD."]
         if errors:
             raise ValidationError(errors)
+
+
+# --- Where each randomised participant stands in the CONSORT flow ---------------------------------
+
+
+class ParticipantFlow(models.Model):
+    """One narrow row per randomised participant: site, arm, withdrawal, whether analysed (the
+    primary outcome derived) and whether they received the intervention (a session attended).
+    The CONSORT and DMC reports group these rows instead of joining four tables over every
+    participant (98 ms at 50,000 participants, against a few ms here).
+
+    Written only by triggers (migration 0005) on the rows it is read from, in the transaction that
+    writes them, each recounting its participant from those rows; ``participant_flow_rebuild``
+    recounts every participant (after a load with triggers off)."""
+
+    participant = models.OneToOneField("participants.Participant", primary_key=True, on_delete=models.CASCADE, related_name="+")
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="+")
+    arm = models.ForeignKey("trial.Arm", on_delete=models.CASCADE, related_name="+")
+    withdrawal_scope = models.CharField(max_length=12, blank=True)
+    analysed = models.BooleanField()
+    received_intervention = models.BooleanField()
+
+    def __str__(self) -> str:
+        return f"flow of {self.participant_id}"

@@ -30,14 +30,15 @@ import textwrap
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q
 
-from followup.models import InstrumentVersion, Occurrence, OccurrenceStatus, Outcome, OutcomeCode, RuleKind, ScheduleRule
+from closeout.models import ParticipantFlow
+from followup.models import InstrumentVersion, Occurrence, OccurrenceStatus, RuleKind, ScheduleRule
 from followup.selectors import lost_to_followup_list
 from intervention.models import Session, SessionPlan, SessionStatus
 from participants.models import (
     FOLLOWUP_ENDING_SCOPES,
-    Consent,
     Participant,
     Screening,
     ScreeningOutcome,
@@ -101,11 +102,19 @@ def _withdrawn(row: dict[str, Any]) -> dict[str, int]:
 
 
 def _ineligible_by_criterion(screenings: Any, criteria: dict[str, str]) -> dict[str, int]:
-    """Ineligible people per criterion failed (once per person and criterion)."""
+    """Ineligible people per criterion failed (once per person and criterion), counted in SQL over
+    each screening's list of failed criteria (reading 10,000 lists into Python took 50 ms)."""
     by_criterion = dict.fromkeys(criteria, 0)
-    for reasons in screenings.filter(outcome=ScreeningOutcome.INELIGIBLE).order_by().values_list("reasons", flat=True):
-        for code in set(reasons or ()):
-            by_criterion[code] = by_criterion.get(code, 0) + 1
+    ineligible, params = screenings.filter(outcome=ScreeningOutcome.INELIGIBLE).values("id", "reasons").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.code, COUNT(*) FROM (" + ineligible + ") AS s, LATERAL ("  # noqa: S608 (the ORM's own SQL and parameters)
+            " SELECT DISTINCT jsonb_array_elements_text(CASE WHEN jsonb_typeof(s.reasons) = 'array' THEN s.reasons ELSE '[]' END)"
+            " AS code) AS c GROUP BY c.code",
+            params,
+        )
+        for code, count in cursor.fetchall():
+            by_criterion[code] = by_criterion.get(code, 0) + count
     return by_criterion
 
 
@@ -117,40 +126,40 @@ def consort_counts(*, trial: Trial, user: Any, pooled: bool = False) -> Consort:
     another), so the report reads a handful of rows whatever the size of the trial."""
     sites = access.visible_sites(user, trial=trial)
     screenings = Screening.objects.filter(site__in=sites)
-    randomised_consents = Consent.objects.filter(participant__randomised_at__isnull=False).values("screening_id")
+    # The screenings of randomised participants (each participant's consents are to their screening).
+    randomised_screenings = Participant.objects.filter(randomised_at__isnull=False, screening__isnull=False).values(
+        "screening_id"
+    )
     by_outcome = screenings.aggregate(
         assessed=Count("id"),
         not_eligible=Count("id", filter=Q(outcome=ScreeningOutcome.INELIGIBLE)),
         declined=Count("id", filter=Q(outcome=ScreeningOutcome.DECLINED)),
         not_randomised=Count(
             "id",
-            filter=Q(outcome__in=(ScreeningOutcome.ELIGIBLE, ScreeningOutcome.ENROLLED)) & ~Q(pk__in=randomised_consents),
+            filter=Q(outcome__in=(ScreeningOutcome.ELIGIBLE, ScreeningOutcome.ENROLLED)) & ~Q(pk__in=randomised_screenings),
         ),
     )
     criteria = {c.code: c.text for c in EligibilityCriterion.objects.filter(trial=trial).order_by("order", "pk")}
     by_criterion = _ineligible_by_criterion(screenings, criteria)
 
-    # The lost-to-follow-up rule is the worklist's own, as a subquery counted in the same pass.
+    # The randomised are counted from their flow rows (one narrow row each, kept by triggers);
+    # the lost-to-follow-up rule is the worklist's own, as a subquery counted in the same pass.
     lost = lost_to_followup_list(user=user, trial=trial).order_by().values("pk")
     followup_ended = Q(withdrawal_scope__in=FOLLOWUP_ENDING_SCOPES)
     by_arm_shown = not pooled and access.can_see_allocation(user, trial=trial)
     flow = {
         "allocated": Count("pk"),
-        "analysed": Count(
-            "pk", filter=Q(pk__in=Outcome.objects.filter(code=OutcomeCode.ACTIVITY_LIMITING).values("participant_id"))
-        ),
+        "analysed": Count("pk", filter=Q(analysed=True)),
         "withdrawn": Count("pk", filter=followup_ended),
-        "lost_to_follow_up": Count("pk", filter=Q(pk__in=lost)),
+        "lost_to_follow_up": Count("pk", filter=Q(participant_id__in=lost)),
         **{f"withdrawn_{scope}": Count("pk", filter=Q(withdrawal_scope=scope)) for scope in WITHDRAWAL_LABELS},
     }
-    randomised = Participant.objects.filter(site__in=sites, randomised_at__isnull=False)
+    randomised = ParticipantFlow.objects.filter(site__in=sites)
     by_arm: dict[Any, dict[str, Any]] = {}
     if by_arm_shown:  # what only the arms' flow shows: who received the intervention, who stopped it
-        flow["received_intervention"] = Count(
-            "pk", filter=Q(pk__in=Session.objects.filter(status=SessionStatus.ATTENDED).values("participant_id"))
-        )
+        flow["received_intervention"] = Count("pk", filter=Q(received_intervention=True))
         flow["discontinued_intervention"] = Count("pk", filter=Q(withdrawal_scope=WithdrawalScope.INTERVENTION))
-        by_arm = {row["allocation__arm"]: row for row in randomised.values("allocation__arm").annotate(**flow).order_by()}
+        by_arm = {row["arm"]: row for row in randomised.values("arm").annotate(**flow).order_by()}
         total = {name: sum(row[name] for row in by_arm.values()) for name in flow}
     else:
         total = randomised.aggregate(**flow)
