@@ -9,13 +9,12 @@ from urllib.parse import quote, urlencode
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Page
-from django.db.models import Count, Window
 from django.http import Http404, HttpRequest
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.urls import reverse
 
-from closeout.queries.selectors import my_open_queries
+from closeout.queries.selectors import my_newest_open_queries
 from followup import selectors as followup_selectors
 from followup.forms import WORKLIST_KINDS, WorklistFilterForm
 from followup.views import _staff_trial as staff_trial
@@ -92,14 +91,6 @@ def _page_links(request: HttpRequest, kind: str, page: Page[Any]) -> list[PageLi
     return links
 
 
-def _my_queries(request: HttpRequest, trial: Any, site: Any) -> tuple[list[Any], int]:
-    """The newest of the data queries this person is to answer (assigned to them, or unassigned at
-    their sites), and how many there are, in one query."""
-    mine = my_open_queries(user=request.user, trial=trial).filter(**({"site": site} if site else {}))
-    rows = list(mine.annotate(total=Window(Count("pk")))[:QUERY_ROWS])
-    return rows, rows[0].total if rows else 0
-
-
 @login_required
 def worklist(request: HttpRequest) -> HttpResponseBase:
     trial = staff_trial(request)
@@ -128,7 +119,9 @@ def worklist(request: HttpRequest) -> HttpResponseBase:
     for kind, label in WORKLIST_KINDS:
         counts_query["kind"] = kind
         counts.append({"kind": kind, "label": label, "count": work.counts[kind], "url": f"?{counts_query.urlencode()}"})
-    queries, queries_total = ([], 0) if filters.kind else _my_queries(request, trial, site)
+    queries, queries_total = (
+        ([], 0) if filters.kind else my_newest_open_queries(user=request.user, trial=trial, site=site, limit=QUERY_ROWS)
+    )
     return render(
         request,
         "followup/staff/worklist.html",

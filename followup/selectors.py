@@ -143,8 +143,7 @@ FAILED_MESSAGE_DAYS = 30
 WITHDRAWN_FROM_FOLLOWUP = FOLLOWUP_ENDING_SCOPES
 CLOSED = (OccurrenceStatus.COMPLETED, OccurrenceStatus.MISSED)
 # Rows per section on one worklist page; each section pages on its own. At 50,000 participants a
-# section can hold tens of thousands of rows: the page shows this many and a count (five sections
-# of 25 rows, each with its call form, are about 340 kB at 50,000 participants).
+# section can hold tens of thousands of rows: the page shows this many and a count.
 WORKLIST_PAGE_SIZE = 25
 # The worklist's sections, in the order the page shows them; the first three are open questionnaires.
 SECTION_KINDS = ("closing_soon", "overdue", "due_now", "lost_to_followup", "failed_messages")
@@ -237,7 +236,7 @@ def open_occurrence_list(
 
 def _due_date_passed(now: dt.datetime) -> Case:
     """Whether each questionnaire's due date has passed in its participant's time zone (their own,
-    else their site's). Every zone's date is within a day of UTC's, so the zone is read only for
+    else their site's: ``participant_timezone``'s rule, in SQL). Every zone's date is within a day of UTC's, so the zone is read only for
     due dates within a day of today's UTC date: the others have passed, or not, everywhere."""
     zone = Coalesce(
         NullIf(Subquery(ContactDetails.objects.filter(participant=OuterRef("participant")).values("timezone")[:1]), Value("")),
@@ -491,7 +490,8 @@ def worklist_get(
     )
     by_kind: dict[str, list[WorkItem]] = {kind: [] for kind in shown}
     for pk, kind in on_page:
-        by_kind[kind].append(_work_item(occurrences[pk], now=now, contact_shown=may_see_contacts))
+        if pk in occurrences:  # not one removed between the two reads
+            by_kind[kind].append(_work_item(occurrences[pk], now=now, contact_shown=may_see_contacts))
     for kind in shown:
         rows(kind, by_kind[kind])
 

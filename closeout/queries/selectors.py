@@ -9,14 +9,14 @@ from typing import Any
 
 from django.apps import apps
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum, Window
 
 from closeout.models import DataQuery, QueryStatus
 from followup.models import Occurrence, OccurrenceStatus, OccurrenceTally
 from participants import blinding, records
 from participants.models import ALLOCATION_MODELS, INTERVENTION_MODELS
 from trial import access
-from trial.models import RoleCode, Trial
+from trial.models import RoleCode, Site, Trial
 
 # Records that tell the arm (the allocation; the intervention arm's sessions, prescription and
 # walking diary): a query on one, raised by a check, shows blinded roles its status only.
@@ -138,6 +138,16 @@ def queries_for_record(*, record_type: str, record_id: int) -> QuerySet[DataQuer
 def my_open_queries(*, user: Any, trial: Trial) -> QuerySet[DataQuery]:
     """The open queries a staff member is to answer: assigned to them, or unassigned at their sites."""
     return query_list(user=user, trial=trial).filter(_mine(user, trial=trial))
+
+
+def my_newest_open_queries(*, user: Any, trial: Trial, site: Site | None = None, limit: int) -> tuple[list[DataQuery], int]:
+    """The newest ``limit`` of ``my_open_queries`` (at one site, or all the user's), and how many
+    there are in all, in one query."""
+    mine = my_open_queries(user=user, trial=trial)
+    if site is not None:
+        mine = mine.filter(site=site)
+    rows: list[Any] = list(mine.annotate(total=Window(Count("pk")))[:limit])
+    return rows, int(rows[0].total) if rows else 0
 
 
 def assignee_choices(*, trial: Trial, site_id: int) -> QuerySet[Any]:
