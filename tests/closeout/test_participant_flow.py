@@ -12,6 +12,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 
 from closeout import flow
 from closeout.models import ParticipantFlow
@@ -106,3 +107,26 @@ def test_rebuilding_the_flow_writes_again_what_a_load_without_triggers_left_out(
     call_command("rebuild_participant_flow", stdout=out)
     assert _kept() == _reckoned() and "flow rebuilt: 3 participants" in out.getvalue()
     assert flow.participant_flow_rebuild() == 3  # safe to run again
+
+
+@pytest.mark.migrations
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_writes_the_rows_of_the_participants_already_randomised(walkback: Trial, make_staff) -> None:  # type: ignore[no-untyped-def]
+    arms = list(walkback.arms.order_by("order"))
+    executor = MigrationExecutor(connection)
+    leaves = executor.loader.graph.leaf_nodes()
+    try:
+        executor.migrate([("closeout", "0004_economic_policy")])  # no flow table, no triggers
+        walker = ParticipantFactory(site=walkback.sites.get(code="SYD"), randomised_to=arms[0])
+        control = ParticipantFactory(site=walkback.sites.get(code="BNE"), randomised_to=arms[1])
+        ParticipantFactory(site=walkback.sites.get(code="SYD"))  # not randomised
+        Outcome.objects.create(
+            participant=walker, code=OutcomeCode.ACTIVITY_LIMITING, derived_at=dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
+        )
+        _session(walker, 1, SessionStatus.ATTENDED, make_staff("physiotherapist", sites=["SYD"]))
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.loader.build_graph()
+        executor.migrate(leaves)
+    assert _kept() == _reckoned()
+    assert {(row[0], row[4], row[5]) for row in _kept()} == {(walker.pk, True, True), (control.pk, False, False)}

@@ -12,6 +12,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 from django.db import InternalError, ProgrammingError, connection, transaction
+from django.db.migrations.executor import MigrationExecutor
 from django.db.models import BooleanField, Count, ExpressionWrapper, Q
 from rest_framework.test import APIClient
 
@@ -154,3 +155,20 @@ def test_the_api_counts_its_pages_by_the_tally_and_reads_late_pages_from_the_end
     api.force_authenticate(blinded)
     one = api.get(f"/api/v1/messages/?participant={walker.pk}").json()
     assert one["count"] == 6 and len(one["results"]) == 6
+
+
+@pytest.mark.migrations
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_counts_the_messages_already_written(walkback: Trial) -> None:
+    syd, bne = walkback.sites.get(code="SYD"), walkback.sites.get(code="BNE")
+    here, there = ParticipantFactory(site=syd), ParticipantFactory(site=bne)
+    executor = MigrationExecutor(connection)
+    leaves = executor.loader.graph.leaf_nodes()
+    try:
+        executor.migrate([("messaging", "0006_message_failed_index")])  # no tally, no triggers
+        Message.objects.bulk_create([_message(here, n) for n in range(3)] + [_message(there, 9, _session(there, 1))])
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.loader.build_graph()
+        executor.migrate(leaves)
+    assert _tally() == _counted() == Counter({(syd.pk, False): 3, (bne.pk, True): 1})
